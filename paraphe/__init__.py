@@ -1,0 +1,1 @@
+"""Paraphe: settings, command line and runtime wiring."""

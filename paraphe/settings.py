@@ -1,0 +1,95 @@
+"""Settings from PARAPHE_* environment variables or paraphe.toml, with SPEC §4 defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import TomlConfigSettingsSource
+
+TOML_FILE_ENV = "PARAPHE_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; one instance is built at start and passed where needed."""
+
+    model_config = SettingsConfigDict(env_prefix="PARAPHE_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="Database, documents, keys, outbox")
+    database_url: str = Field(default="", description="Defaults to sqlite in home")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    mail_domain: str = "paraphe.localhost"
+    smtp_relay: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    telegram_token: SecretStr | None = None
+    telegram_api_base: str | None = None
+    tsa_url: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_token_label: str = "paraphe"
+    pkcs11_pin: SecretStr | None = None
+    trusted_authserv_ids: str = ""
+    master_key: SecretStr | None = None
+    dkim_private_key: Path | None = None
+    dkim_selector: str = "paraphe"
+    default_language: str = "fr"
+    terms_version: str = "2026-01"
+    max_document_bytes: int = 10 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _derive(self) -> "Settings":
+        self.home = Path(self.home).expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite://{self.home / 'paraphe.sqlite3'}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(TOML_FILE_ENV, "paraphe.toml"))
+        return (
+            init_settings,
+            env_settings,
+            _UpperKeyTomlSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def trusted_authserv_id_list(self) -> list[str]:
+        return [x.strip() for x in self.trusted_authserv_ids.split(",") if x.strip()]
+
+    def ensure_home(self) -> Path:
+        """Creates PARAPHE_HOME (and its private folders) on first use."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        for sub in ("documents", "outbox", "spool", "keys", "sms"):
+            (self.home / sub).mkdir(exist_ok=True)
+        return self.home
+
+
+class _UpperKeyTomlSource(TomlConfigSettingsSource):
+    """Accepts both `PARAPHE_WEB_PORT = 8080` and `web_port = 8080` in paraphe.toml."""
+
+    def __call__(self) -> dict:
+        data = super().__call__()
+        out = {}
+        for key, value in data.items():
+            k = key.lower()
+            if k.startswith("paraphe_"):
+                k = k[len("paraphe_"):]
+            out[k] = value
+        return out
+
+
+def load_settings(**overrides) -> Settings:
+    """Builds the settings from the environment, paraphe.toml and explicit overrides."""
+    return Settings(**overrides)

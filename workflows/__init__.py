@@ -1,0 +1,1 @@
+"""The core of Paraphe: use cases that every channel calls; imports no transport."""

@@ -1,0 +1,24 @@
+"""The one clock of the core; tests move it instead of sleeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+_offset = timedelta(0)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC, shifted by any fast-forward."""
+    return datetime.now(timezone.utc) + _offset
+
+
+def fast_forward(**delta: float) -> None:
+    """Moves the clock forward (``days=``, ``hours=``, ``minutes=``…), like Mailman's."""
+    global _offset
+    _offset += timedelta(**delta)
+
+
+def reset() -> None:
+    """Puts the clock back to real time."""
+    global _offset
+    _offset = timedelta(0)

@@ -1,0 +1,16 @@
+"""Tortoise models, one module per aggregate; the app label is ``models``."""
+
+from workflows.models.cabinets import Cabinet, Tariff, TermsAcceptance
+from workflows.models.certificates import Certificate
+from workflows.models.collections import Collection, CollectionDocument, Signer
+from workflows.models.documents import Document
+from workflows.models.evidence import EvidenceEvent, EvidenceHead
+from workflows.models.ledger import LedgerEntry, Reservation
+from workflows.models.outbox import Notification
+from workflows.models.people import Delegation, Membership, Person
+
+__all__ = [
+    "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
+    "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
+    "LedgerEntry", "Reservation", "Notification", "Delegation", "Membership", "Person",
+]

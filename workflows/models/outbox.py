@@ -1,0 +1,32 @@
+"""Outgoing notifications: intentions recorded by the core, delivered by a worker."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+STATES = ("pending", "sending", "sent", "failed")
+
+
+class Notification(Model):
+    id = fields.IntField(primary_key=True)
+    channel = fields.CharField(max_length=16)  # mail | telegram | sms | webhook
+    template = fields.CharField(max_length=128)  # e.g. "seal/sealed"
+    language = fields.CharField(max_length=2, default="fr")
+    recipient = fields.CharField(max_length=254)
+    person = fields.ForeignKeyField("models.Person", related_name="notifications", null=True,
+                                    on_delete=fields.SET_NULL)
+    context = fields.JSONField(default=dict)
+    # Documents to attach: [{"sha256": …, "filename": …}].
+    attachments = fields.JSONField(default=list)
+    # Threading for mail replies: {"in_reply_to": …, "references": …, "subject": …}.
+    thread = fields.JSONField(default=dict)
+    dedup_key = fields.CharField(max_length=191, unique=True, null=True)
+    state = fields.CharField(max_length=16, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    sent_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    message_id = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notification"

@@ -1,0 +1,53 @@
+"""People, their memberships of cabinets and the delegations collaborators hold."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+ROLES = ("expert", "collaborator")
+ACTIONS = ("sign", "seal", "prepare", "launch")
+
+
+class Person(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=255)
+    phone = fields.CharField(max_length=32, null=True)
+    language = fields.CharField(max_length=2, default="fr")
+    is_operator = fields.BooleanField(default=False)
+    # Secret local-part suffix of the person's mail-in address (seal+<secret>@…).
+    mail_secret = fields.CharField(max_length=64, unique=True)
+    telegram_link_code = fields.CharField(max_length=64, unique=True, null=True)
+    telegram_link_expires_at = fields.DatetimeField(null=True)
+    telegram_user_id = fields.BigIntField(unique=True, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "person"
+
+
+class Membership(Model):
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="memberships",
+                                    on_delete=fields.CASCADE)
+    cabinet = fields.ForeignKeyField("models.Cabinet", related_name="memberships",
+                                     on_delete=fields.CASCADE)
+    role = fields.CharField(max_length=16)  # expert | collaborator
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "membership"
+        unique_together = (("person", "cabinet"),)
+
+
+class Delegation(Model):
+    id = fields.IntField(primary_key=True)
+    membership = fields.ForeignKeyField("models.Membership", related_name="delegations",
+                                        on_delete=fields.CASCADE)
+    action = fields.CharField(max_length=16)  # sign | seal | prepare | launch
+    granted_by = fields.ForeignKeyField("models.Person", related_name=False, null=True,
+                                        on_delete=fields.SET_NULL)
+    granted_at = fields.DatetimeField()
+
+    class Meta:
+        table = "delegation"
+        unique_together = (("membership", "action"),)
