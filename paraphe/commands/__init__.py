@@ -1,0 +1,1 @@
+"""Command groups of the paraphe CLI, one module each."""
