@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "paraphe.commands.delegations",
     "paraphe.commands.credit",
     "paraphe.commands.audit",
+    "paraphe.commands.seal",
     "paraphe.commands.trust",
     "paraphe.commands.outbox",
 )
@@ -36,12 +37,14 @@ class Context:
     def __init__(self, settings) -> None:
         self.settings = settings
         self.services = None
+        self.opened = False
 
     async def open(self, *, services: bool = True):
         from paraphe.db import open_database
         from workflows.services import Services
 
         await open_database(self.settings)
+        self.opened = True
         if services:
             self.services = await Services.start(self.settings)
         return self.services
@@ -49,7 +52,10 @@ class Context:
     async def close(self) -> None:
         from paraphe.db import close_database
 
-        await close_database()
+        if self.services is not None:
+            await self.services.close()
+        if self.opened:
+            await close_database()
 
 
 def print_json(data: Any) -> None:

@@ -34,6 +34,9 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> None:
         await tortoise_migrate(config=config)
         await Tortoise.close_connections()
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    from workflows.evidence import ensure_head
+
+    await ensure_head()
 
 
 async def close_database() -> None:

@@ -174,3 +174,23 @@ class CertificateMissingError(ParapheError):
 class TrustServiceError(ParapheError):
     """The trust service could not complete the operation."""
     code, kind = "trust_service_error", "unavailable"
+
+
+class KeystoreError(TrustServiceError):
+    """The keystore could not store or use a private key."""
+    code = "keystore_error"
+
+
+class MasterKeyWrongError(KeystoreError):
+    """The keystore's master key does not open the stored keys (wrong PARAPHE_MASTER_KEY?)."""
+    code = "master_key_wrong"
+
+
+class KeyNotFoundError(KeystoreError):
+    """The keystore holds no private key under this name."""
+    code, kind = "key_not_found", "not_found"
+
+
+class RevocationReasonInvalidError(ParapheError):
+    """This is not a revocation reason of RFC 5280 (key_compromise, superseded...)."""
+    code = "revocation_reason_invalid"

@@ -63,6 +63,19 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Operation',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('key', fields.CharField(unique=True, max_length=191)),
+                ('kind', fields.CharField(max_length=32)),
+                ('cabinet', fields.ForeignKeyField('models.Cabinet', source_field='cabinet_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.RESTRICT)),
+                ('result', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'operation', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Person',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -86,6 +99,7 @@ class Migration(migrations.Migration):
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('serial', fields.CharField(unique=True, max_length=64)),
                 ('kind', fields.CharField(max_length=16)),
+                ('name', fields.CharField(null=True, unique=True, max_length=64)),
                 ('subject', fields.CharField(max_length=512)),
                 ('issuer', fields.ForeignKeyField('models.Certificate', source_field='issuer_id', null=True, db_constraint=True, to_field='id', related_name='issued', on_delete=OnDelete.RESTRICT)),
                 ('person', fields.ForeignKeyField('models.Person', source_field='person_id', null=True, db_constraint=True, to_field='id', related_name='certificates', on_delete=OnDelete.SET_NULL)),
@@ -96,6 +110,7 @@ class Migration(migrations.Migration):
                 ('not_after', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('revocation_reason', fields.CharField(null=True, max_length=64)),
+                ('crl_number', fields.BigIntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'certificate', 'app': 'models', 'pk_attr': 'id'},

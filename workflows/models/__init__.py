@@ -6,11 +6,12 @@ from workflows.models.collections import Collection, CollectionDocument, Signer
 from workflows.models.documents import Document
 from workflows.models.evidence import EvidenceEvent, EvidenceHead
 from workflows.models.ledger import LedgerEntry, Reservation
+from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
 from workflows.models.people import Delegation, Membership, Person
 
 __all__ = [
     "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
     "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
-    "LedgerEntry", "Reservation", "Notification", "Delegation", "Membership", "Person",
+    "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
 ]

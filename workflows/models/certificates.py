@@ -10,6 +10,9 @@ class Certificate(Model):
     id = fields.IntField(primary_key=True)
     serial = fields.CharField(max_length=64, unique=True)  # hex
     kind = fields.CharField(max_length=16)
+    # Fixed name of a platform certificate (root, seal-ca, tsa...); it names its /ca/ URLs and
+    # its uniqueness lets two processes starting at once agree on one PKI.
+    name = fields.CharField(max_length=64, null=True, unique=True)
     subject = fields.CharField(max_length=512)
     issuer = fields.ForeignKeyField("models.Certificate", related_name="issued", null=True,
                                     on_delete=fields.RESTRICT)
@@ -24,6 +27,8 @@ class Certificate(Model):
     not_after = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
     revocation_reason = fields.CharField(max_length=64, null=True)
+    # Number of the last CRL this CA issued (RFC 5280 cRLNumber), bumped atomically.
+    crl_number = fields.BigIntField(default=0)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -1,0 +1,33 @@
+"""`paraphe cabinet add`."""
+
+from __future__ import annotations
+
+from paraphe.cli import print_json
+from workflows import people
+from workflows.actors import Actor
+
+
+def register(sub) -> None:
+    cabinet = sub.add_parser("cabinet", help="cabinets (accounting firms)")
+    csub = cabinet.add_subparsers(dest="action", required=True)
+    add = csub.add_parser("add", help="create a cabinet with its seal certificate")
+    add.add_argument("slug")
+    add.add_argument("--name", required=True)
+    add.add_argument("--siren")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=add_cabinet)
+
+
+async def add_cabinet(args, ctx) -> int:
+    svc = await ctx.open()
+    cab = await people.create_cabinet(Actor.operator(), slug=args.slug, name=args.name,
+                                      siren=args.siren)
+    cert = await svc.trust.seal_certificate_for(cab)
+    if args.json:
+        print_json({"slug": cab.slug, "name": cab.name, "siren": cab.siren,
+                    "seal_certificate": {"serial": cert.serial, "subject": cert.subject}})
+    else:
+        print(f"Cabinet {cab.slug} created: {cab.name}"
+              + (f" (SIREN {cab.siren})" if cab.siren else ""))
+        print(f"Seal certificate: {cert.subject} (serial {cert.serial})")
+    return 0

@@ -1,0 +1,61 @@
+"""`paraphe demo`: a demo cabinet, an expert and a collaborator with credit; safe to run twice."""
+
+from __future__ import annotations
+
+from paraphe.commands.users import describe
+from workflows import billing, delegations, people
+from workflows.actors import Actor
+from workflows.models import Cabinet, Membership, Person
+
+SLUG = "cabinet-demo"
+NAME = "Cabinet Démo Expertise"
+SIREN = "123456789"
+EXPERT = ("expert@demo.paraphe.localhost", "Claire Expert")
+COLLABORATOR = ("collab@demo.paraphe.localhost", "Paul Collaborateur")
+CREDIT = 100
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("demo", help="create a demo cabinet and people, and show what to try")
+    parser.set_defaults(handler=demo)
+
+
+async def _member(actor, email, name, role) -> Person:
+    person = await people.find_person_by_email(email)
+    if person is None or not await Membership.exists(person=person, cabinet__slug=SLUG):
+        person, _ = await people.add_person(actor, email=email, name=name, cabinet=SLUG, role=role)
+    return person
+
+
+async def demo(args, ctx) -> int:
+    svc = await ctx.open()
+    actor = Actor.operator(command="demo")
+    cabinet = await Cabinet.get_or_none(slug=SLUG)
+    created = cabinet is None
+    if created:
+        cabinet = await people.create_cabinet(actor, slug=SLUG, name=NAME, siren=SIREN)
+    await svc.trust.seal_certificate_for(cabinet)
+    expert = await _member(actor, *EXPERT, "expert")
+    collaborator = await _member(actor, *COLLABORATOR, "collaborator")
+    for action in ("seal", "prepare"):
+        await delegations.grant(actor, collaborator, cabinet, action)
+    if created:
+        await billing.add_credit(actor, cabinet, CREDIT, reference="demo")
+    s = ctx.settings
+    e, c = await describe(expert, s), await describe(collaborator, s)
+    print(f"{'Created' if created else 'Already there'}: cabinet {SLUG} ({NAME}), "
+          f"{await billing.balance(cabinet)} credits")
+    for who, info in (("expert", e), ("collaborator", c)):
+        rights = ", ".join(info["cabinets"][0]["delegations"])
+        print(f"  {who}: {info['name']} <{info['email']}> may {rights}")
+        print(f"    secret mail-in address: {info['mail_in_address']}")
+        print(f"    Telegram: {info['telegram']['start_command']}")
+    print()
+    print("Try it (with `paraphe serve` running):")
+    print(f"  seal a PDF from the command line: paraphe seal --cabinet {SLUG} in.pdf -o out.pdf")
+    print(f"  check it: paraphe verify out.pdf")
+    print(f"  seal by mail: send a PDF from {c['email']} to {c['mail_in_address']} "
+          f"(SMTP {s.smtp_host}:{s.smtp_port}); the reply lands in {s.home / 'outbox'} "
+          "(paraphe outbox)")
+    print(f"  trust anchor: paraphe trust root > root.pem; health: {s.public_url}/healthz")
+    return 0

@@ -1,0 +1,18 @@
+"""`paraphe serve`."""
+
+from __future__ import annotations
+
+import logging
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("serve", help="run the gateway, web, bot and scheduler in one process")
+    parser.set_defaults(handler=serve)
+
+
+async def serve(args, ctx) -> int:
+    from paraphe.runtime import serve as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    await run(ctx.settings, announce=lambda line: print(line, flush=True))
+    return 0

@@ -1,0 +1,70 @@
+"""`paraphe user add` and `paraphe user show`."""
+
+from __future__ import annotations
+
+from paraphe.cli import print_json
+from workflows import delegations, people
+from workflows.actors import Actor
+
+
+def register(sub) -> None:
+    user = sub.add_parser("user", help="people and their memberships")
+    usub = user.add_subparsers(dest="action", required=True)
+    add = usub.add_parser("add", help="add a person, or their membership of one more cabinet")
+    add.add_argument("email")
+    add.add_argument("--name", required=True)
+    add.add_argument("--cabinet", required=True)
+    add.add_argument("--role", required=True, choices=["expert", "collaborator"])
+    add.add_argument("--phone")
+    add.add_argument("--language", default="fr", choices=["fr", "en"])
+    add.set_defaults(handler=add_user)
+    show = usub.add_parser("show", help="a person, their cabinets, delegations and addresses")
+    show.add_argument("email")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=show_user)
+
+
+async def add_user(args, ctx) -> int:
+    await ctx.open(services=False)
+    person, membership = await people.add_person(
+        Actor.operator(), email=args.email, name=args.name, cabinet=args.cabinet,
+        role=args.role, phone=args.phone, language=args.language)
+    print(f"{person.email} ({person.name}) is now {membership.role} of {args.cabinet}")
+    return 0
+
+
+async def describe(person, settings) -> dict:
+    """What `user show` prints: the person, their cabinets, rights and private addresses."""
+    memberships = await people.memberships_of(person)
+    rights = await delegations.rights_of(person)
+    return {
+        "email": person.email,
+        "name": person.name,
+        "phone": person.phone,
+        "language": person.language,
+        "cabinets": [{"slug": m.cabinet.slug, "name": m.cabinet.name, "role": m.role,
+                      "delegations": rights.get(m.cabinet.slug, [])} for m in memberships],
+        "mail_in_address": f"seal+{person.mail_secret}@{settings.mail_domain}",
+        "telegram": {"linked": person.telegram_user_id is not None,
+                     "link_code": person.telegram_link_code,
+                     "start_command": (f"/start {person.telegram_link_code}"
+                                       if person.telegram_link_code else None)},
+    }
+
+
+async def show_user(args, ctx) -> int:
+    await ctx.open(services=False)
+    person = await people.get_person(args.email)
+    info = await describe(person, ctx.settings)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['name']} <{info['email']}>" + (f"  {info['phone']}" if info["phone"] else ""))
+    for c in info["cabinets"]:
+        rights = ", ".join(c["delegations"]) or "none"
+        print(f"  {c['slug']} ({c['name']}): {c['role']}; may {rights}")
+    print(f"  secret mail-in address: {info['mail_in_address']}")
+    tg = info["telegram"]
+    print(f"  Telegram: {'linked' if tg['linked'] else 'not linked'}"
+          + (f"; link with {tg['start_command']}" if tg["start_command"] else ""))
+    return 0

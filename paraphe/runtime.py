@@ -1,0 +1,90 @@
+"""`paraphe serve`: web, SMTP gateway, mail delivery, scheduler and bot on ONE asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from paraphe.db import close_database, open_database
+from paraphe.settings import Settings
+from web.app import start_web
+from workflows.services import Services
+
+log = logging.getLogger("paraphe")
+
+
+def _optional(name: str):
+    """A transport module that may not have landed yet."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services) -> None:
+    sweeps = _optional("workflows.sweeps")
+    if sweeps is None:
+        return
+    for name, seconds in getattr(sweeps, "SCHEDULE", {}).items():
+        scheduler.add_job(getattr(sweeps, name), "interval", seconds=seconds, args=[svc],
+                          id=name, max_instances=1, coalesce=True)
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
+                announce=print) -> None:
+    """Runs until SIGINT/SIGTERM (or `stop` is set), then stops every part cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Not the main thread (tests).
+            pass
+    await open_database(settings)
+    svc = await Services.start(settings)
+    closers = []
+    try:
+        runner = await start_web(svc)
+        closers.append(runner.cleanup)
+        announce(f"web: {settings.public_url} (listening on {settings.web_host}:{settings.web_port})")
+        gateway_mod = _optional("mail_gateway.server")
+        if gateway_mod is not None:
+            gateway = await gateway_mod.start_gateway(svc)
+            closers.append(gateway.close)
+            announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
+                     f" (seal@{settings.mail_domain})")
+        delivery_mod = _optional("mail_gateway.delivery")
+        if delivery_mod is not None:
+            worker = delivery_mod.DeliveryWorker(svc)
+            worker.start()
+            closers.append(worker.stop)
+            target = settings.smtp_relay or str(settings.home / "outbox")
+            announce(f"outgoing mail: {target}")
+        bot_mod = _optional("bot.app") if settings.telegram_token else None
+        if bot_mod is not None:
+            bot = await bot_mod.start_bot(svc)
+            closers.append(bot.stop)
+            announce("telegram bot: polling")
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        schedule_sweeps(scheduler, svc)
+        scheduler.start()
+        closers.append(lambda: scheduler.shutdown(wait=False))
+        announce("Paraphe is running; Ctrl-C stops it.")
+        await stop.wait()
+        announce("stopping…")
+    finally:
+        for close in reversed(closers):
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # One part failing to stop must not keep the others running.
+                log.exception("error while stopping")
+        await svc.close()
+        await close_database()

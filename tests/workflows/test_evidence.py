@@ -1,0 +1,55 @@
+"""The evidence log's hash chain, and tampering caught by `verify_chain`."""
+
+import json
+
+from tortoise import connections
+
+from workflows import evidence
+from workflows.actors import Actor
+from workflows.models import EvidenceEvent
+
+
+async def _fill(n=5):
+    for i in range(n):
+        await evidence.record("test.event", Actor(None, "cli", {"i": i}), cabinet_id=1,
+                              data={"n": i, "text": "é"})
+
+
+async def test_chain_links_each_event_to_the_previous(db):
+    await _fill()
+    events = await EvidenceEvent.all().order_by("seq")
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[0].prev_hash == evidence.GENESIS
+    for prev, ev in zip(events, events[1:]):
+        assert ev.prev_hash == prev.hash
+    report = await evidence.verify_chain()
+    assert report.ok and report.events == 5
+
+
+async def test_edited_row_is_caught(db):
+    await _fill()
+    victim = await EvidenceEvent.get(seq=3)
+    tampered = json.dumps({**victim.data, "n": 99})
+    conn = connections.get("default")
+    await conn.execute_query(
+        "UPDATE evidence_event SET data = " + ("$1 WHERE id = $2" if conn.capabilities.dialect
+                                                == "postgres" else "? WHERE id = ?"),
+        [tampered, victim.id])
+    report = await evidence.verify_chain()
+    assert not report.ok
+    assert report.broken_seq == 3
+    assert "hash" in report.reason
+
+
+async def test_deleted_row_is_caught(db):
+    await _fill()
+    await EvidenceEvent.filter(seq=2).delete()
+    report = await evidence.verify_chain()
+    assert not report.ok and report.broken_seq == 3
+
+
+async def test_truncated_tail_is_caught(db):
+    await _fill()
+    await EvidenceEvent.filter(seq=5).delete()
+    report = await evidence.verify_chain()
+    assert not report.ok and "head" in report.reason

@@ -1,0 +1,181 @@
+"""The prepaid credit ledger: add, balance, debit, reserve, capture, release.
+
+The available balance lives on the cabinet row and only moves through conditional
+updates (``… WHERE credit_balance >= n``), so it never goes below zero even when
+debits race; every move is journalled as a LedgerEntry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.expressions import F
+from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
+
+from workflows import clock, evidence
+from workflows.actors import Actor
+from workflows.errors import CreditAmountInvalidError, CreditInsufficientError, ReservationClosedError
+from workflows.models import Cabinet, LedgerEntry, Reservation, Tariff
+
+OPERATIONS = ("seal", "signature")
+DEFAULT_TARIFFS = {"seal": 1, "signature": 1}
+
+
+def _check_amount(amount: int) -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise CreditAmountInvalidError(f"invalid amount {amount!r}: a positive whole number")
+    return amount
+
+
+async def price(cabinet: Cabinet, operation: str) -> int:
+    """The price of one operation for this cabinet: its own tariff, else the platform's."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}")
+    own = await Tariff.get_or_none(cabinet_id=cabinet.id, operation=operation)
+    if own is not None:
+        return own.price
+    default = await Tariff.get_or_none(cabinet_id=None, operation=operation)
+    return default.price if default is not None else DEFAULT_TARIFFS[operation]
+
+
+async def set_tariff(cabinet: Cabinet | None, operation: str, amount: int) -> None:
+    """Sets a cabinet's price for an operation, or the platform default when cabinet is None."""
+    if operation not in OPERATIONS:
+        raise CreditAmountInvalidError(f"unknown operation {operation!r}: seal or signature")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise CreditAmountInvalidError(f"invalid price {amount!r}")
+    cabinet_id = cabinet.id if cabinet else None
+    updated = await Tariff.filter(cabinet_id=cabinet_id, operation=operation).update(price=amount)
+    if not updated:
+        await Tariff.create(cabinet_id=cabinet_id, operation=operation, price=amount)
+
+
+async def balance(cabinet: Cabinet) -> int:
+    """Credit available now (what reservations hold is already taken out)."""
+    return (await Cabinet.get(id=cabinet.id)).credit_balance
+
+
+async def reserved(cabinet: Cabinet) -> int:
+    """Credit held by open reservations."""
+    row = await (Reservation.filter(cabinet_id=cabinet.id, state="open")
+                 .annotate(total=Sum("remaining")).values("total"))
+    return int(row[0]["total"] or 0) if row else 0
+
+
+async def _journal(cabinet_id: int, kind: str, amount: int, *, operation: str = "",
+                   reference: str = "", reservation_id: int | None = None) -> LedgerEntry:
+    current = await Cabinet.get(id=cabinet_id).values_list("credit_balance", flat=True)
+    return await LedgerEntry.create(cabinet_id=cabinet_id, kind=kind, amount=amount,
+                                    balance_after=current, operation=operation,
+                                    reference=reference[:128], reservation_id=reservation_id,
+                                    at=clock.now())
+
+
+async def add_credit(actor: Actor, cabinet: Cabinet, amount: int, *, reference: str = "") -> int:
+    """Adds prepaid credit; returns the new balance. Raises CreditAmountInvalidError."""
+    _check_amount(amount)
+    async with in_transaction():
+        await Cabinet.filter(id=cabinet.id).update(credit_balance=F("credit_balance") + amount)
+        entry = await _journal(cabinet.id, "credit", amount, reference=reference)
+        await evidence.record("credit.added", actor, cabinet_id=cabinet.id,
+                              data={"amount": amount, "balance": entry.balance_after,
+                                    "reference": reference})
+    return entry.balance_after
+
+
+async def _take(cabinet_id: int, amount: int) -> None:
+    taken = await (Cabinet.filter(id=cabinet_id, credit_balance__gte=amount)
+                   .update(credit_balance=F("credit_balance") - amount))
+    if taken != 1:
+        available = await Cabinet.get(id=cabinet_id).values_list("credit_balance", flat=True)
+        raise CreditInsufficientError(
+            f"not enough credit: {amount} needed, {available} available",
+            needed=amount, available=available)
+
+
+async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str = "") -> int:
+    """Takes `amount` from the available balance at once; returns the balance left.
+
+    Call it inside the use case's transaction. Raises CreditInsufficientError (and
+    nothing is taken) when the balance is short.
+    """
+    _check_amount(amount)
+    async with in_transaction():
+        await _take(cabinet.id, amount)
+        entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
+                               reference=reference)
+    return entry.balance_after
+
+
+async def reserve(cabinet: Cabinet, amount: int, *, reference: str = "") -> Reservation:
+    """Holds `amount` for later captures (a collection at launch). Raises CreditInsufficientError."""
+    _check_amount(amount)
+    async with in_transaction():
+        await _take(cabinet.id, amount)
+        reservation = await Reservation.create(cabinet_id=cabinet.id, amount=amount,
+                                               remaining=amount, reference=reference[:128],
+                                               created_at=clock.now())
+        await _journal(cabinet.id, "reserve", -amount, reference=reference,
+                       reservation_id=reservation.id)
+    return reservation
+
+
+async def capture(reservation: Reservation, amount: int, *, operation: str,
+                  reference: str = "") -> None:
+    """Consumes part of a reservation (one signature made).
+
+    The available balance does not move (the reservation already took it); the
+    journal entry has amount 0. Raises ReservationClosedError or
+    CreditInsufficientError when the reservation holds less than `amount`.
+    """
+    _check_amount(amount)
+    async with in_transaction():
+        done = await (Reservation.filter(id=reservation.id, state="open", remaining__gte=amount)
+                      .update(remaining=F("remaining") - amount))
+        if done != 1:
+            fresh = await Reservation.get(id=reservation.id)
+            if fresh.state != "open":
+                raise ReservationClosedError(f"reservation {reservation.id} is closed")
+            raise CreditInsufficientError(
+                f"reservation {reservation.id} holds {fresh.remaining}, {amount} needed")
+        await _journal(reservation.cabinet_id, "capture", 0, operation=operation,
+                       reference=reference, reservation_id=reservation.id)
+
+
+async def release(reservation: Reservation, *, reference: str = "") -> int:
+    """Closes a reservation and gives back what it still holds; returns that amount.
+
+    Releasing an already closed reservation gives back nothing (idempotent).
+    """
+    async with in_transaction():
+        fresh = await Reservation.select_for_update().get(id=reservation.id)
+        closed = await Reservation.filter(id=reservation.id, state="open").update(
+            state="closed", closed_at=clock.now())
+        if closed != 1:
+            return 0
+        back = fresh.remaining
+        if back:
+            await Cabinet.filter(id=fresh.cabinet_id).update(
+                credit_balance=F("credit_balance") + back)
+            await Reservation.filter(id=reservation.id).update(remaining=0)
+        await _journal(fresh.cabinet_id, "release", back, reference=reference,
+                       reservation_id=reservation.id)
+    return back
+
+
+@dataclass(frozen=True)
+class CreditSummary:
+    cabinet: str
+    available: int
+    reserved: int
+    tariffs: dict[str, int]
+
+
+async def summary(cabinet: Cabinet) -> CreditSummary:
+    return CreditSummary(
+        cabinet=cabinet.slug,
+        available=await balance(cabinet),
+        reserved=await reserved(cabinet),
+        tariffs={op: await price(cabinet, op) for op in OPERATIONS},
+    )

@@ -1,0 +1,132 @@
+"""The append-only evidence log: each event holds the SHA-256 of the one before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from workflows import clock
+from workflows.actors import Actor
+from workflows.models import EvidenceEvent, EvidenceHead
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+
+
+def canonical(value: Any) -> bytes:
+    """The one encoding hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")
+
+
+def _timestamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(*, seq: int, at: datetime, kind: str, channel: str, cabinet_id: int | None,
+               person_id: int | None, collection_id: int | None, data: Any,
+               prev_hash: str) -> str:
+    body = {
+        "seq": seq, "at": _timestamp(at), "kind": kind, "channel": channel,
+        "cabinet_id": cabinet_id, "person_id": person_id, "collection_id": collection_id,
+        "data": data, "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+async def ensure_head() -> None:
+    """Creates the chain's head row once; safe to call from several processes."""
+    if await EvidenceHead.exists(id=HEAD_ID):
+        return
+    try:
+        await EvidenceHead.create(id=HEAD_ID, seq=0, hash=GENESIS)
+    except IntegrityError:
+        pass
+
+
+async def record(kind: str, actor: Actor, *, data: dict | None = None,
+                 cabinet_id: int | None = None, person_id: int | None = None,
+                 collection_id: int | None = None) -> EvidenceEvent:
+    """Appends one event to the chain, inside the caller's transaction when there is one.
+
+    The actor's person and channel and what the channel knows (`actor.origin`) are
+    kept with the event's data.
+    """
+    payload = dict(data or {})
+    payload.setdefault("actor", actor.person_id)
+    if actor.origin:
+        payload.setdefault("origin", actor.origin)
+    # Round-trip through JSON so that what is hashed is exactly what the database gives back.
+    payload = json.loads(canonical(payload))
+    async with in_transaction():
+        head = await EvidenceHead.select_for_update().get(id=HEAD_ID)
+        seq = head.seq + 1
+        at = clock.now()
+        digest = event_hash(seq=seq, at=at, kind=kind, channel=actor.channel,
+                            cabinet_id=cabinet_id, person_id=person_id,
+                            collection_id=collection_id, data=payload, prev_hash=head.hash)
+        event = await EvidenceEvent.create(
+            seq=seq, at=at, kind=kind, channel=actor.channel, cabinet_id=cabinet_id,
+            person_id=person_id, collection_id=collection_id, data=payload,
+            prev_hash=head.hash, hash=digest)
+        updated = await EvidenceHead.filter(id=HEAD_ID, seq=head.seq).update(seq=seq, hash=digest)
+        if updated != 1:  # Another writer moved the head; the transaction must not commit.
+            raise RuntimeError("evidence head moved during append")
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    broken_seq: int | None = None
+    broken_id: int | None = None
+    reason: str = ""
+
+
+async def verify_chain(batch: int = 1000) -> ChainReport:
+    """Walks the whole chain and names the first event whose hash or link does not hold."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    last_id = 0
+    while True:
+        rows = await EvidenceEvent.filter(id__gt=last_id).order_by("id").limit(batch)
+        if not rows:
+            break
+        for ev in rows:
+            last_id = ev.id
+            count += 1
+            if ev.seq != expected_seq:
+                return ChainReport(False, count, ev.seq, ev.id,
+                                   f"sequence gap: expected {expected_seq}, found {ev.seq}")
+            if ev.prev_hash != prev:
+                return ChainReport(False, count, ev.seq, ev.id, "link to previous event broken")
+            digest = event_hash(seq=ev.seq, at=ev.at, kind=ev.kind, channel=ev.channel,
+                                cabinet_id=ev.cabinet_id, person_id=ev.person_id,
+                                collection_id=ev.collection_id, data=ev.data,
+                                prev_hash=ev.prev_hash)
+            if digest != ev.hash:
+                return ChainReport(False, count, ev.seq, ev.id, "content does not match its hash")
+            prev = ev.hash
+            expected_seq += 1
+    head = await EvidenceHead.get_or_none(id=HEAD_ID)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+        return ChainReport(False, count, expected_seq, None,
+                           f"chain ends at event {expected_seq - 1} but its head says {head.seq}")
+    return ChainReport(True, count)
+
+
+async def events_for(*, collection_id: int | None = None, cabinet_id: int | None = None) -> list:
+    query = EvidenceEvent.all()
+    if collection_id is not None:
+        query = query.filter(collection_id=collection_id)
+    if cabinet_id is not None:
+        query = query.filter(cabinet_id=cabinet_id)
+    return await query.order_by("seq")

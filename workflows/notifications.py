@@ -1,0 +1,77 @@
+"""Outgoing messages as intentions: the core records them, a delivery worker sends them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Iterable
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from workflows import clock
+from workflows.models import Notification
+
+# Retry delays after each failed attempt; after the last one the notification is failed for good.
+BACKOFF = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),
+           timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6), timedelta(hours=12))
+# A claim older than this is taken to be from a worker that died, and is claimed again.
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
+
+async def enqueue(*, channel: str, template: str, recipient: str, language: str = "fr",
+                  context: dict | None = None, attachments: Iterable[dict] = (),
+                  thread: dict | None = None, person_id: int | None = None,
+                  dedup_key: str | None = None) -> Notification:
+    """Records a message to send; with a dedup_key already used, returns the first one instead."""
+    if dedup_key:
+        existing = await Notification.get_or_none(dedup_key=dedup_key)
+        if existing is not None:
+            return existing
+    now = clock.now()
+    try:
+        async with in_transaction():
+            return await Notification.create(
+                channel=channel, template=template, recipient=recipient, language=language,
+                context=context or {}, attachments=list(attachments), thread=thread or {},
+                person_id=person_id, dedup_key=dedup_key, next_attempt_at=now, created_at=now)
+    except IntegrityError:
+        if dedup_key:
+            return await Notification.get(dedup_key=dedup_key)
+        raise
+
+
+async def claim_due(limit: int = 20, *, channel: str | None = None) -> list[Notification]:
+    """Claims up to `limit` notifications that are due, each by a conditional update."""
+    now = clock.now()
+    query = Notification.filter(state="pending", next_attempt_at__lte=now)
+    stale = Notification.filter(state="sending", next_attempt_at__lte=now - CLAIM_TIMEOUT)
+    if channel:
+        query, stale = query.filter(channel=channel), stale.filter(channel=channel)
+    candidates = list(await query.order_by("id").limit(limit)) + list(
+        await stale.order_by("id").limit(limit))
+    claimed = []
+    for n in candidates[:limit]:
+        won = await Notification.filter(id=n.id, state=n.state, attempts=n.attempts).update(
+            state="sending", attempts=F("attempts") + 1, next_attempt_at=now)
+        if won == 1:
+            claimed.append(await Notification.get(id=n.id))
+    return claimed
+
+
+async def mark_sent(notification: Notification, message_id: str | None = None) -> None:
+    await Notification.filter(id=notification.id).update(
+        state="sent", sent_at=clock.now(), message_id=message_id, last_error=None)
+
+
+async def mark_failed(notification: Notification, error: str) -> bool:
+    """Schedules a retry with backoff; returns False when it gave up for good."""
+    attempts = notification.attempts
+    if attempts > len(BACKOFF):
+        await Notification.filter(id=notification.id).update(state="failed",
+                                                             last_error=error[:2000])
+        return False
+    await Notification.filter(id=notification.id).update(
+        state="pending", next_attempt_at=clock.now() + BACKOFF[attempts - 1],
+        last_error=error[:2000])
+    return True

@@ -1,0 +1,148 @@
+"""Cabinets, people and memberships: creation and look-ups shared by every channel."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from workflows import clock, evidence
+from workflows.actors import Actor
+from workflows.errors import (
+    CabinetAmbiguousError,
+    CabinetExistsError,
+    CabinetInvalidError,
+    CabinetNotFoundError,
+    MembershipExistsError,
+    NotAMemberError,
+    PersonInvalidError,
+    PersonNotFoundError,
+)
+from workflows.models import Cabinet, Membership, Person
+from workflows.models.people import ROLES
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+PHONE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+SIREN_RE = re.compile(r"^[0-9]{9}$")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalize_phone(phone: str) -> str:
+    return re.sub(r"[\s.-]", "", phone.strip())
+
+
+async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | None = None) -> Cabinet:
+    """Creates a cabinet; raises CabinetInvalidError or CabinetExistsError."""
+    if not SLUG_RE.match(slug or ""):
+        raise CabinetInvalidError(
+            f"invalid cabinet slug {slug!r}: use 2 to 63 lowercase letters, digits or hyphens")
+    if not (name or "").strip():
+        raise CabinetInvalidError("a cabinet needs a name")
+    if siren is not None and not SIREN_RE.match(siren):
+        raise CabinetInvalidError(f"invalid SIREN {siren!r}: nine digits expected")
+    try:
+        async with in_transaction():
+            cabinet = await Cabinet.create(slug=slug, name=name.strip(), siren=siren,
+                                           created_at=clock.now())
+            await evidence.record("cabinet.created", actor, cabinet_id=cabinet.id,
+                                  data={"slug": slug, "name": cabinet.name, "siren": siren})
+    except IntegrityError:
+        raise CabinetExistsError(f"cabinet {slug!r} already exists", slug=slug) from None
+    return cabinet
+
+
+async def get_cabinet(slug: str) -> Cabinet:
+    """The cabinet with this slug; raises CabinetNotFoundError."""
+    cabinet = await Cabinet.get_or_none(slug=slug)
+    if cabinet is None:
+        raise CabinetNotFoundError(f"unknown cabinet {slug!r}", slug=slug)
+    return cabinet
+
+
+async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role: str,
+                     phone: str | None = None, language: str = "fr") -> tuple[Person, Membership]:
+    """Creates a person with a membership, or adds a membership to an existing person.
+
+    Raises PersonInvalidError, CabinetNotFoundError, MembershipExistsError.
+    """
+    email = normalize_email(email)
+    if not EMAIL_RE.match(email):
+        raise PersonInvalidError(f"invalid e-mail address {email!r}")
+    if role not in ROLES:
+        raise PersonInvalidError(f"invalid role {role!r}: expert or collaborator")
+    if phone is not None:
+        phone = normalize_phone(phone)
+        if not PHONE_RE.match(phone):
+            raise PersonInvalidError(f"invalid mobile number {phone!r}: international format +33…")
+    if language not in ("fr", "en"):
+        raise PersonInvalidError(f"invalid language {language!r}: fr or en")
+    cab = await get_cabinet(cabinet)
+    async with in_transaction():
+        person = await Person.get_or_none(email=email)
+        if person is None:
+            if not (name or "").strip():
+                raise PersonInvalidError("a person needs a name")
+            person = await Person.create(
+                email=email, name=name.strip(), phone=phone, language=language,
+                mail_secret=secrets.token_hex(16), telegram_link_code=secrets.token_urlsafe(16),
+                created_at=clock.now())
+            await evidence.record("person.created", actor, person_id=person.id,
+                                  data={"email": email, "name": person.name})
+        elif await Membership.exists(person=person, cabinet=cab):
+            raise MembershipExistsError(f"{email} is already a member of {cabinet}",
+                                        email=email, cabinet=cabinet)
+        membership = await Membership.create(person=person, cabinet=cab, role=role,
+                                             created_at=clock.now())
+        await evidence.record("membership.created", actor, cabinet_id=cab.id,
+                              person_id=person.id, data={"email": email, "role": role})
+    return person, membership
+
+
+async def get_person(email: str) -> Person:
+    """The person with this e-mail; raises PersonNotFoundError."""
+    person = await find_person_by_email(email)
+    if person is None:
+        raise PersonNotFoundError(f"unknown person {normalize_email(email)!r}")
+    return person
+
+
+async def find_person_by_email(email: str) -> Person | None:
+    return await Person.get_or_none(email=normalize_email(email))
+
+
+async def find_person_by_mail_secret(secret: str) -> Person | None:
+    # The lookup is by an indexed unique column; the secret itself is 128 bits of entropy.
+    if not secret or len(secret) > 64:
+        return None
+    return await Person.get_or_none(mail_secret=secret)
+
+
+async def memberships_of(person: Person) -> list[Membership]:
+    return await Membership.filter(person=person).prefetch_related("cabinet").order_by("id")
+
+
+async def resolve_cabinet(person: Person, slug: str | None) -> Cabinet:
+    """The cabinet this person acts for: the one named, or their only one.
+
+    Raises CabinetNotFoundError, NotAMemberError, CabinetAmbiguousError (details["cabinets"]).
+    """
+    memberships = await memberships_of(person)
+    if slug:
+        for m in memberships:
+            if m.cabinet.slug == slug:
+                return m.cabinet
+        await get_cabinet(slug)
+        raise NotAMemberError(f"{person.email} is not a member of {slug}", cabinet=slug)
+    if len(memberships) == 1:
+        return memberships[0].cabinet
+    if not memberships:
+        raise NotAMemberError(f"{person.email} is not a member of any cabinet")
+    raise CabinetAmbiguousError(
+        f"{person.email} belongs to several cabinets; name one",
+        cabinets=[m.cabinet.slug for m in memberships])

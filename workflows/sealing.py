@@ -1,0 +1,114 @@
+"""Sealing: a cabinet's organisation seal applied to a PDF at once, from any channel."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import PurePath
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from workflows import billing, clock, delegations, evidence, people
+from workflows.actors import Actor
+from workflows.errors import CabinetNotFoundError, CreditInsufficientError
+from workflows.models import Cabinet, Operation, Person
+from workflows.services import Services
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sha256: str
+    filename: str
+    size: int
+    cabinet: str
+    credit_left: int
+    source_sha256: str
+    certificate_serial: str
+    replayed: bool = False
+
+
+def sealed_filename(filename: str) -> str:
+    """`lettre.pdf` -> `lettre-scelle.pdf`."""
+    stem = PurePath(filename or "document.pdf").stem or "document"
+    return f"{stem}-scelle.pdf"
+
+
+async def _replay(key: str | None) -> SealResult | None:
+    if not key:
+        return None
+    done = await Operation.get_or_none(key=key)
+    if done is None:
+        return None
+    return SealResult(**{**done.result, "replayed": True})
+
+
+async def _cabinet_for(actor: Actor, cabinet: str | None) -> tuple[Person | None, Cabinet]:
+    if actor.person_id is None:
+        if not cabinet:
+            raise CabinetNotFoundError("name the cabinet whose seal to apply")
+        return None, await people.get_cabinet(cabinet)
+    person = await Person.get(id=actor.person_id)
+    return person, await people.resolve_cabinet(person, cabinet)
+
+
+async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, filename: str,
+                        data: bytes, idempotency_key: str | None = None) -> SealResult:
+    """Seals one PDF with the cabinet's seal certificate, bills it and records the evidence.
+
+    The operator (an actor without person) needs no delegation; a person needs the
+    `seal` right at the moment of the seal. With an idempotency key already done,
+    the first result comes back with ``replayed=True`` and nothing is billed.
+    Raises CabinetNotFoundError, CabinetAmbiguousError, NotAMemberError,
+    DelegationMissingError, CreditInsufficientError and the Document*Error family.
+    """
+    if (done := await _replay(idempotency_key)) is not None:
+        return done
+    person, cab = await _cabinet_for(actor, cabinet)
+    if person is not None:
+        await delegations.require(person, cab, "seal")
+    cost = await billing.price(cab, "seal")
+    # Refuse before any signing work when the credit is already short.
+    if cost and await billing.balance(cab) < cost:
+        available = await billing.balance(cab)
+        raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
+                                      needed=cost, available=available)
+    from workflows.pdf.intake import check_pdf
+
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, lambda: check_pdf(
+        data, filename, max_bytes=svc.settings.max_document_bytes))
+    source_sha256 = hashlib.sha256(data).hexdigest()
+    cert = await svc.trust.seal_certificate_for(cab)
+    key = await svc.trust.signing_key(cert)
+    bundle = await svc.trust.validation_bundle([cert])
+    sealed = await svc.engine.sign(data, key, reason=f"Cachet de {cab.name}", name=cab.name,
+                                   bundle=bundle)
+    out_name = sealed_filename(filename)
+    try:
+        async with in_transaction():
+            # The delegation is checked again at commit: it must hold at the moment of the seal.
+            basis = "operator" if person is None else await delegations.require(person, cab, "seal")
+            left = await billing.debit(cab, cost, operation="seal",
+                                       reference=idempotency_key or out_name) if cost else \
+                await billing.balance(cab)
+            doc = await svc.documents.put(sealed, out_name)
+            result = SealResult(sha256=doc.sha256, filename=out_name, size=len(sealed),
+                                cabinet=cab.slug, credit_left=left, source_sha256=source_sha256,
+                                certificate_serial=cert.serial)
+            await evidence.record("seal.applied", actor, cabinet_id=cab.id,
+                                  person_id=person.id if person else None,
+                                  data={"filename": filename, "source_sha256": source_sha256,
+                                        "sealed_sha256": doc.sha256, "basis": basis,
+                                        "price": cost, "certificate": cert.serial,
+                                        "idempotency_key": idempotency_key})
+            if idempotency_key:
+                await Operation.create(key=idempotency_key, kind="seal", cabinet=cab,
+                                       result=asdict(result), created_at=clock.now())
+    except IntegrityError:
+        # A concurrent call with the same key committed first: its result stands.
+        if (done := await _replay(idempotency_key)) is not None:
+            return done
+        raise
+    return result

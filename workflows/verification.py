@@ -1,0 +1,22 @@
+"""Verification of signed PDFs: a free report for any channel."""
+
+from __future__ import annotations
+
+import asyncio
+
+from workflows.services import Services
+
+
+async def verify_document(svc: Services, data: bytes, filename: str) -> dict:
+    """A validation report of every signature in the PDF against the platform's root.
+
+    Raises the Document*Error family for input that is not a readable PDF.
+    """
+    from workflows.pdf.intake import check_pdf
+    from workflows.pdf.verify import verify_pdf
+
+    await asyncio.get_running_loop().run_in_executor(None, lambda: check_pdf(
+        data, filename, max_bytes=svc.settings.max_document_bytes))
+    report = await verify_pdf(data, trust_roots=svc.trust.trust_roots())
+    report.setdefault("filename", filename)
+    return report
