@@ -194,3 +194,20 @@ class KeyNotFoundError(KeystoreError):
 class RevocationReasonInvalidError(ParapheError):
     """This is not a revocation reason of RFC 5280 (key_compromise, superseded...)."""
     code = "revocation_reason_invalid"
+
+
+# --- Mail gateway --------------------------------------------------------------------
+
+class RecipientUnknownError(ParapheError):
+    """This address is not served by Paraphe."""
+    code, kind = "recipient_unknown", "not_found"
+
+
+class SenderUnauthenticatedError(ParapheError):
+    """The sender could not be authenticated (aligned DKIM, trusted upstream result or secret address)."""
+    code, kind = "sender_unauthenticated", "forbidden"
+
+
+class SenderUnknownError(ParapheError):
+    """The sender's address does not belong to anyone registered with Paraphe."""
+    code, kind = "sender_unknown", "forbidden"

@@ -5,6 +5,7 @@ from workflows.models.certificates import Certificate
 from workflows.models.collections import Collection, CollectionDocument, Signer
 from workflows.models.documents import Document
 from workflows.models.evidence import EvidenceEvent, EvidenceHead
+from workflows.models.inbound import InboundMessage
 from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
@@ -12,6 +13,6 @@ from workflows.models.people import Delegation, Membership, Person
 
 __all__ = [
     "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
-    "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
+    "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead", "InboundMessage",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
 ]

@@ -29,7 +29,8 @@ _HKDF_SALT = b"paraphe/keystore/v1"
 
 
 def _check_ref(key_ref: str) -> None:
-    if not KEY_REF_RE.match(key_ref or ""):
+    # "master" would collide with the master key file itself.
+    if not KEY_REF_RE.match(key_ref or "") or key_ref.lower() == "master":
         raise KeystoreError(f"invalid key name {key_ref!r}")
 
 

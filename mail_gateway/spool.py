@@ -1,0 +1,78 @@
+"""The durable intake: one file per accepted message and recipient, fsynced before the 250."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SpooledMail:
+    path: Path
+    envelope: dict
+    raw: bytes
+
+
+class Spool:
+    """Files `<home>/spool/new/<time>-<random>.eml`: one JSON line (the envelope), then the message.
+
+    A file is written under tmp/, fsynced, renamed into new/ and the directory fsynced: once
+    `write` returns, the message survives a crash or a power cut. It is removed only after the
+    message was processed (and its reply recorded), so a restart finds what was left.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.new = self.root / "new"
+        self.tmp = self.root / "tmp"
+        self.new.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def write(self, envelope: dict, raw: bytes) -> Path:
+        """Writes one message durably and returns its path (blocking: run it in an executor)."""
+        name = f"{time.time_ns():020d}-{secrets.token_hex(6)}.eml"
+        tmp, final = self.tmp / name, self.new / name
+        header = json.dumps(envelope, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, header)
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+        _fsync_dir(self.new)
+        return final
+
+    def pending(self) -> list[Path]:
+        """The messages not yet processed, oldest first."""
+        return sorted(p for p in self.new.iterdir() if p.suffix == ".eml")
+
+    def read(self, path: Path) -> SpooledMail:
+        data = Path(path).read_bytes()
+        header, _, raw = data.partition(b"\n")
+        return SpooledMail(path=Path(path), envelope=json.loads(header), raw=raw)
+
+    def remove(self, path: Path) -> None:
+        # Not fsynced: if the removal is lost in a crash the message is processed again, and
+        # processing is idempotent (the InboundMessage row says it is done).
+        Path(path).unlink(missing_ok=True)
+
+    def clean_tmp(self) -> None:
+        """Drops half-written files of a process that died before its 250."""
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,46 @@
+"""Settings: SPEC §4 defaults, environment variables and paraphe.toml."""
+
+from pathlib import Path
+
+from paraphe.settings import Settings
+
+
+def test_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    s = Settings()
+    assert s.home == Path("var")
+    assert s.database_url == "sqlite://var/paraphe.sqlite3"
+    assert (s.smtp_host, s.smtp_port) == ("127.0.0.1", 2525)
+    assert s.mail_domain == "paraphe.localhost"
+    assert s.smtp_relay is None and s.telegram_token is None and s.tsa_url is None
+    assert (s.web_host, s.web_port) == ("127.0.0.1", 8080)
+    assert s.public_url == "http://127.0.0.1:8080"
+    assert s.pkcs11_module is None and s.trusted_authserv_id_list == []
+
+
+def test_environment_and_toml(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    (tmp_path / "paraphe.toml").write_text(
+        'PARAPHE_WEB_PORT = 9090\nmail_domain = "cabinet.test"\n'
+        'PARAPHE_TRUSTED_AUTHSERV_IDS = "mx.cabinet.test, mx2.cabinet.test"\n')
+    monkeypatch.setenv("PARAPHE_WEB_PORT", "9191")
+    monkeypatch.setenv("PARAPHE_HOME", str(tmp_path / "h"))
+    s = Settings()
+    assert s.web_port == 9191  # the environment wins over the file
+    assert s.mail_domain == "cabinet.test"
+    assert s.trusted_authserv_id_list == ["mx.cabinet.test", "mx2.cabinet.test"]
+    assert s.database_url == f"sqlite://{tmp_path / 'h' / 'paraphe.sqlite3'}"
+    s.ensure_home()
+    assert (tmp_path / "h" / "outbox").is_dir()
+
+
+def test_secrets_are_not_shown(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PARAPHE_TELEGRAM_TOKEN", "123:very-secret")
+    monkeypatch.setenv("PARAPHE_MASTER_KEY", "master-secret")
+    text = repr(Settings())
+    assert "very-secret" not in text and "master-secret" not in text

@@ -1,0 +1,165 @@
+"""Certificate profiles: the platform's CAs and responders, and EN 319 412 end-entity names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PLATFORM_O = "Paraphe"
+
+
+@dataclass(frozen=True)
+class AuthoritySpec:
+    """One certificate of the platform's own PKI, created on first start."""
+
+    name: str  # also its URL: /ca/<name>.crt, /ca/<name>.crl
+    kind: str  # root | issuing | tsa | ocsp
+    common_name: str
+    parent: str | None  # name of the issuing authority; None for the root
+    years: int
+
+
+ROOT = "root"
+PERSONAL_CA = "personal-ca"
+SEAL_CA = "seal-ca"
+ONE_TIME_CA = "one-time-ca"
+TSA = "tsa"
+ISSUING_CAS = (PERSONAL_CA, SEAL_CA, ONE_TIME_CA)
+
+
+def ocsp_responder_name(ca_name: str) -> str:
+    """A delegated OCSP responder must be certified by the CA it answers for (RFC 6960
+    §4.2.2.2), so each issuing CA has its own; the root signs answers about its children."""
+    return f"ocsp-{ca_name}"
+
+
+AUTHORITIES: tuple[AuthoritySpec, ...] = (
+    AuthoritySpec(ROOT, "root", "Paraphe Root CA", None, 25),
+    AuthoritySpec(PERSONAL_CA, "issuing", "Paraphe Personal Signing CA", ROOT, 15),
+    AuthoritySpec(SEAL_CA, "issuing", "Paraphe Seal CA", ROOT, 15),
+    AuthoritySpec(ONE_TIME_CA, "issuing", "Paraphe One-Time Signer CA", ROOT, 15),
+    AuthoritySpec(TSA, "tsa", "Paraphe Time-Stamping Authority", ROOT, 12),
+    *(AuthoritySpec(ocsp_responder_name(ca), "ocsp", f"Paraphe OCSP Responder ({ca})", ca, 12)
+      for ca in ISSUING_CAS),
+)
+AUTHORITY_BY_NAME = {spec.name: spec for spec in AUTHORITIES}
+
+# End-entity lifetimes. A one-time certificate only has to outlive the signature it is made
+# for (the timestamp and validation data are taken at once), so one hour is plenty.
+SEAL_LIFETIME = timedelta(days=3 * 365)
+PERSONAL_LIFETIME = timedelta(days=3 * 365)
+ONE_TIME_LIFETIME = timedelta(hours=1)
+# Backdating absorbs clock differences between the web process and signing workers.
+BACKDATE = timedelta(minutes=1)
+
+
+def _name(*attrs: tuple) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in attrs if value])
+
+
+def authority_subject(spec: AuthoritySpec) -> x509.Name:
+    return _name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, PLATFORM_O),
+                 (NameOID.COMMON_NAME, spec.common_name))
+
+
+def seal_subject(name: str, siren: str | None) -> x509.Name:
+    """EN 319 412-3 legal person: C, O, organizationIdentifier (NTRFR-SIREN), CN."""
+    return _name((NameOID.COUNTRY_NAME, "FR"), (NameOID.ORGANIZATION_NAME, name),
+                 (NameOID.ORGANIZATION_IDENTIFIER, f"NTRFR-{siren}" if siren else None),
+                 (NameOID.COMMON_NAME, name))
+
+
+def split_name(full_name: str) -> tuple[str | None, str | None]:
+    """(given name, surname) when the name has at least two words, else (None, None)."""
+    parts = full_name.split()
+    if len(parts) < 2:
+        return None, None
+    return parts[0], " ".join(parts[1:])
+
+
+def person_subject(full_name: str, email: str, organization: str | None = None) -> x509.Name:
+    """EN 319 412-2 natural person: CN, givenName and surname when they split, e-mail."""
+    given, surname = split_name(full_name)
+    return _name((NameOID.COUNTRY_NAME, "FR" if organization else None),
+                 (NameOID.ORGANIZATION_NAME, organization),
+                 (NameOID.GIVEN_NAME, given), (NameOID.SURNAME, surname),
+                 (NameOID.COMMON_NAME, full_name.strip()), (NameOID.EMAIL_ADDRESS, email))
+
+
+def base_builder(*, subject: x509.Name, issuer: x509.Name, public_key, issuer_public_key,
+                 serial: int, not_before: datetime, not_after: datetime) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(issuer).public_key(public_key)
+        .serial_number(serial).not_valid_before(not_before).not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),
+                       critical=False)
+    )
+
+
+def with_publication(builder: x509.CertificateBuilder, public_url: str, issuer_name: str,
+                     *, revocation: bool = True) -> x509.CertificateBuilder:
+    """AIA (OCSP and caIssuers) and the CRL distribution point of the issuing authority."""
+    ca_url = f"{public_url}/ca/{issuer_name}"
+    access = [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                                     x509.UniformResourceIdentifier(f"{ca_url}.crt"))]
+    if revocation:
+        access.insert(0, x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
+                                                x509.UniformResourceIdentifier(f"{public_url}/ocsp")))
+    builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+    if revocation:
+        builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(f"{ca_url}.crl")],
+            relative_name=None, reasons=None, crl_issuer=None)]), critical=False)
+    return builder
+
+
+def _key_usage(*, signing: bool = False, ca: bool = False, non_repudiation: bool = False):
+    return x509.KeyUsage(digital_signature=signing, content_commitment=non_repudiation,
+                         key_encipherment=False, data_encipherment=False, key_agreement=False,
+                         key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)
+
+
+def authority_extensions(builder: x509.CertificateBuilder, spec: AuthoritySpec,
+                         public_url: str) -> x509.CertificateBuilder:
+    if spec.kind in ("root", "issuing"):
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=1 if spec.kind == "root" else 0),
+            critical=True)
+        # digitalSignature too: a CA signs OCSP answers about its own children.
+        builder = builder.add_extension(_key_usage(signing=True, ca=True), critical=True)
+    else:
+        builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                        critical=True)
+    if spec.kind == "tsa":
+        builder = builder.add_extension(_key_usage(signing=True, non_repudiation=True),
+                                        critical=True)
+        # RFC 3161 §2.3: the only extended key usage, and critical.
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    elif spec.kind == "ocsp":
+        builder = builder.add_extension(_key_usage(signing=True), critical=True)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+    if spec.parent is not None:
+        builder = with_publication(builder, public_url, spec.parent,
+                                   revocation=spec.kind != "ocsp")
+    return builder
+
+
+def end_entity_extensions(builder: x509.CertificateBuilder, *, public_url: str, ca_name: str,
+                          email: str | None = None) -> x509.CertificateBuilder:
+    """Signing and seal certificates: nonRepudiation + digitalSignature, not a CA."""
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                    critical=True)
+    builder = builder.add_extension(_key_usage(signing=True, non_repudiation=True),
+                                    critical=True)
+    if email:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+    return with_publication(builder, public_url, ca_name)
