@@ -64,10 +64,15 @@ class Spool:
         # processing is idempotent (the InboundMessage row says it is done).
         Path(path).unlink(missing_ok=True)
 
-    def clean_tmp(self) -> None:
-        """Drops half-written files of a process that died before its 250."""
+    def clean_tmp(self, older_than: float = 3600.0) -> None:
+        """Drops half-written files of a process that died before its 250.
+
+        Only old ones: another instance sharing this home may be writing the recent ones.
+        """
+        limit = time.time() - older_than
         for leftover in self.tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+            if leftover.stat().st_mtime < limit:
+                leftover.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

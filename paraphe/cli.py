@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "paraphe.commands.seal",
     "paraphe.commands.trust",
     "paraphe.commands.outbox",
+    "paraphe.commands.apikey",
+    "paraphe.commands.webhook",
 )
 
 

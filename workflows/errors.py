@@ -211,3 +211,169 @@ class SenderUnauthenticatedError(ParapheError):
 class SenderUnknownError(ParapheError):
     """The sender's address does not belong to anyone registered with Paraphe."""
     code, kind = "sender_unknown", "forbidden"
+
+
+# --- REST API and webhooks -----------------------------------------------------------
+
+class ApiKeyInvalidError(ParapheError):
+    """The API key is missing or unknown."""
+    code, kind = "api_key_invalid", "unauthenticated"
+
+
+class ApiKeyRevokedError(ParapheError):
+    """The API key was revoked."""
+    code, kind = "api_key_revoked", "unauthenticated"
+
+
+class ApiKeyNotFoundError(ParapheError):
+    """No such API key in this cabinet."""
+    code, kind = "api_key_not_found", "not_found"
+
+
+class ApiScopeMissingError(ParapheError):
+    """The API key does not have the scope this request needs."""
+    code, kind = "scope_missing", "forbidden"
+
+
+class ApiScopeUnknownError(ParapheError):
+    """This is not an API scope: use seal, collect or read."""
+    code = "scope_unknown"
+
+
+class ApiRequestInvalidError(ParapheError):
+    """The request is not valid."""
+    code = "request_invalid"
+
+
+class ApiRateLimitedError(ParapheError):
+    """Too many requests with this API key; retry later."""
+    code, kind = "rate_limited", "rate_limited"
+
+
+class IdempotencyKeyReusedError(ParapheError):
+    """This Idempotency-Key was already used with another request body."""
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInProgressError(ParapheError):
+    """A request with this Idempotency-Key is still being processed."""
+    code, kind = "idempotency_key_in_progress", "conflict"
+
+
+class WebhookNotFoundError(ParapheError):
+    """No such webhook endpoint in this cabinet."""
+    code, kind = "webhook_not_found", "not_found"
+
+
+class WebhookInvalidError(ParapheError):
+    """The webhook endpoint is not valid."""
+    code = "webhook_invalid"
+
+
+# --- Telegram ------------------------------------------------------------------------
+
+class LinkCodeInvalidError(ParapheError):
+    """This link code is not valid (already used, replaced, or mistyped)."""
+    code, kind = "link_code_invalid", "not_found"
+
+
+class LinkCodeExpiredError(ParapheError):
+    """This link code has expired; ask for a new one."""
+    code, kind = "link_code_expired", "gone"
+
+
+class TelegramAlreadyLinkedError(ParapheError):
+    """This Telegram account is already linked to another person."""
+    code, kind = "telegram_already_linked", "conflict"
+
+
+class TelegramAccountUnknownError(ParapheError):
+    """No person is linked to this Telegram account."""
+    code, kind = "telegram_account_unknown", "forbidden"
+
+
+class ChatButtonStaleError(ParapheError):
+    """This button belongs to an earlier message and no longer applies."""
+    code, kind = "button_stale", "gone"
+
+
+# --- Collections and signer links -------------------------------------------------------
+
+class CollectionNotFoundError(ParapheError):
+    """No such collection, or not one this person may see."""
+    code, kind = "collection_not_found", "not_found"
+
+
+class CollectionInvalidError(ParapheError):
+    """The collection cannot be created as asked (no document, no signer, a bad address…)."""
+    code = "collection_invalid"
+
+
+class CollectionStateError(ParapheError):
+    """The collection is not in a state that allows this action."""
+    code, kind = "collection_state", "conflict"
+
+
+class NotASignerError(ParapheError):
+    """This person is not a signer of this collection, or has nothing left to sign in it."""
+    code, kind = "not_a_signer", "forbidden"
+
+
+class SignerLinkInvalidError(ParapheError):
+    """This signature link is not valid (mistyped, or replaced by a newer one)."""
+    code, kind = "signer_link_invalid", "not_found"
+
+
+class LinkExpiredError(ParapheError):
+    """This signature link is no longer usable: the collection has ended."""
+    code, kind = "link_expired", "gone"
+
+
+class AlreadySignedError(ParapheError):
+    """This signer has already signed."""
+    code, kind = "already_signed", "conflict"
+
+
+class AlreadyDeclinedError(ParapheError):
+    """This signer has already declined to sign."""
+    code, kind = "already_declined", "conflict"
+
+
+class NotYourTurnError(ParapheError):
+    """The signers before this one, in the set order, have not all signed yet."""
+    code, kind = "not_your_turn", "conflict"
+
+
+class ConsentRequiredError(ParapheError):
+    """The signer must tick the consent box to sign."""
+    code = "consent_required"
+
+
+class DeclineReasonRequiredError(ParapheError):
+    """A reason is needed to decline or reject."""
+    code = "reason_required"
+
+
+class OtpInvalidError(ParapheError):
+    """The code is wrong."""
+    code = "otp_invalid"
+
+
+class OtpExpiredError(ParapheError):
+    """The code has expired or was never sent; ask for a new one."""
+    code, kind = "otp_expired", "gone"
+
+
+class OtpLockedError(ParapheError):
+    """Too many wrong codes: this code no longer works; ask for a new one."""
+    code, kind = "otp_locked", "forbidden"
+
+
+class OtpRateLimitedError(ParapheError):
+    """Codes were sent too often for this link; wait before asking for another."""
+    code, kind = "otp_rate_limited", "rate_limited"
+
+
+class SmsUnavailableError(ParapheError):
+    """No mobile number is known for this signer, or SMS cannot be sent."""
+    code = "sms_unavailable"

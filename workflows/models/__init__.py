@@ -1,8 +1,9 @@
 """Tortoise models, one module per aggregate; the app label is ``models``."""
 
+from workflows.models.apikeys import ApiIdempotency, ApiKey
 from workflows.models.cabinets import Cabinet, Tariff, TermsAcceptance
 from workflows.models.certificates import Certificate
-from workflows.models.collections import Collection, CollectionDocument, Signer
+from workflows.models.collections import Collection, CollectionDocument, Signer, SignerCode
 from workflows.models.documents import Document
 from workflows.models.evidence import EvidenceEvent, EvidenceHead
 from workflows.models.inbound import InboundMessage
@@ -10,9 +11,13 @@ from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
 from workflows.models.people import Delegation, Membership, Person
+from workflows.models.telegram import TelegramUpdate, TelegramUpload
+from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
     "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead", "InboundMessage",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
+    "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
+    "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "SignerCode",
 ]

@@ -7,6 +7,7 @@ STATES = ("draft", "awaiting_approval", "in_progress", "completed", "declined", 
           "cancelled")
 ENDED = ("completed", "declined", "expired", "cancelled")
 SIGNER_STATES = ("pending", "signed", "declined")
+CODE_STATES = ("active", "used", "locked", "replaced")
 
 
 class Collection(Model):
@@ -30,6 +31,15 @@ class Collection(Model):
     launched_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True, db_index=True)
     ended_at = fields.DatetimeField(null=True)
+    rejected_by = fields.ForeignKeyField("models.Person", related_name=False, null=True,
+                                         on_delete=fields.SET_NULL)
+    # Set once the completed documents carry their document timestamp and the sealed
+    # evidence report is stored and mailed; a sweep finishes what a crash left undone.
+    finalized_at = fields.DatetimeField(null=True)
+    report_json = fields.ForeignKeyField("models.Document", related_name=False, null=True,
+                                         on_delete=fields.SET_NULL)
+    report_pdf = fields.ForeignKeyField("models.Document", related_name=False, null=True,
+                                        on_delete=fields.SET_NULL)
 
     class Meta:
         table = "collection"
@@ -45,6 +55,9 @@ class CollectionDocument(Model):
     # The latest signed state of the document; null until the first signature.
     current = fields.ForeignKeyField("models.Document", related_name=False, null=True,
                                      on_delete=fields.RESTRICT)
+    # Bumped with every signature: a signature commits only over the version it started from,
+    # so two signers signing at once never overwrite each other.
+    version = fields.IntField(default=0)
 
     class Meta:
         table = "collection_document"
@@ -70,7 +83,36 @@ class Signer(Model):
     decline_reason = fields.TextField(null=True)
     reminders_sent = fields.IntField(default=0)
     last_reminded_at = fields.DatetimeField(null=True)
+    # When the signer was asked to sign (at launch, or when their turn came in a set order).
+    notified_at = fields.DatetimeField(null=True)
+    last_warning_at = fields.DatetimeField(null=True)
+    certificate_serial = fields.CharField(max_length=64, null=True)
+    # Validation data (certificates, CRLs, OCSP answers; base64 DER) gathered when the signer
+    # signed, for collections whose DSS is written once at completion.
+    validation_data = fields.JSONField(null=True)
 
     class Meta:
         table = "signer"
         unique_together = (("collection", "position"),)
+
+
+class SignerCode(Model):
+    # A one-time code sent to a signer; only a salted hash of it is stored.
+    id = fields.IntField(primary_key=True)
+    signer = fields.ForeignKeyField("models.Signer", related_name="codes",
+                                    on_delete=fields.CASCADE)
+    channel = fields.CharField(max_length=8)  # mail | sms
+    salt = fields.CharField(max_length=32)
+    digest = fields.CharField(max_length=64)
+    # SHA-256 over the hashes of the documents the code lets the signer sign.
+    documents_hash = fields.CharField(max_length=64)
+    state = fields.CharField(max_length=12, default="active", db_index=True)
+    attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(db_index=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    # The mail that carried it (its code is blanked once the code is dead).
+    notification_id = fields.IntField(null=True)
+
+    class Meta:
+        table = "signer_code"

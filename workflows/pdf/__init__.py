@@ -1,0 +1,1 @@
+"""PDF side of signing: intake of untrusted files, PAdES signatures and stamps, verification."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import mmap
 import zlib
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ DOCUMENT_INFLATE_BUDGET = 128 * MiB
 # Output is produced (and dropped) in chunks of this size, so memory stays bounded.
 CHUNK = 256 * 1024
 MAX_FIELD_DEPTH = 32
+# Bytes peeked at an object's start to see its dictionary before reading its payload.
+PEEK = 2048
 
 # The same bounds, handed to pyHanko when it reads the document later (signing, verifying).
 DECODE_LIMITS = DecodeLimits(
@@ -58,8 +61,10 @@ class PdfInfo:
     """False when the file only parses in pyHanko's lenient mode; signers must use the same."""
 
 
-def check_pdf(data: bytes, filename: str = "", *, max_bytes: int = 10 * MiB) -> PdfInfo:
-    """Accepts `data` as a PDF we may sign, or refuses it with a stable error.
+def check_pdf(data: bytes | mmap.mmap, filename: str = "", *,
+              max_bytes: int = 10 * MiB) -> PdfInfo:
+    """Accepts `data` (bytes, or a read-only mmap of a file) as a PDF we may sign, or
+    refuses it with a stable error.
 
     Raises DocumentTooLargeError, DocumentNotPdfError, DocumentEncryptedError,
     DocumentBrokenError or DocumentBombError (in that order of checks).
@@ -94,9 +99,12 @@ def check_pdf(data: bytes, filename: str = "", *, max_bytes: int = 10 * MiB) -> 
                    strict=strict)
 
 
-def open_reader(data: bytes, *, strict: bool = True) -> PdfFileReader:
-    """A pyHanko reader over accepted bytes, with the intake's decoding bounds."""
-    return PdfFileReader(io.BytesIO(data), strict=strict, decode_limits=DECODE_LIMITS)
+def open_reader(data, *, strict: bool = True) -> PdfFileReader:
+    """A pyHanko reader with the intake's decoding bounds, over bytes or an mmap (which
+    is read in place: the file is not copied whole into memory)."""
+    stream = data if isinstance(data, mmap.mmap) else io.BytesIO(data)
+    stream.seek(0)
+    return PdfFileReader(stream, strict=strict, decode_limits=DECODE_LIMITS)
 
 
 def _open(data: bytes) -> tuple[PdfFileReader, bool]:
@@ -115,14 +123,32 @@ def _scan_streams(reader: PdfFileReader) -> None:
     last = reader.xrefs.total_revisions - 1
     for revision in range(last, -1, -1):
         section = reader.xrefs.get_xref_data(revision)
-        for idnum, (generation, _offset) in section.standard_xrefs.items():
+        for idnum, (generation, offset) in section.standard_xrefs.items():
             if (idnum, generation) in seen:
                 continue
             seen.add((idnum, generation))
+            if _plainly_unfiltered(reader.stream, offset):
+                continue
             obj = reader.get_object(generic.Reference(idnum, generation, pdf=reader),
                                     revision=None if revision == last else revision)
             if isinstance(obj, generic.StreamObject):
                 _check_stream(obj, budget)
+
+
+def _plainly_unfiltered(source, offset: int) -> bool:
+    """True for an object whose dictionary visibly has no filter: then its (possibly
+    10 MB) payload is not read at all. Anything unusual in the dictionary (strings,
+    hex strings, comments, #-escaped names that could spell /Filter) gets the full read."""
+    source.seek(offset)
+    window = source.read(PEEK)
+    start = window.find(b"obj")
+    end = window.find(b"stream", start)
+    if start < 0 or end < 0:
+        return False
+    head = window[start + 3:end]
+    if b"/Fl" in head or any(c in head for c in (b"#", b"(", b"%")):
+        return False
+    return b"<" not in head.replace(b"<<", b"") and b">" not in head.replace(b">>", b"")
 
 
 def _check_stream(stream: generic.StreamObject, budget: list[int]) -> None:
@@ -181,10 +207,11 @@ def _inflate_count(encoded: bytes, layers: int, limit: int) -> int:
 
 def _count_signatures(root: generic.DictionaryObject) -> int:
     form = root.get("/AcroForm")
+    form = form.get_object() if form is not None else None
     if not isinstance(form, generic.DictionaryObject):
         return 0
     count = 0
-    stack = [(f, 0) for f in form.get("/Fields", ())]
+    stack = [(f, 0) for f in form.get("/Fields", generic.ArrayObject()).get_object()]
     visited: set[int] = set()
     while stack:
         ref, depth = stack.pop()
@@ -196,13 +223,14 @@ def _count_signatures(root: generic.DictionaryObject) -> int:
             continue
         if field.get("/FT") == "/Sig" and "/V" in field:
             count += 1
-        for kid in field.get("/Kids", ()):
+        for kid in field.get("/Kids", generic.ArrayObject()).get_object():
             stack.append((kid, depth + 1))
     return count
 
 
 def _declares_pdfa(root: generic.DictionaryObject) -> bool:
     meta = root.get("/Metadata")
+    meta = meta.get_object() if meta is not None else None
     if not isinstance(meta, generic.StreamObject):
         return False
     return b"pdfaid:part" in meta.data

@@ -1,0 +1,136 @@
+"""Sealing through the REST API: 20 concurrent clients on loopback; prints one JSON document.
+
+    python bench/api.py [--clients 20] [--requests 400] [--database-url URL]
+
+Targets (issue 8): at least 40 seals/s, p95 at most 300 ms. The server runs in a child
+process (as `paraphe serve` would), the clients in this one; each client is one
+integration with its own API key (the per-key rate limit is 50 req/s, burst 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+
+from paraphe.db import close_database, open_database  # noqa: E402
+from paraphe.settings import Settings  # noqa: E402
+from tests.pdfs import make_pdf  # noqa: E402
+from web.app import start_web  # noqa: E402
+from workflows import apikeys, billing, people  # noqa: E402
+from workflows.actors import Actor  # noqa: E402
+from workflows.services import Services  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def client(session, url, token, pdfs, count, latencies, statuses):
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    for i in range(count):
+        form = aiohttp.FormData()
+        form.add_field("file", pdfs[i % len(pdfs)], filename="facture.pdf",
+                       content_type="application/pdf")
+        started = time.perf_counter()
+        async with session.post(url, data=form, headers=headers) as r:
+            await r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        latencies.append((time.perf_counter() - started) * 1000)
+
+
+async def serve(home: Path, database_url: str, clients: int, credit: int) -> None:
+    """The server side, in its own process: the real app on a loopback port until stdin closes."""
+    settings = Settings(home=home, database_url=database_url or
+                        f"sqlite://{home / 'paraphe.sqlite3'}",
+                        master_key="bench-master-key-" + "0" * 16)
+    settings.ensure_home()
+    await open_database(settings)
+    svc = await Services.start(settings)
+    runner = await start_web(svc, host="127.0.0.1", port=0)
+    op = Actor.operator()
+    cabinet = await people.create_cabinet(op, slug="bench", name="Cabinet Bench")
+    await billing.add_credit(op, cabinet, credit)
+    await people.add_person(op, email="bench@bench.test", name="Bench", cabinet="bench",
+                            role="expert")
+    tokens = [(await apikeys.create_key(op, cabinet="bench", email="bench@bench.test",
+                                        name=f"client {i}", scopes=["seal"])).token
+              for i in range(clients)]
+    print(json.dumps({"port": runner.addresses[0][1], "tokens": tokens,
+                      "database": settings.database_url.split(":", 1)[0]}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await runner.cleanup()
+    await svc.close()
+    await close_database()
+
+
+async def main(args) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="paraphe-bench-api-"))
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", str(home), "--clients", str(args.clients),
+        "--requests", str(args.requests), "--database-url", args.database_url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    info = json.loads(await server.stdout.readline())
+    tokens = info["tokens"]
+    pdfs = [make_pdf(pages=1, text=f"Facture {i}") for i in range(8)]
+    url = f"http://127.0.0.1:{info['port']}/api/v1/seals"
+    per_client = max(1, args.requests // args.clients)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=args.clients)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            # Warm-up: the signing workers load their keys, the first connections open.
+            await asyncio.gather(*(client(session, url, tokens[i], pdfs, 2, [], {})
+                                   for i in range(args.clients)))
+            started = time.perf_counter()
+            await asyncio.gather(*(client(session, url, tokens[i], pdfs, per_client, latencies,
+                                          statuses) for i in range(args.clients)))
+            elapsed = time.perf_counter() - started
+    finally:
+        server.stdin.close()
+        await server.wait()
+    ok = statuses.get(201, 0)
+    result = {
+        "benchmark": "api_seal",
+        "clients": args.clients,
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(elapsed, 3),
+        "seals_per_second": round(ok / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "max_ms": round(max(latencies), 1),
+        "pdf": "1 page",
+        "database": info["database"],
+        "cpus": os.cpu_count(),
+        "targets": {"seals_per_second": 40, "p95_ms": 300},
+    }
+    result["meets_targets"] = (result["seals_per_second"] >= 40 and result["p95_ms"] <= 300
+                               and ok == len(latencies))
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=400, help="seals in all")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
+    cli = parser.parse_args()
+    if cli.serve:
+        asyncio.run(serve(Path(cli.serve), cli.database_url, cli.clients,
+                          cli.requests * 2 + 200))
+    else:
+        print(json.dumps(asyncio.run(main(cli)), indent=2))

@@ -1,0 +1,149 @@
+"""The Telegram bot on the service's own loop: aiogram dispatcher, long polling, delivery worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import GetUpdates
+from aiogram.types import Update
+
+from bot.dedupe import OnceMiddleware
+from bot.identity import IdentityMiddleware
+from workflows.services import Services
+
+log = logging.getLogger("paraphe.bot")
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+# How long stop() lets updates being handled finish before cancelling them.
+STOP_GRACE_SECONDS = 30.0
+
+
+def build_dispatcher(svc: Services) -> Dispatcher:
+    """The dispatcher with every router; `svc` reaches handlers as a dependency."""
+    from bot import errors
+    from bot.routers import account, approvals, collect, documents, linking, signing, tracking
+
+    dp = Dispatcher(svc=svc)
+    dp.update.outer_middleware(OnceMiddleware())
+    dp.update.outer_middleware(IdentityMiddleware())
+    routers = [errors.router, linking.router, account.router, collect.router, signing.router,
+               approvals.router, tracking.router, documents.router]
+    for router in routers:
+        # The routers are module-level (one per feature); a bot started again in the same
+        # process (tests, a restart of the bot alone) attaches them to its new dispatcher.
+        router._parent_router = None
+    # Linking first: it answers unknown accounts and nothing after it sees them.
+    dp.include_routers(*routers)
+    return dp
+
+
+def make_bot(svc: Services) -> Bot:
+    settings = svc.settings
+    if settings.telegram_api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    else:
+        session = AiohttpSession()
+    return Bot(settings.telegram_token.get_secret_value(), session=session)
+
+
+def _sender(update: Update) -> int:
+    for event in (update.message, update.callback_query, update.edited_message):
+        if event is not None and event.from_user is not None:
+            return event.from_user.id
+    return 0
+
+
+@dataclass
+class BotHandle:
+    """The running bot; `await handle.stop()` ends polling, in-flight updates and delivery."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    username: str
+    poll_timeout: int = 10
+    delivery: object | None = None
+    _task: asyncio.Task | None = None
+    _inflight: set[asyncio.Task] = field(default_factory=set)
+    _queues: dict[int, list] = field(default_factory=dict)
+
+    def _start(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="telegram-polling")
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates: list[Update] = await self.bot(
+                    GetUpdates(offset=offset, timeout=self.poll_timeout,
+                               allowed_updates=ALLOWED_UPDATES),
+                    request_timeout=self.poll_timeout + 30)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Telegram unreachable: keep trying, politely.
+                log.warning("getUpdates failed (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            delay = 1.0
+            for update in updates:
+                offset = update.update_id + 1
+                task = asyncio.create_task(self._handle(update))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+    async def _handle(self, update: Update) -> None:
+        # One person's updates are handled in the order they came (a /start before the /help
+        # typed right after it); different people are handled side by side.
+        key = _sender(update)
+        lock, users = self._queues.setdefault(key, [asyncio.Lock(), 0])
+        self._queues[key][1] = users + 1
+        try:
+            async with lock:
+                await self.dispatcher.feed_update(self.bot, update)
+        except Exception:  # The errors router answers the user; this is the last resort.
+            log.exception("update %s failed", update.update_id)
+        finally:
+            self._queues[key][1] -= 1
+            if self._queues[key][1] == 0:
+                del self._queues[key]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.delivery is not None:
+            await self.delivery.stop()
+        await self.bot.session.close()
+
+
+async def start_bot(svc: Services, *, poll_timeout: int = 10,
+                    delivery_interval: float = 2.0) -> BotHandle:
+    """Starts polling and the "telegram" notification delivery on the running loop."""
+    from bot.delivery import TelegramDelivery
+
+    bot = make_bot(svc)
+    try:
+        me = await bot.get_me()
+        # Polling and a webhook exclude each other; the service polls.
+        await bot.delete_webhook(drop_pending_updates=False)
+    except BaseException:
+        await bot.session.close()
+        raise
+    handle = BotHandle(bot=bot, dispatcher=build_dispatcher(svc), username=me.username or "",
+                       poll_timeout=poll_timeout)
+    handle.delivery = TelegramDelivery(svc, bot, interval=delivery_interval)
+    handle.delivery.start()
+    handle._start()
+    log.info("telegram bot @%s polling", handle.username)
+    return handle

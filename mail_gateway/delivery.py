@@ -1,0 +1,238 @@
+"""Outgoing mail: pending mail notifications rendered from templates/mail and delivered.
+
+To the Maildir `$PARAPHE_HOME/outbox` by default, each notification under a name of its own
+so that a retry after a crash never writes a second copy; or through PARAPHE_SMTP_RELAY with
+aiosmtplib. Failures are retried with the backoff of workflows.notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import weakref
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import aiosmtplib
+import dkim
+
+from paraphe.templating import render
+from workflows import clock, notifications
+from workflows.models import Notification
+
+log = logging.getLogger(__name__)
+
+_workers: "weakref.WeakSet[DeliveryWorker]" = weakref.WeakSet()
+# Replies carrying more than this are composed one at a time: each holds its PDFs, their
+# base64 text and the message bytes at once.
+LARGE_REPLY = 2 * 1024 * 1024
+
+
+def poke() -> None:
+    """Wakes the delivery workers of this process: a reply was just recorded."""
+    for worker in list(_workers):
+        worker.wake()
+
+
+def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
+    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the body."""
+    text = render(path, language, **context)
+    first, _, body = text.partition("\n")
+    if not first.lower().startswith("subject:"):
+        raise ValueError(f"template {path} does not start with a Subject: line")
+    return first.split(":", 1)[1].strip(), body.lstrip("\n")
+
+
+def message_id_for(notification: Notification, domain: str) -> str:
+    """A Message-ID stable across retries of the same notification."""
+    seed = f"{notification.id}:{notification.dedup_key or ''}:{notification.created_at.isoformat()}"
+    return f"<paraphe.{notification.id}.{hashlib.sha256(seed.encode()).hexdigest()[:16]}@{domain}>"
+
+
+class Maildir:
+    """The embedded outbox: tmp/, new/, cur/ under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        for sub in ("tmp", "new", "cur"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def name_for(self, notification: Notification, message_id: str) -> str:
+        token = message_id.strip("<>").split("@")[0]
+        return f"{int(notification.created_at.timestamp())}.{token}.paraphe"
+
+    def contains(self, name: str) -> bool:
+        return (self.root / "new" / name).exists() or any(
+            (self.root / "cur").glob(f"{name}:*")) or (self.root / "cur" / name).exists()
+
+    def deliver(self, name: str, data: bytes) -> bool:
+        """Writes the message once (fsynced); False when it was already there."""
+        if self.contains(name):
+            return False
+        tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            # link() refuses to replace: two workers racing on one notification write it once.
+            os.link(tmp, self.root / "new" / name)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        fd = os.open(self.root / "new", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def messages(self) -> list[Path]:
+        return sorted([*(self.root / "new").iterdir(), *(self.root / "cur").iterdir()],
+                      key=lambda p: p.name)
+
+
+class DeliveryWorker:
+    """Claims due mail notifications and sends them; `run_once` is one sweep."""
+
+    def __init__(self, svc, *, batch: int = 20, poll_interval: float = 1.0) -> None:
+        self.svc = svc
+        self.settings = svc.settings
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.maildir = Maildir(self.settings.home / "outbox")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._dkim_key: bytes | None = None
+        self._large = asyncio.Semaphore(1)
+        if self.settings.dkim_private_key:
+            self._dkim_key = Path(self.settings.dkim_private_key).read_bytes()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        _workers.add(self)
+        self._task = asyncio.create_task(self._loop(), name="mail-delivery")
+
+    async def stop(self) -> None:
+        _workers.discard(self)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        if not self.settings.smtp_relay:
+            await self._release_stale_claims()
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be briefly away; try again.
+                log.exception("mail delivery sweep failed")
+                sent = 0
+            if sent >= self.batch:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _release_stale_claims(self) -> None:
+        # A process killed between its claim and mark_sent leaves rows in "sending" that
+        # claim_due would only take back minutes later. Into the Maildir a second attempt
+        # cannot write twice (the file name is the notification's), so take them back now.
+        await Notification.filter(channel="mail", state="sending").update(state="pending")
+
+    async def run_once(self) -> int:
+        """Delivers what is due now; returns how many notifications went out."""
+        claimed = await notifications.claim_due(self.batch, channel="mail")
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._deliver(n) for n in claimed))
+        return sum(results)
+
+    def _attachment_bytes(self, notification: Notification) -> int:
+        total = 0
+        for item in notification.attachments or []:
+            path = self.svc.documents.path(item["sha256"])
+            total += path.stat().st_size if path.exists() else 0
+        return total
+
+    async def _deliver(self, notification: Notification) -> int:
+        if self._attachment_bytes(notification) > LARGE_REPLY:
+            async with self._large:
+                return await self._deliver_now(notification)
+        return await self._deliver_now(notification)
+
+    async def _deliver_now(self, notification: Notification) -> int:
+        try:
+            message_id, data = await self.compose(notification)
+            if self.settings.smtp_relay:
+                await self._relay(notification, data)
+            else:
+                name = self.maildir.name_for(notification, message_id)
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.maildir.deliver, name, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff.
+            log.warning("mail %s to the outbox failed: %s", notification.id, type(exc).__name__)
+            await notifications.mark_failed(notification, f"{type(exc).__name__}: {exc}")
+            return 0
+        await notifications.mark_sent(notification, message_id)
+        return 1
+
+    async def compose(self, notification: Notification) -> tuple[str, bytes]:
+        """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
+        domain = self.settings.mail_domain
+        thread = notification.thread or {}
+        context = {**notification.context, "thread": thread, "recipient": notification.recipient,
+                   "public_url": self.settings.public_url}
+        subject, body = render_mail(f"mail/{notification.template}", notification.language,
+                                    context)
+        message_id = message_id_for(notification, domain)
+        msg = EmailMessage()
+        msg["From"] = f"Paraphe <{thread.get('from') or 'noreply@' + domain}>"
+        msg["To"] = notification.recipient
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(clock.now())
+        msg["Message-ID"] = message_id
+        if thread.get("in_reply_to"):
+            msg["In-Reply-To"] = thread["in_reply_to"]
+        if thread.get("references"):
+            msg["References"] = thread["references"]
+        # RFC 3834: robots must not answer this one, which prevents mail loops.
+        msg["Auto-Submitted"] = "auto-replied" if thread.get("in_reply_to") else "auto-generated"
+        msg["Content-Language"] = notification.language
+        msg.set_content(body)
+        for item in notification.attachments or []:
+            data = await self.svc.documents.read(item["sha256"])
+            msg.add_attachment(data, maintype="application", subtype="pdf",
+                               filename=item["filename"])
+        raw = msg.as_bytes()
+        if self._dkim_key is not None:
+            raw = await asyncio.get_running_loop().run_in_executor(None, self._sign, raw)
+        return message_id, raw
+
+    def _sign(self, raw: bytes) -> bytes:
+        signature = dkim.sign(raw, self.settings.dkim_selector.encode(),
+                              self.settings.mail_domain.encode(), self._dkim_key,
+                              include_headers=[b"from", b"to", b"subject", b"date",
+                                               b"message-id", b"in-reply-to", b"references"])
+        return signature + raw
+
+    async def _relay(self, notification: Notification, data: bytes) -> None:
+        host, _, port = self.settings.smtp_relay.rpartition(":")
+        if not host:
+            host, port = self.settings.smtp_relay, "25"
+        sender = f"noreply@{self.settings.mail_domain}"
+        await aiosmtplib.send(data, sender=sender, recipients=[notification.recipient],
+                              hostname=host, port=int(port), timeout=30)

@@ -1,0 +1,162 @@
+"""The SMTP gateway on the service's own loop: refuse early, spool durably, then answer 250."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mail_gateway import errors
+from mail_gateway.addresses import Recipient, parse_recipient, single_address
+from mail_gateway.pipeline import SpoolWorker
+from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
+from mail_gateway.spool import Spool
+from workflows import clock, people
+from workflows.errors import (
+    ParapheError,
+    RecipientUnknownError,
+    SenderUnauthenticatedError,
+    SenderUnknownError,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 10
+# Room for the headers and text of a mail carrying a PDF at the 10 MB limit.
+MIME_OVERHEAD = 512 * 1024
+
+
+def size_limit(max_document_bytes: int) -> int:
+    """The SIZE advertised: a maximal PDF in base64 (4/3, CRLF every 76 characters) plus headers."""
+    encoded = -(-max_document_bytes // 3) * 4
+    return encoded + (encoded // 76) * 2 + MIME_OVERHEAD
+
+
+class GatewayHandler:
+    """aiosmtpd's handler: RCPT and DATA hooks returning status lines."""
+
+    def __init__(self, gateway: "Gateway") -> None:
+        self.gateway = gateway
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        planned = getattr(envelope, "paraphe_recipients", None)
+        if planned is None:
+            planned = envelope.paraphe_recipients = []
+        if len(planned) >= MAX_RECIPIENTS:
+            return errors.TOO_MANY_RECIPIENTS
+        recipient = parse_recipient(address, self.gateway.settings.mail_domain)
+        person_id = None
+        if recipient is not None and recipient.secret:
+            person = await people.find_person_by_mail_secret(recipient.secret)
+            person_id = person.id if person else None
+            if person is None:
+                recipient = None
+        if recipient is None:
+            return errors.smtp_status(RecipientUnknownError())
+        planned.append((recipient, person_id))
+        envelope.rcpt_tos.append(address)
+        return errors.RCPT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        try:
+            await self.gateway.accept(envelope.mail_from or "", envelope.paraphe_recipients,
+                                      envelope.original_content, peer=session.peer)
+        except ParapheError as exc:
+            log.info("refused a message from %s: %s", session.peer, exc.code)
+            return errors.smtp_status(exc)
+        except Exception:  # noqa: BLE001 - a broken disk must give 451, not a dropped session.
+            log.exception("could not accept a message")
+            return errors.TEMPORARY_FAILURE
+        return errors.QUEUED
+
+
+class Gateway:
+    """The SMTP server, its spool and the spool worker."""
+
+    def __init__(self, svc, *, dns: DnsResolver | None = None, concurrency: int = 4) -> None:
+        self.svc = svc
+        self.settings = svc.settings
+        self.spool = Spool(self.settings.home / "spool")
+        self.authenticator = SenderAuthenticator(self.settings.trusted_authserv_id_list, dns)
+        self.worker = SpoolWorker(svc, self.spool, concurrency=concurrency)
+        self.data_size_limit = size_limit(self.settings.max_document_bytes)
+        self.server: asyncio.Server | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with smtp_port=0)."""
+        return self.server.sockets[0].getsockname()[1]
+
+    async def start(self) -> "Gateway":
+        loop = asyncio.get_running_loop()
+        handler = GatewayHandler(self)
+
+        def factory() -> SMTP:
+            protocol = SMTP(handler, data_size_limit=self.data_size_limit,
+                            hostname=self.settings.mail_domain, ident="Paraphe", loop=loop)
+            self._sessions.add(protocol)
+            return protocol
+
+        self.server = await loop.create_server(factory, self.settings.smtp_host,
+                                               self.settings.smtp_port)
+        self.worker.start()
+        log.info("mail gateway listening on %s:%d", self.settings.smtp_host, self.port)
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        self._sessions.clear()
+        await self.worker.stop()
+
+    async def accept(self, mail_from: str, recipients: list[tuple[Recipient, int | None]],
+                     raw: bytes, *, peer=None) -> list:
+        """Authenticates the sender and spools one file per recipient; raises on refusal.
+
+        Raises SenderUnauthenticatedError and SenderUnknownError (both 550 5.7.1). Nothing is
+        written unless every recipient is accepted: SMTP has one answer for the whole DATA.
+        """
+        headers = parse_headers(raw)
+        auth: SenderAuth | None = None
+        if any(r.secret is None for r, _ in recipients):
+            auth = await self.authenticator.authenticate(raw, headers)
+            if auth is None:
+                raise SenderUnauthenticatedError()
+        plans = []
+        for recipient, secret_person_id in recipients:
+            if recipient.secret:
+                person_id, how = secret_person_id, SenderAuth("secret")
+            else:
+                from_address = single_address(headers.get("From"))
+                person = await people.find_person_by_email(from_address or "")
+                if person is None:
+                    raise SenderUnknownError()
+                person_id, how = person.id, auth
+            plans.append({
+                "mail_from": mail_from, "rcpt": recipient.redacted(self.settings.mail_domain),
+                "command": recipient.command, "cabinet": recipient.cabinet,
+                "person_id": person_id, "auth": how.as_dict(),
+                "peer": peer[0] if isinstance(peer, tuple) else str(peer or ""),
+                "received_at": clock.now().isoformat(),
+            })
+        loop = asyncio.get_running_loop()
+        paths = []
+        for plan in plans:
+            paths.append(await loop.run_in_executor(None, self.spool.write, plan, raw))
+        for path in paths:
+            self.worker.submit(path)
+        return paths
+
+
+async def start_gateway(svc, *, dns: DnsResolver | None = None) -> Gateway:
+    """Serves SMTP at settings.smtp_host:smtp_port on the running loop and starts the spool worker."""
+    return await Gateway(svc, dns=dns).start()

@@ -1,0 +1,78 @@
+"""Fixtures of the mail gateway tests: a firm, an offline DNS with DKIM keys, the running gateway."""
+
+from __future__ import annotations
+
+import pytest
+
+from mail_gateway.delivery import DeliveryWorker
+from mail_gateway.server import start_gateway
+from tests.fakes.dns import FakeDns, make_dkim_key
+from workflows import billing, delegations, people
+from workflows.actors import Actor
+
+DOMAIN = "paraphe.localhost"
+
+
+@pytest.fixture(scope="session")
+def dupont_key():
+    return make_dkim_key("dupont.fr", "mail")
+
+
+@pytest.fixture
+def dns(dupont_key):
+    fake = FakeDns()
+    fake.publish(dupont_key)
+    return fake
+
+
+@pytest.fixture
+async def svc(db, settings):
+    from workflows.services import Services
+
+    services = await Services.start(settings)
+    yield services
+    await services.close()
+
+
+class Firm:
+    """Cabinet dupont (credit 20) and martin (no credit).
+
+    paul@dupont.fr: collaborator of dupont with `seal`, writes in English.
+    claire@dupont.fr: expert of dupont and of martin (so her cabinet is ambiguous).
+    nadia@dupont.fr: collaborator of dupont without any delegation.
+    """
+
+    def __init__(self, dupont, martin, paul, claire, nadia) -> None:
+        self.dupont, self.martin = dupont, martin
+        self.paul, self.claire, self.nadia = paul, claire, nadia
+
+
+@pytest.fixture
+async def firm(svc):
+    op = Actor.operator()
+    dupont = await people.create_cabinet(op, slug="dupont", name="Cabinet Dupont",
+                                         siren="552100554")
+    martin = await people.create_cabinet(op, slug="martin", name="Cabinet Martin")
+    await billing.add_credit(op, dupont, 20)
+    paul, _ = await people.add_person(op, email="paul@dupont.fr", name="Paul Martin",
+                                      cabinet="dupont", role="collaborator", language="en")
+    await delegations.grant(op, paul, dupont, "seal")
+    claire, _ = await people.add_person(op, email="claire@dupont.fr", name="Claire Dupont",
+                                        cabinet="dupont", role="expert")
+    await people.add_person(op, email="claire@dupont.fr", name="Claire Dupont",
+                            cabinet="martin", role="expert")
+    nadia, _ = await people.add_person(op, email="nadia@dupont.fr", name="Nadia Benali",
+                                       cabinet="dupont", role="collaborator")
+    return Firm(dupont, martin, paul, claire, nadia)
+
+
+@pytest.fixture
+async def gateway(svc, dns):
+    svc.settings.smtp_port = 0
+    gw = await start_gateway(svc, dns=dns)
+    worker = DeliveryWorker(svc, poll_interval=0.2)
+    worker.start()
+    gw.delivery = worker
+    yield gw
+    await worker.stop()
+    await gw.close()

@@ -1,0 +1,96 @@
+"""Outgoing mail: the Maildir outbox once per reply, the relay with retries, DKIM signatures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dkim
+
+from mail_gateway.delivery import DeliveryWorker
+from tests.cli import paraphe
+from tests.fakes.dns import FakeDns, make_dkim_key
+from tests.fakes.smtp_sink import SmtpSink
+from tests.mail_gateway.mailer import outbox
+from workflows import clock, notifications
+from workflows.models import Notification
+
+THREAD = {"subject": "Re: Bilan", "in_reply_to": "<q1@dupont.fr>",
+          "references": "<q0@dupont.fr> <q1@dupont.fr>", "from": "seal@paraphe.localhost"}
+CONTEXT = {"name": "Paul", "command": "seal", "mail_domain": "paraphe.localhost",
+           "cause": {"code": "document_missing"}, "cabinets": ["dupont"]}
+
+
+async def _reply(dedup: str = "t:1", language: str = "en") -> Notification:
+    return await notifications.enqueue(channel="mail", template="sender/refused",
+                                       recipient="paul@dupont.fr", language=language,
+                                       context=CONTEXT, thread=THREAD, dedup_key=dedup)
+
+
+async def test_maildir_gets_each_reply_once_even_when_sent_again(svc, settings):
+    n = await _reply()
+    worker = DeliveryWorker(svc)
+    assert await worker.run_once() == 1
+    (msg,) = outbox(settings.home)
+    assert msg["Subject"] == "Re: Bilan" and msg["In-Reply-To"] == "<q1@dupont.fr>"
+    assert msg["References"] == "<q0@dupont.fr> <q1@dupont.fr>"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    # A crash after the write and before mark_sent: the notification is delivered again.
+    await Notification.filter(id=n.id).update(state="pending")
+    assert await worker.run_once() == 1
+    assert len(outbox(settings.home)) == 1
+    assert (await Notification.get(id=n.id)).state == "sent"
+
+
+async def test_stale_claims_are_taken_back_at_start(svc, settings):
+    n = await _reply()
+    await Notification.filter(id=n.id).update(state="sending")  # a worker killed mid-send
+    worker = DeliveryWorker(svc, poll_interval=0.05)
+    worker.start()
+    try:
+        for _ in range(400):
+            if (await Notification.get(id=n.id)).state == "sent":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    assert len(outbox(settings.home)) == 1
+
+
+async def test_relay_delivery_retries_with_backoff_and_signs_with_dkim(svc, settings, tmp_path):
+    key = make_dkim_key("paraphe.localhost", "paraphe")
+    (tmp_path / "dkim.pem").write_bytes(key.private_pem)
+    sink = await SmtpSink().start()
+    settings.smtp_relay = sink.address
+    settings.dkim_private_key = tmp_path / "dkim.pem"
+    settings.dkim_selector = "paraphe"
+    try:
+        n = await _reply(language="fr")
+        sink.fail_next = 1
+        worker = DeliveryWorker(svc)
+        assert await worker.run_once() == 0
+        failed = await Notification.get(id=n.id)
+        assert failed.state == "pending" and failed.attempts == 1 and "451" in failed.last_error
+        assert await worker.run_once() == 0  # not due yet: backoff
+        clock.fast_forward(seconds=11)
+        assert await worker.run_once() == 1
+        assert (await Notification.get(id=n.id)).state == "sent"
+        ((mail_from, rcpts, data),) = sink.messages
+        assert rcpts == ["paul@dupont.fr"] and mail_from == "noreply@paraphe.localhost"
+        dns = FakeDns()
+        dns.publish(key)
+        assert dkim.verify(data, dnsfunc=lambda name, timeout=5: dns.records.get(
+            name.decode().rstrip(".").lower(), "").encode())
+        assert "n'a pas pu être traité" in sink.parsed().get_body().get_content()
+    finally:
+        await sink.close()
+
+
+async def test_outbox_command_lists_what_went_out(svc, settings, db):
+    await _reply()
+    await DeliveryWorker(svc).run_once()
+    listing = paraphe(settings, "outbox", "--json").json()
+    (item,) = listing["messages"]
+    assert item["to"] == "paul@dupont.fr" and item["subject"] == "Re: Bilan"
+    assert item["in_reply_to"] == "<q1@dupont.fr>" and item["attachments"] == []
+    text = paraphe(settings, "outbox").out
+    assert "paul@dupont.fr  Re: Bilan" in text

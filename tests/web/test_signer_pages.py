@@ -1,0 +1,187 @@
+"""The signer pages over HTTP on loopback: the whole flow, every bad state with its status."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
+from tests.web.signer_site import site  # noqa: F401 - fixture
+from tests.workflows.collection_world import (  # noqa: F401 - fixtures
+    code_of,
+    link_of,
+    pdf,
+    world_settings,
+)
+from workflows import clock, collections, sweeps
+from workflows.collections import SignerSpec
+from workflows.models import Collection, EvidenceEvent
+
+
+async def _create(site, n=2, **kw):
+    w = site.world
+    return await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre",
+        documents=[("lettre-de-mission.pdf", pdf())],
+        signers=[SignerSpec(f"Client {i}", f"c{i}@example.test") for i in range(1, n + 1)], **kw)
+
+
+async def _post(site, url, **form):
+    return await site.session.post(url, data=form, allow_redirects=False)
+
+
+async def _sign_over_http(site, email, ua="pytest-browser"):
+    link = await link_of(email)
+    r = await site.session.post(link + "/code", data={"channel": "mail"}, allow_redirects=False,
+                                headers={"User-Agent": ua})
+    assert r.status == 303 and r.headers["Location"].endswith("?sent=mail")
+    r = await site.session.post(link + "/sign", data={"code": await code_of(email),
+                                                      "consent": "yes"},
+                                allow_redirects=False, headers={"User-Agent": ua})
+    assert r.status == 303, await r.text()
+    return link
+
+
+async def test_whole_flow_over_http_and_final_pdf_validates(site):
+    collection = await _create(site)
+    link = await link_of("c1@example.test")
+    r = await site.session.get(link)
+    assert r.status == 200
+    text = await r.text()
+    assert "lettre-de-mission.pdf" in text and 'id="send-mail"' in text
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    r = await site.session.get(link + "/documents/1")
+    assert r.status == 200 and r.content_type == "application/pdf"
+    # A wrong code: the page again, 422, with the tries left.
+    await _post(site, link + "/code", channel="mail")
+    code = await code_of("c1@example.test")
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    r = await _post(site, link + "/sign", code=wrong, consent="yes")
+    assert r.status == 422 and "4 essais" in await r.text()
+    r = await _post(site, link + "/sign", code=code)  # no consent
+    assert r.status == 422 and 'data-code="consent_required"' in await r.text()
+    r = await _post(site, link + "/sign", code=code, consent="yes")
+    assert r.status == 303
+    r = await site.session.get(link)
+    assert r.status == 200 and 'id="signed"' in await r.text()
+    r = await _post(site, link + "/sign", code=code, consent="yes")
+    assert r.status == 409 and 'data-code="already_signed"' in await r.text()
+    await _sign_over_http(site, "c2@example.test")
+    fresh = await Collection.get(id=collection.id)
+    assert fresh.state == "completed" and fresh.finalized_at is not None
+    r = await site.session.get(link)
+    page = await r.text()
+    assert r.status == 200 and 'id="completed"' in page and "evidence.pdf" in page
+    signed = await (await site.session.get(link + "/documents/1")).read()
+    svc = site.world.svc
+    # pyHanko: both signatures intact, trusted, B-LTA with the document timestamp.
+    from workflows.pdf.verify import verify_pdf
+    report = await verify_pdf(signed, trust_roots=svc.trust.trust_roots())
+    assert report["ok"], report
+    levels = [s.get("level") for s in report["signatures"]]
+    assert levels.count("B-LTA") == 2, report
+    # poppler's pdfsig trusting only the platform root, and qpdf.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "signed.pdf"
+        path.write_bytes(signed)
+        entries = await pdfsig_report(path, svc.trust.root_pem())
+        assert_pdfsig_trusts(entries, 2)
+        await qpdf_check(path)
+        # The evidence report: a sealed PDF and the JSON whose hashes match.
+        report_pdf = await (await site.session.get(link + "/evidence.pdf")).read()
+        rpath = Path(tmp) / "report.pdf"
+        rpath.write_bytes(report_pdf)
+        assert_pdfsig_trusts(await pdfsig_report(rpath, svc.trust.root_pem()), 1)
+    raw = await (await site.session.get(link + "/evidence.json")).read()
+    data = json.loads(raw)
+    import hashlib
+    sealed = await EvidenceEvent.get(collection_id=collection.id, kind="collection.report_sealed")
+    assert sealed.data["json_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert data["documents"][0]["final_sha256"] == hashlib.sha256(signed).hexdigest()
+    signs = [e for e in data["events"] if e["kind"] == "signer.signed"]
+    assert len(signs) == 2
+    assert all(e["data"]["origin"]["ip"] == "127.0.0.1" for e in signs)
+    assert {e["data"]["origin"]["user_agent"] for e in signs} >= {"pytest-browser"}
+    report_check = await verify_pdf(report_pdf, trust_roots=svc.trust.trust_roots())
+    assert report_check["ok"]
+
+
+async def test_bad_states_have_their_status(site):
+    w = site.world
+    r = await site.session.get(f"{site.base}/s/not-a-real-token-at-all")
+    assert r.status == 404 and 'data-code="signer_link_invalid"' in await r.text()
+    r = await site.session.get(f"{site.base}/s/x")
+    assert r.status == 404
+    # Not your turn yet (set order): 409.
+    ordered = await _create(site, ordered=True)
+    from workflows import links
+    from workflows.models import Signer
+    second = await Signer.get(collection_id=ordered.id, position=2)
+    link2 = links.link_for(w.svc.settings, second.id, ordered.id)
+    r = await site.session.get(link2)
+    assert r.status == 409 and 'data-code="not_your_turn"' in await r.text()
+    r = await _post(site, link2 + "/code", channel="mail")
+    assert r.status == 409
+    # Rate limit: 429 with Retry-After.
+    link1 = await link_of("c1@example.test")
+    assert (await _post(site, link1 + "/code", channel="mail")).status == 303
+    r = await _post(site, link1 + "/code", channel="mail")
+    assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+    # Cancelled: 410 saying so.
+    await collections.cancel_collection(w.svc, w.actor(w.expert), ordered.id)
+    r = await site.session.get(link1)
+    assert r.status == 410 and "annulée" in await r.text()
+
+
+async def test_decline_and_expiry_pages(site):
+    w = site.world
+    await _create(site, n=2)
+    link1 = await link_of("c1@example.test")
+    r = await _post(site, link1 + "/decline", reason="")
+    assert r.status == 422
+    r = await _post(site, link1 + "/decline", reason="Montant erroné")
+    assert r.status == 303
+    r = await site.session.get(link1)
+    assert r.status == 409 and 'data-code="already_declined"' in await r.text()
+    r = await site.session.get(await link_of("c2@example.test"), headers={"Accept-Language": "en"})
+    assert r.status == 410 and "declined" in await r.text()
+    # Expiry, the clock moved.
+    await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre", documents=[("b.pdf", pdf("B"))],
+        signers=[SignerSpec("Late", "late@example.test")], expiry_days=2)
+    clock.fast_forward(days=2, minutes=1)
+    assert await sweeps.expire_due(w.svc) == 1
+    r = await site.session.get(await link_of("late@example.test") + "?lang=en")
+    assert r.status == 410 and "expired" in await r.text()
+    r = await _post(site, await link_of("late@example.test") + "/code", channel="mail")
+    assert r.status == 410
+
+
+async def test_sequential_over_http(site):
+    collection = await _create(site, n=2, ordered=True)
+    await _sign_over_http(site, "c1@example.test")
+    await _sign_over_http(site, "c2@example.test")
+    assert (await Collection.get(id=collection.id)).state == "completed"
+
+
+async def test_large_collection_writes_validation_data_once_and_validates(site, monkeypatch):
+    """Above INLINE_DSS_MAX_SIGNERS the signatures are B-T until completion, when one DSS
+    update with everyone's data and the document timestamp make every one B-LTA."""
+    from workflows import signing
+    from workflows.pdf.verify import verify_pdf
+
+    monkeypatch.setattr(signing, "INLINE_DSS_MAX_SIGNERS", 1)
+    collection = await _create(site, n=3)
+    for i in (1, 2, 3):
+        link = await _sign_over_http(site, f"c{i}@example.test")
+    assert (await Collection.get(id=collection.id)).finalized_at is not None
+    signed = await (await site.session.get(link + "/documents/1")).read()
+    svc = site.world.svc
+    report = await verify_pdf(signed, trust_roots=svc.trust.trust_roots())
+    assert report["ok"], report
+    assert [s.get("level") for s in report["signatures"]].count("B-LTA") == 3, report
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "signed.pdf"
+        path.write_bytes(signed)
+        assert_pdfsig_trusts(await pdfsig_report(path, svc.trust.root_pem()), 3)

@@ -1,0 +1,37 @@
+"""Per-key token buckets, in memory: each process limits on its own (several instances each allow the rate)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class RateLimit:
+    """`rate` requests per second on average, bursts of `burst`."""
+
+    rate: float = 50.0
+    burst: int = 100
+
+
+class TokenBuckets:
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def take(self, key_id: int) -> float:
+        """Takes one token; returns 0 when allowed, else the seconds to wait for one."""
+        # The monotonic clock, not workflows.clock: tests fast-forward days, not rate windows.
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key_id, (float(self.limit.burst), now))
+        tokens = min(float(self.limit.burst), tokens + (now - last) * self.limit.rate)
+        if tokens >= 1:
+            self._buckets[key_id] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key_id] = (tokens, now)
+        return (1 - tokens) / self.limit.rate
+
+    @staticmethod
+    def retry_after(wait: float) -> str:
+        return str(max(1, math.ceil(wait)))

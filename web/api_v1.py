@@ -1,0 +1,25 @@
+"""The REST API for accounting software, mounted at /api/v1 (resources live in web/api/)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.api import collections, openapi, seals
+from web.api.context import BASE, SVC
+from web.api.middleware import BUCKETS, authenticate, problems
+from web.api.ratelimit import RateLimit, TokenBuckets
+
+
+def build_api(svc, *, rate_limit: RateLimit | None = None) -> web.Application:
+    """The API sub-application: problem documents, bearer keys, a per-key token bucket."""
+    api = web.Application(middlewares=[problems, authenticate],
+                          client_max_size=8 * (svc.settings.max_document_bytes + 1024 * 1024))
+    api[SVC] = svc
+    api[BUCKETS] = TokenBuckets(rate_limit or RateLimit())
+    for module in (openapi, seals, collections):
+        module.add(api.router)
+    return api
+
+
+def add_routes(app: web.Application, svc, *, rate_limit: RateLimit | None = None) -> None:
+    app.add_subapp(BASE, build_api(svc, rate_limit=rate_limit))

@@ -1,0 +1,112 @@
+"""The notifications a collection records: invitations, reminders, approvals, news for the initiator."""
+
+from __future__ import annotations
+
+from workflows import clock, links, notifications
+from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def collection_context(collection: Collection) -> dict:
+    """What every template about a collection may show (JSON-safe)."""
+    cabinet = await collection.cabinet
+    initiator = await collection.created_by
+    docs = await (CollectionDocument.filter(collection_id=collection.id)
+                  .prefetch_related("original").order_by("position"))
+    signers = await Signer.filter(collection_id=collection.id).order_by("position")
+    return {
+        "collection_id": collection.id, "title": collection.title,
+        "message": collection.message, "cabinet": cabinet.slug, "cabinet_name": cabinet.name,
+        "initiator": initiator.name, "initiator_email": initiator.email,
+        "ordered": collection.ordered, "state": collection.state,
+        "expires_at": _iso(collection.expires_at),
+        "documents": [{"position": d.position, "filename": d.original.filename,
+                       "sha256": d.original.sha256} for d in docs],
+        "signers": [{"name": s.name, "email": s.email, "state": s.state} for s in signers],
+    }
+
+
+async def invite(svc, collection: Collection, signer: Signer, *, context: dict | None = None
+                 ) -> None:
+    """Sends the signer their link (once: the dedup key names the signer)."""
+    ctx = dict(context or await collection_context(collection))
+    ctx.update(signer_name=signer.name,
+               link=links.link_for(svc.settings, signer.id, collection.id),
+               internal=signer.person_id is not None)
+    await Signer.filter(id=signer.id, notified_at=None).update(notified_at=clock.now())
+    await notifications.enqueue(
+        channel="mail", template="signer/invitation", recipient=signer.email,
+        language=signer.language, context=ctx, person_id=signer.person_id,
+        dedup_key=f"collection:{collection.id}:signer:{signer.id}:invitation")
+
+
+async def remind(svc, collection: Collection, signer: Signer, *, stage: str, number: int,
+                 context: dict | None = None) -> None:
+    """A reminder (`stage` "reminder" or "last_warning"), once per signer and number."""
+    ctx = dict(context or await collection_context(collection))
+    ctx.update(signer_name=signer.name, last_warning=stage == "last_warning",
+               link=links.link_for(svc.settings, signer.id, collection.id))
+    await notifications.enqueue(
+        channel="mail", template="signer/reminder", recipient=signer.email,
+        language=signer.language, context=ctx, person_id=signer.person_id,
+        dedup_key=f"collection:{collection.id}:signer:{signer.id}:{stage}:{number}")
+
+
+async def to_initiator(collection: Collection, template: str, *, key: str,
+                       attachments: list[dict] = (), **extra) -> None:
+    """News for the person who started the collection (templates mail/initiator/…)."""
+    initiator = await Person.get(id=collection.created_by_id)
+    ctx = {**await collection_context(collection), "name": initiator.name, **extra}
+    await notifications.enqueue(
+        channel="mail", template=f"initiator/{template}", recipient=initiator.email,
+        language=initiator.language, context=ctx, attachments=list(attachments),
+        person_id=initiator.id, dedup_key=f"collection:{collection.id}:initiator:{key}")
+
+
+async def to_signers(svc, collection: Collection, template: str, *, key: str,
+                     only_notified: bool = True, attachments: list[dict] = (), **extra) -> int:
+    """The same news for every signer (who was told of the collection); returns how many."""
+    ctx = {**await collection_context(collection), **extra}
+    query = Signer.filter(collection_id=collection.id)
+    if only_notified:
+        query = query.filter(notified_at__not_isnull=True)
+    count = 0
+    for signer in await query.order_by("position"):
+        await notifications.enqueue(
+            channel="mail", template=f"signer/{template}", recipient=signer.email,
+            language=signer.language, person_id=signer.person_id,
+            context={**ctx, "signer_name": signer.name,
+                     "link": links.link_for(svc.settings, signer.id, collection.id)},
+            attachments=list(attachments),
+            dedup_key=f"collection:{collection.id}:signer:{signer.id}:{key}")
+        count += 1
+    return count
+
+
+async def approvers_of(collection: Collection) -> list[Person]:
+    """Who may approve: the cabinet's experts and its `launch` holders, not the preparer."""
+    members = await (Membership.filter(cabinet_id=collection.cabinet_id)
+                     .prefetch_related("person", "delegations"))
+    found = []
+    for m in members:
+        if m.person_id == collection.created_by_id:
+            continue
+        if m.role == "expert" or any(d.action == "launch" for d in m.delegations):
+            found.append(m.person)
+    return sorted(found, key=lambda p: p.id)
+
+
+async def ask_approval(collection: Collection, *, cost: int) -> int:
+    """Asks every approver by mail (the chat copy follows from the mail); returns how many."""
+    ctx = {**await collection_context(collection), "cost": cost,
+           "preparer": (await collection.created_by).name}
+    approvers = await approvers_of(collection)
+    for person in approvers:
+        await notifications.enqueue(
+            channel="mail", template="approver/approval_request", recipient=person.email,
+            language=person.language, context={**ctx, "name": person.name},
+            person_id=person.id, dedup_key=f"collection:{collection.id}:approval:{person.id}")
+    return len(approvers)

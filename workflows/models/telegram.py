@@ -1,0 +1,37 @@
+"""Telegram bot state kept in the database: updates already handled, PDFs awaiting a button."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TelegramUpdate(Model):
+    # One row per (bot, update_id) handled: the same update delivered twice finds the row
+    # and is skipped, whichever process or restart sees it second.
+    id = fields.IntField(primary_key=True)
+    bot_id = fields.BigIntField()
+    update_id = fields.BigIntField()
+    kind = fields.CharField(max_length=32, default="")
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "telegram_update"
+        unique_together = (("bot_id", "update_id"),)
+
+
+class TelegramUpload(Model):
+    # A PDF a linked person sent to the bot; the inline buttons under the bot's answer name
+    # this row, so a tap finds the file (by Telegram file_id) and who may act on it.
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="telegram_uploads",
+                                    on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    file_id = fields.CharField(max_length=255)
+    filename = fields.CharField(max_length=255)
+    size = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+    # Set once an action used it (seal, verify, collection); later taps are stale.
+    done_at = fields.DatetimeField(null=True)
+    outcome = fields.CharField(max_length=32, default="")
+
+    class Meta:
+        table = "telegram_upload"

@@ -1,0 +1,100 @@
+"""One-time codes for signers: 6 digits, single use, 10 minutes, bound to the documents, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from tortoise.expressions import F
+
+from workflows import clock
+from workflows.errors import (
+    OtpExpiredError,
+    OtpInvalidError,
+    OtpLockedError,
+    OtpRateLimitedError,
+)
+from workflows.models import Signer, SignerCode
+
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+# Sending is rate-limited per link: one code per interval, and a few per window.
+RESEND_INTERVAL = timedelta(seconds=30)
+WINDOW = timedelta(hours=1)
+MAX_PER_WINDOW = 5
+
+
+def documents_hash(sha256s: list[str]) -> str:
+    """What a code is bound to: the hash of the (ordered) hashes of the documents to sign."""
+    return hashlib.sha256("\n".join(sha256s).encode()).hexdigest()
+
+
+def _digest(code: str, salt: str, signer_id: int, bound_to: str) -> str:
+    # The signer and the documents enter the hash, so a code only ever works for them.
+    message = f"{signer_id}:{bound_to}:{code}".encode()
+    return hmac.new(bytes.fromhex(salt), message, hashlib.sha256).hexdigest()
+
+
+async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
+    """Creates a new code for the signer (older ones die) and returns it in clear, once.
+
+    Raises OtpRateLimitedError when codes were sent too recently or too often.
+    """
+    now = clock.now()
+    recent = await SignerCode.filter(signer_id=signer.id, created_at__gt=now - WINDOW).order_by(
+        "-created_at").values_list("created_at", flat=True)
+    if recent and recent[0] > now - RESEND_INTERVAL:
+        wait = int((recent[0] + RESEND_INTERVAL - now).total_seconds()) + 1
+        raise OtpRateLimitedError(f"a code was sent less than {RESEND_INTERVAL.seconds} s ago",
+                                  retry_after=wait)
+    if len(recent) >= MAX_PER_WINDOW:
+        wait = int((recent[-1] + WINDOW - now).total_seconds()) + 1
+        raise OtpRateLimitedError(f"{MAX_PER_WINDOW} codes were sent within the hour",
+                                  retry_after=wait)
+    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    salt = secrets.token_hex(16)
+    await SignerCode.filter(signer_id=signer.id, state="active").update(state="replaced")
+    await SignerCode.create(signer_id=signer.id, channel=channel, salt=salt,
+                            digest=_digest(code, salt, signer.id, bound_to),
+                            documents_hash=bound_to, created_at=now,
+                            expires_at=now + CODE_LIFETIME)
+    return code
+
+
+async def check(signer: Signer, code: str, *, bound_to: str) -> SignerCode:
+    """The signer's live code row when `code` matches it; does not consume it.
+
+    A wrong code counts as a try; the fifth wrong one kills the code. Raises
+    OtpExpiredError (none sent, expired, replaced or used), OtpLockedError,
+    OtpInvalidError (details: attempts_left).
+    """
+    row = await SignerCode.filter(signer_id=signer.id).order_by("-id").first()
+    now = clock.now()
+    if row is None or row.state in ("used", "replaced"):
+        raise OtpExpiredError("no code is waiting: ask for a new one")
+    if row.state == "locked":
+        raise OtpLockedError("too many wrong codes: ask for a new one")
+    if row.expires_at <= now:
+        raise OtpExpiredError("the code has expired: ask for a new one")
+    typed = "".join(ch for ch in (code or "") if not ch.isspace())
+    good = (len(typed) == CODE_DIGITS and typed.isdigit()
+            and hmac.compare_digest(_digest(typed, row.salt, signer.id, bound_to), row.digest))
+    if good:
+        return row
+    # Count the try with a conditional update so concurrent wrong tries all count.
+    await SignerCode.filter(id=row.id, state="active").update(attempts=F("attempts") + 1)
+    fresh = await SignerCode.get(id=row.id)
+    if fresh.attempts >= MAX_ATTEMPTS:
+        await SignerCode.filter(id=row.id, state="active").update(state="locked")
+        raise OtpLockedError("too many wrong codes: ask for a new one")
+    raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - fresh.attempts)
+
+
+async def consume(row: SignerCode) -> bool:
+    """Marks a checked code used; False when it was used or replaced meanwhile."""
+    done = await SignerCode.filter(id=row.id, state="active").update(state="used",
+                                                                     used_at=clock.now())
+    return done == 1

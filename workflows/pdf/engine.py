@@ -1,0 +1,276 @@
+"""The signing engine: PAdES work in a pool of worker processes, so the service's loop keeps answering.
+
+Each worker builds its signers and its timestamper once, from the settings alone, through
+the trust service's `load_signer` / `load_timestamper`, and keeps one event loop for
+pyHanko's async API. The loop of the service only ships bytes and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mmap
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign.general import SigningError
+
+from workflows.errors import DocumentBrokenError, TrustServiceError
+from workflows.pdf import pades
+from workflows.pdf.stamp import StampSpec
+
+# Room kept for the certificates of the TSA's chain inside each signature timestamp.
+TSA_CHAIN_ALLOWANCE = 8 * 1024
+
+
+def default_workers() -> int:
+    """One worker per core the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # Not Linux.
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _SignJob:
+    key: object  # workflows.trust.refs.SigningKeyRef
+    material: pades.ValidationMaterial
+    reason: str | None
+    location: str | None
+    name: str | None
+    stamp: StampSpec | None
+    field_name: str | None
+    strict: bool
+    intake: tuple[str, int] | None  # (file name, size limit): check the PDF first
+
+
+class SigningEngine:
+    """Signs and timestamps PDFs off the event loop; create one per service, `close()` at exit.
+
+    Documents travel to the workers as files in a private folder (mode 0700, files 0600)
+    that the worker signs in place: piping 10 MB through pickle both ways cost more than
+    the signature itself.
+    """
+
+    def __init__(self, settings, *, workers: int | None = None) -> None:
+        self.settings = settings
+        configured = workers if workers is not None else getattr(settings, "signing_workers", 0)
+        self.workers = int(configured or 0) or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+        self._spool: Path | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: workers do not inherit the service's sockets, database
+            # connections or threads, and start from a process that has imported pyHanko.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["workflows.pdf.engine"])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context,
+                initializer=_init_worker, initargs=(self.settings,))
+        return self._pool
+
+    def _spool_dir(self) -> Path:
+        if self._spool is None:
+            # On disk under PARAPHE_HOME, not in /dev/shm: the kernel may drop these pages
+            # under pressure, where tmpfs pages would count as the service's memory.
+            base = Path(self.settings.home) / "tmp"
+            base.mkdir(parents=True, exist_ok=True)
+            self._spool = Path(tempfile.mkdtemp(prefix="signing-", dir=base))
+        return self._spool
+
+    async def _run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), fn, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start a fresh pool for the next call.
+            self._pool = None
+            raise TrustServiceError("the signing worker stopped; try again") from None
+
+    async def _run_on_file(self, data: bytes, fn, *args) -> bytes:
+        # mkstemp creates the file with mode 0600: documents are confidential.
+        fd, name = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            await self._run(fn, name, *args)
+            with open(name, "rb") as fh:
+                return fh.read()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+
+    async def warm_up(self) -> None:
+        """Starts every worker now, so the first seals do not pay for process start."""
+        await asyncio.gather(*(self._run(_ping) for _ in range(self.workers)))
+
+    async def sign(self, data: bytes, key, *, reason: str | None, location: str | None = None,
+                   name: str | None = None, stamp: StampSpec | None = None, bundle,
+                   field_name: str | None = None, strict: bool = True,
+                   intake: tuple[str, int] | None = None) -> bytes:
+        """Returns `data` with one more PAdES B-LT signature by `key` (a SigningKeyRef).
+
+        `bundle` (a ValidationBundle) is embedded in the DSS; `stamp` makes it visible.
+        Signatures already in the file stay valid (incremental update). With
+        `intake=(filename, max_bytes)` the worker first runs `check_pdf` on the file (so
+        untrusted bytes are parsed off the service's process too) and signs in the mode
+        it found. Raises the Document*Error family of the intake, DocumentBrokenError when
+        pyHanko cannot sign the file, and TrustServiceError (or a KeystoreError) when the
+        key, the TSA or a worker fails.
+        """
+        job = _SignJob(key=key, material=_material(bundle), reason=reason, location=location,
+                       name=name, stamp=stamp, field_name=field_name, strict=strict,
+                       intake=intake)
+        return await self._run_on_file(data, _sign_in_worker, job)
+
+    async def timestamp(self, data: bytes, bundle, *, strict: bool = True) -> bytes:
+        """Returns `data` with the bundle added to the DSS and a document timestamp over it
+        (PAdES B-LTA). Raises DocumentBrokenError and TrustServiceError."""
+        return await self._run_on_file(data, _timestamp_in_worker, _material(bundle), strict)
+
+    def close(self) -> None:
+        """Stops the workers (waits for the jobs under way) and removes the spool folder."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
+
+
+def _material(bundle) -> pades.ValidationMaterial:
+    if bundle is None:
+        return pades.ValidationMaterial()
+    return pades.ValidationMaterial(certs=tuple(bundle.certs), crls=tuple(bundle.crls),
+                                    ocsps=tuple(bundle.ocsps))
+
+
+# --- Worker side: everything below runs in the pool's processes. ----------------------
+
+_state: dict = {}
+
+
+def _init_worker(settings) -> None:
+    _state.clear()
+    _state["settings"] = settings
+    _state["loop"] = asyncio.new_event_loop()
+    _state["materials"] = OrderedDict()
+
+
+def _ping() -> int:
+    _timestamper()
+    return os.getpid()
+
+
+def _timestamper():
+    ts = _state.get("timestamper")
+    if ts is None:
+        from workflows.trust.signers import load_timestamper
+
+        ts = _state["timestamper"] = load_timestamper(_state["settings"])
+    return ts
+
+
+def _cached_material(material: pades.ValidationMaterial) -> pades.ValidationMaterial:
+    # The trust service hands the same bundle while it is fresh: parse it once.
+    cache: OrderedDict = _state["materials"]
+    key = (material.certs, material.crls, material.ocsps)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = material
+        if len(cache) > 16:
+            cache.popitem(last=False)
+    return found
+
+
+def _reserve_for(key) -> int:
+    reserves = _state.setdefault("reserves", {})
+    size = reserves.get(key.cert_der)
+    if size is None:
+        size = reserves[key.cert_der] = pades.bytes_to_reserve(
+            [key.cert_der, *key.chain_ders, bytes(TSA_CHAIN_ALLOWANCE)])
+    return size
+
+
+class _ContainerTooSmall(Exception):
+    pass
+
+
+def _run_job(coro_factory):
+    loop: asyncio.AbstractEventLoop = _state["loop"]
+    try:
+        return loop.run_until_complete(coro_factory())
+    except SigningError as exc:
+        if "larger than expected" in str(exc):
+            raise _ContainerTooSmall() from None
+        raise DocumentBrokenError(f"the PDF cannot be signed: {exc}") from None
+    except PdfError as exc:
+        raise DocumentBrokenError(f"the PDF cannot be signed: {exc}") from None
+
+
+def _in_place(path: str, attempt):
+    """Runs `attempt(stream, size)` on the file; retries once with more room if needed."""
+    with open(path, "r+b") as fh:
+        original = os.fstat(fh.fileno()).st_size
+        try:
+            return _run_job(lambda: attempt(fh, 1))
+        except _ContainerTooSmall:
+            # An external TSA may answer with a bigger token than planned: undo the
+            # partial update and retry with more room.
+            fh.seek(original)
+            fh.truncate()
+            return _run_job(lambda: attempt(fh, 4))
+
+
+def _intake(path: str, filename: str, max_bytes: int):
+    from workflows.pdf.intake import check_pdf
+
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:  # mmap cannot map an empty file
+            return check_pdf(b"", filename, max_bytes=max_bytes)
+        # Mapped, not read: the intake only copies the parts it parses.
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return check_pdf(view, filename, max_bytes=max_bytes)
+
+
+def _sign_in_worker(path: str, job: _SignJob) -> None:
+    from workflows.trust.signers import load_signer
+
+    strict, pages = job.strict, None
+    if job.intake is not None:
+        info = _intake(path, *job.intake)
+        strict, pages = info.strict, info.pages
+    signer = load_signer(_state["settings"], job.key)
+    material = _cached_material(job.material)
+    reserved = _reserve_for(job.key)
+
+    def attempt(fh, factor: int):
+        fh.seek(0)
+        return pades.sign_pdf(
+            fh, signer=signer, timestamper=_timestamper(), material=material,
+            bytes_reserved=reserved * factor, reason=job.reason, location=job.location,
+            name=job.name, stamp=job.stamp, field_name=job.field_name, page_count=pages,
+            strict=strict)
+
+    _in_place(path, attempt)
+
+
+def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: bool) -> None:
+    reserved = pades.bytes_to_reserve([bytes(TSA_CHAIN_ALLOWANCE)])
+
+    def attempt(fh, factor: int):
+        fh.seek(0)
+        return pades.timestamp_pdf(fh, timestamper=_timestamper(),
+                                   material=_cached_material(material),
+                                   bytes_reserved=reserved * factor, strict=strict)
+
+    _in_place(path, attempt)

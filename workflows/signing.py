@@ -1,0 +1,231 @@
+"""A signer's signature on every document of a collection, serialised per document.
+
+External signers get a one-time certificate issued after their code; internal signers
+(members of the cabinet) sign with their personal certificate. The PAdES work happens
+outside any transaction; one transaction then moves each document to its new version
+only over the version the signature was made on, consumes the code, marks the signer,
+captures the credit and records the evidence. A signature made over a version another
+signer moved meanwhile (another process) is made again over the new one: none is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections import defaultdict
+
+from tortoise.transactions import in_transaction
+
+from workflows import billing, clock, evidence, otp
+from workflows import collection_notices as notices
+from workflows.actors import Actor
+from workflows.errors import AlreadySignedError, CollectionStateError, OtpExpiredError
+from workflows.models import (
+    Cabinet,
+    Collection,
+    CollectionDocument,
+    Document,
+    Person,
+    Reservation,
+    Signer,
+    SignerCode,
+)
+
+MAX_RETRIES = 8
+# Up to this many signers, each signature carries its validation data in its own DSS update
+# (B-LT at once). Above, pyHanko's re-reading of an ever larger DSS at every signature
+# dominates: the data is gathered when each signer signs (while their one-time certificate
+# is valid) and written in one DSS update with the document timestamp at completion.
+INLINE_DSS_MAX_SIGNERS = 10
+# Stamps on the last page: a grid from the bottom left, one cell per signer position.
+STAMP_COLUMNS, STAMP_ROWS = 3, 13
+STAMP_WIDTH, STAMP_HEIGHT, STAMP_MARGIN = 175.0, 56.0, 20.0
+
+# One lock per collection and process: signatures of one collection are made one after
+# the other, since each builds on the file the previous one wrote.
+_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+class _VersionMoved(Exception):
+    """Another process signed a document between our read and our commit."""
+
+
+def bundle_to_json(bundle) -> dict:
+    return {name: [base64.b64encode(d).decode() for d in getattr(bundle, name)]
+            for name in ("certs", "crls", "ocsps")}
+
+
+async def deferred_bundle(svc, collection_id: int):
+    """The validation data gathered from the signers of a large collection, with the
+    trust service's current data for the TSA chain, merged for one DSS update."""
+    from workflows.trust.refs import ValidationBundle
+
+    fresh = await svc.trust.validation_bundle([])
+    merged = {name: dict.fromkeys(getattr(fresh, name)) for name in ("certs", "crls", "ocsps")}
+    for data in await Signer.filter(collection_id=collection_id,
+                                    validation_data__not_isnull=True).values_list(
+            "validation_data", flat=True):
+        for name in merged:
+            for item in data.get(name, []):
+                merged[name][base64.b64decode(item)] = None
+    return ValidationBundle(certs=tuple(merged["certs"]), crls=tuple(merged["crls"]),
+                            ocsps=tuple(merged["ocsps"]))
+
+
+def stamp_for(position: int):
+    from workflows.pdf.stamp import StampSpec
+
+    cell = (position - 1) % (STAMP_COLUMNS * STAMP_ROWS)
+    col, row = cell % STAMP_COLUMNS, cell // STAMP_COLUMNS
+    x1 = STAMP_MARGIN + col * (STAMP_WIDTH + 5)
+    y1 = STAMP_MARGIN + row * (STAMP_HEIGHT + 4)
+    return StampSpec(page=-1, box=(x1, y1, x1 + STAMP_WIDTH, y1 + STAMP_HEIGHT),
+                     template="%(signer)s\n%(ts)s\n%(reason)s")
+
+
+async def certificate_for(svc, signer: Signer):
+    """The certificate this signer signs with: personal (internal) or one-time (external)."""
+    if signer.person_id is not None:
+        person = await Person.get(id=signer.person_id)
+        return await svc.trust.personal_certificate_for(person)
+    return await svc.trust.issue_one_time_certificate(signer.name, signer.email)
+
+
+async def _sign_documents(svc, collection: Collection, signer: Signer, key, bundle):
+    """Signs the current version of every document; returns [(row, version, before, Document)]."""
+    cabinet = await Cabinet.get(id=collection.cabinet_id)
+    reason = f"Signé par {signer.name} – collecte {collection.id} ({cabinet.name})"
+    out = []
+    rows = await (CollectionDocument.filter(collection_id=collection.id)
+                  .prefetch_related("original", "current").order_by("position"))
+    for row in rows:
+        base = row.current or row.original
+        data = await svc.documents.read(base.sha256)
+        signed = await svc.engine.sign(
+            data, key, reason=reason, name=signer.name, stamp=stamp_for(signer.position),
+            bundle=bundle, field_name=f"Signature-{collection.id}-{signer.position}")
+        stored = await svc.documents.put(signed, row.original.filename)
+        out.append((row, row.version, base.sha256, stored))
+    return out
+
+
+async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode,
+               actor: Actor) -> Signer:
+    """Adds the signer's B-LT signature with a visible stamp to every document.
+
+    When it is the last signature, the collection completes and is finalised (document
+    timestamps, sealed evidence report, mails). Raises AlreadySignedError,
+    OtpExpiredError (the code was used meanwhile), CollectionStateError (the collection
+    ended meanwhile) and TrustServiceError.
+    """
+    cert = await certificate_for(svc, signer)
+    key = await svc.trust.signing_key(cert)
+    bundle = await svc.trust.validation_bundle([cert])
+    inline = await Signer.filter(collection_id=collection.id).count() <= INLINE_DSS_MAX_SIGNERS
+    if not inline:
+        await Signer.filter(id=signer.id).update(validation_data=bundle_to_json(bundle))
+    completed = False
+    async with _locks[collection.id]:
+        for _ in range(MAX_RETRIES):
+            signed = await _sign_documents(svc, collection, signer, key,
+                                           bundle if inline else None)
+            try:
+                completed = await _commit(svc, collection, signer, code_row, actor, cert,
+                                          signed)
+            except _VersionMoved:
+                await _forget([stored for *_, stored in signed], svc)
+                continue
+            except BaseException:
+                await _forget([stored for *_, stored in signed], svc)
+                raise
+            # The versions just replaced are intermediate states nobody will read again
+            # (the evidence log keeps their hashes): without this, a collection of n
+            # signers would keep n copies of an ever larger file.
+            await _forget([await Document.get(sha256=before) for _r, _v, before, _s in signed],
+                          svc)
+            break
+        else:
+            raise CollectionStateError("the documents kept changing; try again",
+                                       collection_id=collection.id)
+    if completed:
+        from workflows import reports
+
+        await reports.finalize(svc, collection.id)
+    return await Signer.get(id=signer.id)
+
+
+async def _forget(documents, svc) -> None:
+    """Removes stored versions no collection document points at any more (best effort)."""
+    import os
+
+    for doc in documents:
+        if doc is None or await CollectionDocument.filter(original_id=doc.id).exists() or \
+                await CollectionDocument.filter(current_id=doc.id).exists():
+            continue
+        try:
+            os.unlink(svc.documents.path(doc.sha256))
+        except FileNotFoundError:
+            pass
+        await Document.filter(id=doc.id).delete()
+
+
+async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerCode,
+                  actor: Actor, cert, signed) -> bool:
+    now = clock.now()
+    async with in_transaction():
+        # Locks the collection row (PostgreSQL) so a cancel or expiry waits for this commit.
+        alive = await Collection.filter(id=collection.id, state="in_progress").update(
+            state="in_progress")
+        if alive != 1:
+            fresh = await Collection.get(id=collection.id)
+            raise CollectionStateError(f"the collection is {fresh.state}",
+                                       collection_id=collection.id, state=fresh.state)
+        for row, version, _before, stored in signed:
+            moved = await CollectionDocument.filter(id=row.id, version=version).update(
+                current_id=stored.id, version=version + 1)
+            if moved != 1:
+                raise _VersionMoved()
+        if not await otp.consume(code_row):
+            raise OtpExpiredError("this code was already used: ask for a new one")
+        from workflows.collections import scrub_code_mails
+
+        await scrub_code_mails(signer)
+        done = await Signer.filter(id=signer.id, state="pending").update(
+            state="signed", signed_at=now, certificate_serial=cert.serial)
+        if done != 1:
+            raise AlreadySignedError("you have already signed")
+        fresh = await Collection.get(id=collection.id)
+        cabinet = await Cabinet.get(id=collection.cabinet_id)
+        price = await billing.price(cabinet, "signature")
+        if fresh.reservation_id and price:
+            reservation = await Reservation.get(id=fresh.reservation_id)
+            for row, *_ in signed:
+                await billing.capture(reservation, price, operation="signature",
+                                      reference=f"collection:{collection.id}:{signer.position}")
+        await evidence.record(
+            "signer.signed", actor, cabinet_id=collection.cabinet_id,
+            person_id=signer.person_id, collection_id=collection.id,
+            data={"signer": signer.position, "name": signer.name, "email": signer.email,
+                  "internal": signer.person_id is not None, "certificate": cert.serial,
+                  "consent": True, "code_channel": code_row.channel,
+                  "documents": [{"position": row.position, "before_sha256": before,
+                                 "after_sha256": stored.sha256}
+                                for row, _v, before, stored in signed]})
+        await notices.to_initiator(collection, "signed", key=f"signed:{signer.id}",
+                                   signer=signer.name)
+        remaining = await Signer.filter(collection_id=collection.id, state="pending").order_by(
+            "position")
+        if not remaining:
+            await Collection.filter(id=collection.id, state="in_progress").update(
+                state="completed", ended_at=now)
+            if fresh.reservation_id:  # Closes the reservation; what was not used comes back.
+                await billing.release(await Reservation.get(id=fresh.reservation_id),
+                                      reference=f"collection:{collection.id}")
+            await evidence.record("collection.completed", Actor.system(),
+                                  cabinet_id=collection.cabinet_id, collection_id=collection.id,
+                                  data={"signers": await Signer.filter(
+                                      collection_id=collection.id).count()})
+            return True
+        if collection.ordered:
+            await notices.invite(svc, fresh, remaining[0])
+    return False

@@ -1,0 +1,93 @@
+"""Idempotent sweeps the scheduler runs: expire what is due, remind what is due, finish completions.
+
+Each sweep claims its rows with a conditional update (state, or a reminder counter), so
+several instances running the same sweep never act twice on one row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from workflows import clock
+from workflows import collection_notices as notices
+from workflows.models import Collection, Signer
+
+log = logging.getLogger("paraphe.sweeps")
+
+# Reminders to signers who have not signed: these many days after they were asked…
+REMINDER_DAYS = (3, 7)
+# …and a last warning this long before the deadline.
+LAST_WARNING_BEFORE = timedelta(days=2)
+BATCH = 200
+
+SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120}
+
+
+async def expire_due(svc, limit: int = BATCH) -> int:
+    """Ends collections whose deadline has passed; returns how many this call ended."""
+    from workflows.collections import expire
+
+    due = await Collection.filter(state="in_progress", expires_at__lte=clock.now()).order_by(
+        "expires_at").limit(limit)
+    count = 0
+    for collection in due:
+        if await expire(svc, collection):
+            count += 1
+    return count
+
+
+async def remind_due(svc, limit: int = BATCH) -> int:
+    """Sends the reminders that are due (days 3 and 7, last warning); returns how many."""
+    now = clock.now()
+    count = 0
+    contexts: dict[int, dict] = {}
+    base = Signer.filter(state="pending", notified_at__not_isnull=True,
+                         collection__state="in_progress")
+    # Each query selects only rows that are due, so a large backlog never hides later ones.
+    queries = [("last_warning", base.filter(
+        last_warning_at=None, collection__expires_at__lte=now + LAST_WARNING_BEFORE))]
+    for done, days in enumerate(REMINDER_DAYS):
+        queries.append(("reminder", base.filter(
+            reminders_sent=done, notified_at__lte=now - timedelta(days=days))))
+    for stage, query in queries:
+        for signer in await query.prefetch_related("collection").order_by("id").limit(limit):
+            if count >= limit:
+                return count
+            if await _send_due(svc, signer, stage, now, contexts):
+                count += 1
+    return count
+
+
+async def _send_due(svc, signer: Signer, stage: str, now, contexts: dict) -> bool:
+    collection = signer.collection
+    if stage == "last_warning":
+        claimed = await Signer.filter(id=signer.id, last_warning_at=None).update(
+            last_warning_at=now, last_reminded_at=now)
+        number = 1
+    else:
+        # A manual reminder counts too; a scheduled one never follows it within a day.
+        if signer.last_reminded_at and now - signer.last_reminded_at < timedelta(days=1):
+            return False
+        # The claim: only the instance that moves the counter from its old value sends.
+        claimed = await Signer.filter(id=signer.id, reminders_sent=signer.reminders_sent).update(
+            reminders_sent=signer.reminders_sent + 1, last_reminded_at=now)
+        number = signer.reminders_sent + 1
+    if claimed != 1:
+        return False
+    if collection.id not in contexts:
+        contexts[collection.id] = await notices.collection_context(collection)
+    await notices.remind(svc, collection, signer, stage=stage, number=number,
+                         context=contexts[collection.id])
+    return True
+
+
+async def finalize_due(svc) -> int:
+    """Finishes completed collections whose timestamps or report a crash left undone."""
+    from workflows.reports import finalize_pending
+
+    try:
+        return await finalize_pending(svc)
+    except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
+        log.exception("finalising collections failed")
+        return 0

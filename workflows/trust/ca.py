@@ -1,0 +1,453 @@
+"""The platform's PKI: created on first start, issuing, revoking and publishing certificates."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from workflows import clock
+from workflows.errors import (
+    CertificateMissingError,
+    CertificateNotFoundError,
+    CertificateRevokedError,
+    TrustServiceError,
+)
+from workflows.models import Certificate
+from workflows.trust import crl as crl_mod
+from workflows.trust import ocsp as ocsp_mod
+from workflows.trust import profiles
+from workflows.trust.keystore import open_keystore
+from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
+from workflows.trust.refs import SigningKeyRef, ValidationBundle
+from workflows.trust.tsa import TsaIdentity
+from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
+
+__all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
+
+KEY_KIND = "ec-p256"
+TSA_IDENTITY_FILE = "tsa-identity.json"
+# A cabinet's seal certificate is renewed this long before it expires.
+RENEW_BEFORE = timedelta(days=30)
+
+
+@dataclass
+class Authority:
+    """One certificate of the platform's PKI, loaded: row, parsed forms and key name."""
+
+    spec: AuthoritySpec
+    row: Certificate
+    cert: x509.Certificate
+    asn1: asn1_x509.Certificate
+
+    @classmethod
+    def of(cls, spec: AuthoritySpec, row: Certificate) -> "Authority":
+        der = bytes(row.der)
+        return cls(spec, row, x509.load_der_x509_certificate(der), asn1_x509.Certificate.load(der))
+
+    @property
+    def der(self) -> bytes:
+        return bytes(self.row.der)
+
+
+def _now() -> datetime:
+    return clock.now().replace(microsecond=0)
+
+
+class TrustService:
+    """Root and issuing CAs, TSA and OCSP responders, stored as Certificate rows + keys."""
+
+    def __init__(self, settings, keystore) -> None:
+        self.settings = settings
+        self.keystore = keystore
+        self.authorities: dict[str, Authority] = {}
+        self._by_id: dict[int, Authority] = {}
+        self._crl_cache: dict[str, tuple[tuple, datetime, bytes]] = {}
+        self._ocsp_cache: dict[str, tuple[datetime, bytes]] = {}
+        self._issue_locks: dict[Any, asyncio.Lock] = {}
+        self._tsa: TsaIdentity | None = None
+
+    # --- start -----------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, settings) -> "TrustService":
+        """Loads the PKI, creating what is missing; safe when two processes start at once.
+
+        Raises KeystoreError (e.g. MasterKeyWrongError) when the keys cannot be used.
+        """
+        settings.ensure_home()
+        service = cls(settings, open_keystore(settings))
+        for spec in AUTHORITIES:
+            row = await Certificate.get_or_none(name=spec.name)
+            if row is None:
+                row = await service._create_authority(spec)
+            authority = Authority.of(spec, row)
+            service.authorities[spec.name] = authority
+            service._by_id[row.id] = authority
+        service._publish_tsa_identity()
+        return service
+
+    async def _create_authority(self, spec: AuthoritySpec) -> Certificate:
+        key_ref = f"{spec.name}-{secrets.token_hex(6)}"
+        public_key = self.keystore.generate(key_ref, KEY_KIND)
+        subject = profiles.authority_subject(spec)
+        if spec.parent is None:
+            issuer_name, issuer_key_ref, issuer_public, issuer_row = subject, key_ref, public_key, None
+        else:
+            parent = self.authorities[spec.parent]
+            issuer_name, issuer_key_ref = parent.cert.subject, parent.row.key_ref
+            issuer_public, issuer_row = parent.cert.public_key(), parent.row
+        now = _now()
+        not_after = now + timedelta(days=365 * spec.years)
+        if issuer_row is not None:
+            not_after = min(not_after, issuer_row.not_after.replace(microsecond=0))
+        builder = profiles.base_builder(
+            subject=subject, issuer=issuer_name, public_key=public_key,
+            issuer_public_key=issuer_public, serial=x509.random_serial_number(),
+            not_before=now - profiles.BACKDATE, not_after=not_after)
+        builder = profiles.authority_extensions(builder, spec, self.settings.public_url)
+        der = sign_certificate(builder, self.keystore, issuer_key_ref, issuer_public)
+        try:
+            return await self._store(der, kind=spec.kind, name=spec.name, issuer=issuer_row,
+                                     key_ref=key_ref)
+        except IntegrityError:
+            # Another process created it first: use theirs and drop our key.
+            self.keystore.delete(key_ref)
+            return await Certificate.get(name=spec.name)
+
+    async def _store(self, der: bytes, *, kind: str, key_ref: str, issuer: Certificate | None,
+                     name: str | None = None, person=None, cabinet=None) -> Certificate:
+        cert = x509.load_der_x509_certificate(der)
+        return await Certificate.create(
+            serial=f"{cert.serial_number:x}", kind=kind, name=name,
+            subject=cert.subject.rfc4514_string()[:512], issuer=issuer, person=person,
+            cabinet=cabinet, der=der, key_ref=key_ref, not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, created_at=clock.now())
+
+    def _publish_tsa_identity(self) -> None:
+        """Writes what a worker process needs to run the embedded TSA from settings alone."""
+        tsa = self.authorities[profiles.TSA]
+        data = json.dumps({
+            "cert": base64.b64encode(tsa.der).decode(),
+            "chain": [base64.b64encode(self.authorities[profiles.ROOT].der).decode()],
+            "key_ref": tsa.row.key_ref,
+            "keystore": self.keystore.kind,
+        }).encode()
+        path = self.settings.home / "keys" / TSA_IDENTITY_FILE
+        if not path.exists() or path.read_bytes() != data:
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+
+    # --- the root --------------------------------------------------------------------
+
+    def root_pem(self) -> str:
+        return self.authorities[profiles.ROOT].cert.public_bytes(
+            serialization.Encoding.PEM).decode()
+
+    def trust_roots(self) -> list[asn1_x509.Certificate]:
+        return [self.authorities[profiles.ROOT].asn1]
+
+    def authority(self, name: str) -> Authority:
+        """A platform certificate by its URL name; raises CertificateNotFoundError."""
+        try:
+            return self.authorities[name]
+        except KeyError:
+            raise CertificateNotFoundError(f"no platform certificate named {name!r}") from None
+
+    def tsa_identity(self) -> TsaIdentity:
+        """The embedded TSA, signing with the keystore of this process."""
+        if self._tsa is None:
+            tsa = self.authorities[profiles.TSA]
+            self._tsa = TsaIdentity(
+                cert=tsa.asn1, chain=(self.authorities[profiles.ROOT].asn1,),
+                sign=lambda data: self.keystore.sign(tsa.row.key_ref, data),
+                signature_algorithm=signed_digest_algorithm(tsa.cert.public_key()),
+                now=clock.now)
+        return self._tsa
+
+    # --- issuing ---------------------------------------------------------------------
+
+    async def _issue(self, *, kind: str, ca_name: str, subject: x509.Name, lifetime: timedelta,
+                     email: str | None = None, person=None, cabinet=None) -> Certificate:
+        ca = self.authorities[ca_name]
+        serial = x509.random_serial_number()
+        key_ref = f"{kind.replace('_', '-')}-{serial:x}"
+        public_key = self.keystore.generate(key_ref, KEY_KIND)
+        now = _now()
+        not_after = min(now + lifetime, ca.row.not_after.replace(microsecond=0))
+        builder = profiles.base_builder(
+            subject=subject, issuer=ca.cert.subject, public_key=public_key,
+            issuer_public_key=ca.cert.public_key(), serial=serial,
+            not_before=now - profiles.BACKDATE, not_after=not_after)
+        builder = profiles.end_entity_extensions(builder, public_url=self.settings.public_url,
+                                                 ca_name=ca_name, email=email)
+        der = sign_certificate(builder, self.keystore, ca.row.key_ref, ca.cert.public_key())
+        return await self._store(der, kind=kind, key_ref=key_ref, issuer=ca.row, person=person,
+                                 cabinet=cabinet)
+
+    async def issue_seal_certificate(self, cabinet) -> Certificate:
+        """A new seal certificate for a cabinet (O/CN = its name, NTRFR-<SIREN>)."""
+        return await self._issue(
+            kind="seal", ca_name=profiles.SEAL_CA, cabinet=cabinet,
+            subject=profiles.seal_subject(cabinet.name, cabinet.siren),
+            lifetime=profiles.SEAL_LIFETIME)
+
+    async def seal_certificate_for(self, cabinet) -> Certificate:
+        """The cabinet's current seal certificate, issued on demand when there is none valid
+        (none yet, revoked, expiring within 30 days, or naming an old name or SIREN)."""
+        subject = profiles.seal_subject(cabinet.name, cabinet.siren).rfc4514_string()[:512]
+        lock = self._issue_locks.setdefault(("seal", cabinet.id), asyncio.Lock())
+        async with lock:
+            current = await Certificate.filter(
+                kind="seal", cabinet_id=cabinet.id, revoked_at=None, subject=subject,
+                not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
+            if current is not None:
+                return current
+            return await self.issue_seal_certificate(cabinet)
+
+    async def issue_personal_certificate(self, person, organization: str | None = None
+                                         ) -> Certificate:
+        """A new personal signing certificate naming the person (CN, givenName, surname,
+        e-mail) and, when given, the cabinet they sign for (O)."""
+        return await self._issue(
+            kind="personal", ca_name=profiles.PERSONAL_CA, person=person, email=person.email,
+            subject=profiles.person_subject(person.name, person.email, organization),
+            lifetime=profiles.PERSONAL_LIFETIME)
+
+    async def personal_certificate_for(self, person) -> Certificate:
+        """The person's current personal certificate, issued on demand."""
+        lock = self._issue_locks.setdefault(("personal", person.id), asyncio.Lock())
+        async with lock:
+            subject = profiles.person_subject(person.name, person.email).rfc4514_string()[:512]
+            current = await Certificate.filter(
+                kind="personal", person_id=person.id, revoked_at=None, subject=subject,
+                not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
+            if current is not None:
+                return current
+            return await self.issue_personal_certificate(person)
+
+    async def issue_one_time_certificate(self, name: str, email: str) -> Certificate:
+        """A certificate for one external signature, naming the signer; valid one hour."""
+        return await self._issue(
+            kind="one_time", ca_name=profiles.ONE_TIME_CA, email=email,
+            subject=profiles.person_subject(name, email), lifetime=profiles.ONE_TIME_LIFETIME)
+
+    async def revoke(self, cert: Certificate, reason: str = "unspecified") -> Certificate:
+        """Revokes at once (CRL and OCSP show it on the next request).
+
+        Raises RevocationReasonInvalidError, CertificateNotFoundError, or
+        CertificateRevokedError when it already is revoked.
+        """
+        reason = crl_mod.normalize_reason(reason)
+        now = clock.now()
+        updated = await Certificate.filter(id=cert.id, revoked_at=None).update(
+            revoked_at=now, revocation_reason=reason)
+        if not updated:
+            if not await Certificate.exists(id=cert.id):
+                raise CertificateNotFoundError("no such certificate")
+            raise CertificateRevokedError("the certificate is already revoked")
+        cert.revoked_at, cert.revocation_reason = now, reason
+        self._crl_cache.clear()
+        self._ocsp_cache.clear()
+        return cert
+
+    # --- signing ---------------------------------------------------------------------
+
+    def chain_of(self, cert_der: bytes) -> list[Authority]:
+        """The platform authorities above a certificate, closest first; raises
+        CertificateNotFoundError when no platform CA issued it."""
+        issuer = asn1_x509.Certificate.load(cert_der).issuer
+        chain: list[Authority] = []
+        while True:
+            parent = next((a for a in self.authorities.values()
+                           if a.spec.kind in ("root", "issuing") and a.asn1.subject == issuer),
+                          None)
+            if parent is None:
+                raise CertificateNotFoundError("this certificate was not issued by the platform")
+            chain.append(parent)
+            if parent.spec.parent is None:
+                return chain
+            issuer = parent.asn1.issuer
+
+    async def signing_key(self, cert: Certificate) -> SigningKeyRef:
+        """What a worker needs to sign with ``cert``.
+
+        Raises CertificateRevokedError, CertificateMissingError (expired, or no key here).
+        """
+        row = await Certificate.get_or_none(id=cert.id)
+        if row is None:
+            raise CertificateNotFoundError("no such certificate")
+        if row.revoked_at is not None:
+            raise CertificateRevokedError("the certificate is revoked")
+        if row.not_after <= clock.now() or not row.key_ref:
+            raise CertificateMissingError("the certificate has expired or has no private key")
+        der = bytes(row.der)
+        return SigningKeyRef(cert_der=der,
+                             chain_ders=tuple(a.der for a in self.chain_of(der)),
+                             key_ref=row.key_ref, keystore=self.keystore.kind)
+
+    # --- revocation data ---------------------------------------------------------------
+
+    async def crl(self, name: str) -> bytes:
+        """The current DER CRL of a CA (root or issuing); raises CertificateNotFoundError."""
+        ca = self.authority(name)
+        if ca.spec.kind not in ("root", "issuing"):
+            raise CertificateNotFoundError(f"{name!r} is not a CA and publishes no CRL")
+        rows = await Certificate.filter(issuer_id=ca.row.id, revoked_at__isnull=False).values_list(
+            "serial", "revoked_at", "revocation_reason")
+        revoked = tuple(sorted((int(s, 16), at, r) for s, at, r in rows))
+        now = _now()
+        cached = self._crl_cache.get(name)
+        if cached is not None:
+            fingerprint, this_update, der = cached
+            if fingerprint == revoked and this_update <= now < this_update + crl_mod.CRL_VALIDITY / 2:
+                return der
+        number = await self._next_crl_number(ca)
+        der = crl_mod.build_crl(issuer=ca.cert, keystore=self.keystore, key_ref=ca.row.key_ref,
+                                revoked=list(revoked), number=number, this_update=now,
+                                next_update=now + crl_mod.CRL_VALIDITY)
+        self._crl_cache[name] = (revoked, now, der)
+        return der
+
+    async def _next_crl_number(self, ca: Authority) -> int:
+        # The UPDATE locks the row until commit, so concurrent issuers get distinct numbers.
+        async with in_transaction():
+            await Certificate.filter(id=ca.row.id).update(crl_number=F("crl_number") + 1)
+            row = await Certificate.get(id=ca.row.id)
+        return row.crl_number
+
+    def _responder_for(self, issuer: Authority) -> Authority:
+        if issuer.spec.kind == "root":
+            return issuer
+        return self.authorities[profiles.ocsp_responder_name(issuer.spec.name)]
+
+    def _issuer_of_cert_id(self, cert_id) -> Authority | None:
+        algorithm = cert_id["hash_algorithm"]["algorithm"].native
+        if algorithm not in ("sha1", "sha256"):
+            return None
+        name_hash, key_hash = cert_id["issuer_name_hash"].native, cert_id["issuer_key_hash"].native
+        for authority in self.authorities.values():
+            if authority.spec.kind not in ("root", "issuing"):
+                continue
+            cert = authority.asn1
+            if (getattr(cert.subject, algorithm) == name_hash
+                    and getattr(cert.public_key, algorithm) == key_hash):
+                return authority
+        return None
+
+    async def ocsp_response(self, request_der: bytes) -> bytes:
+        """Answers a DER OCSP request from the Certificate table (never raises for bad input:
+        malformedRequest, unauthorized for another CA's certificates)."""
+        try:
+            query = ocsp_mod.parse_request(request_der)
+        except ocsp_mod.OcspRequestError:
+            return ocsp_mod.error_response("malformed_request")
+        issuers = {id(a): a for a in map(self._issuer_of_cert_id, query.cert_ids)}
+        if len(issuers) != 1 or None in issuers.values():
+            # One signer per response: a batch must be about one of our CAs.
+            return ocsp_mod.error_response("unauthorized")
+        issuer = next(iter(issuers.values()))
+        serials = [f"{cid['serial_number'].native:x}" for cid in query.cert_ids]
+        rows = {r.serial: r for r in await Certificate.filter(serial__in=serials,
+                                                              issuer_id=issuer.row.id)}
+        statuses = []
+        for cert_id, serial in zip(query.cert_ids, serials):
+            row = rows.get(serial)
+            if row is None:
+                statuses.append(ocsp_mod.CertStatus(cert_id, "unknown"))
+            elif row.revoked_at is not None:
+                statuses.append(ocsp_mod.CertStatus(cert_id, "revoked", row.revoked_at,
+                                                    row.revocation_reason))
+            else:
+                statuses.append(ocsp_mod.CertStatus(cert_id, "good"))
+        return self._sign_ocsp(issuer, statuses, query.nonce)
+
+    def _sign_ocsp(self, issuer: Authority, statuses, nonce: bytes | None) -> bytes:
+        responder = self._responder_for(issuer)
+        try:
+            return ocsp_mod.build_response(
+                statuses=statuses, responder=responder.asn1,
+                sign=lambda data: self.keystore.sign(responder.row.key_ref, data),
+                signature_algorithm=signed_digest_algorithm(responder.cert.public_key()),
+                now=_now(), nonce=nonce)
+        except TrustServiceError:
+            return ocsp_mod.error_response("internal_error")
+
+    # --- validation bundles ----------------------------------------------------------------
+
+    async def validation_bundle(self, certs: Iterable[Any]) -> ValidationBundle:
+        """CRLs and OCSP answers for the chains of ``certs`` and of the TSA, for a DSS.
+
+        ``certs`` are Certificate rows, SigningKeyRefs, DER bytes or asn1crypto certificates
+        issued by the platform. Answers are reused while in the first half of their validity
+        and dropped at once when one of these certificates is revoked (in any process: the
+        revocation state is read on every call). Raises CertificateNotFoundError.
+        """
+        leaves: dict[bytes, None] = {}
+        for cert in certs:
+            leaves[_der_of(cert)] = None
+        leaves[self.authorities[profiles.TSA].der] = None
+        members: dict[bytes, Authority | None] = {}  # DER -> its issuer (None for the root)
+        for der in leaves:
+            chain = self.chain_of(der)
+            members.setdefault(der, chain[0])
+            for child, parent in zip(chain, chain[1:] + [None]):
+                members.setdefault(child.der, parent)
+        serials = {f"{asn1_x509.Certificate.load(d).serial_number:x}": d for d in members}
+        rows = await Certificate.filter(serial__in=list(serials)).values_list(
+            "serial", "revoked_at", "revocation_reason")
+        state = {s: (at, reason) for s, at, reason in rows}
+        now = _now()
+        ocsps, crl_names = [], []
+        responders: dict[bytes, None] = {}
+        for der, issuer in members.items():
+            if issuer is None:
+                continue
+            serial = f"{asn1_x509.Certificate.load(der).serial_number:x}"
+            ocsps.append(self._cached_ocsp(der, issuer, state.get(serial, (None, None)), now))
+            if issuer.spec.name not in crl_names:
+                crl_names.append(issuer.spec.name)
+            responders[self._responder_for(issuer).der] = None
+        crls = [await self.crl(name) for name in crl_names]
+        return ValidationBundle(certs=tuple({**members, **responders}), crls=tuple(crls),
+                                ocsps=tuple(ocsps))
+
+    def _cached_ocsp(self, der: bytes, issuer: Authority, state, now: datetime) -> bytes:
+        revoked_at, reason = state
+        key = f"{hashlib.sha256(der).hexdigest()}:{revoked_at}"
+        cached = self._ocsp_cache.get(key)
+        if cached is not None and cached[0] <= now < cached[0] + ocsp_mod.OCSP_VALIDITY / 2:
+            return cached[1]
+        cert_id = ocsp_mod.cert_id_for(asn1_x509.Certificate.load(der), issuer.asn1)
+        status = (ocsp_mod.CertStatus(cert_id, "revoked", revoked_at, reason)
+                  if revoked_at is not None else ocsp_mod.CertStatus(cert_id, "good"))
+        response = self._sign_ocsp(issuer, [status], None)
+        self._ocsp_cache[key] = (now, response)
+        return response
+
+
+def _der_of(cert: Any) -> bytes:
+    if isinstance(cert, Certificate):
+        return bytes(cert.der)
+    if isinstance(cert, SigningKeyRef):
+        return cert.cert_der
+    if isinstance(cert, asn1_x509.Certificate):
+        return cert.dump()
+    if isinstance(cert, x509.Certificate):
+        return cert.public_bytes(serialization.Encoding.DER)
+    if isinstance(cert, (bytes, bytearray, memoryview)):
+        return bytes(cert)
+    raise TypeError(f"not a certificate: {type(cert).__name__}")

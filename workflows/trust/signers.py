@@ -1,0 +1,165 @@
+"""pyHanko signers and timestamper built from settings alone, cached per process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+
+from asn1crypto import tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pyhanko.sign.signers import Signer
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from workflows import clock
+from workflows.errors import KeystoreError, TrustServiceError
+from workflows.trust import tsa as tsa_mod
+from workflows.trust.keystore import (
+    SoftwareKeystore,
+    open_pkcs11_session,
+    sign_with_private_key,
+)
+from workflows.trust.refs import SigningKeyRef
+from workflows.trust.x509sign import signed_digest_algorithm
+
+_LOCK = threading.Lock()
+_SIGNERS: dict[tuple, Signer] = {}
+_KEYSTORES: dict[tuple, SoftwareKeystore] = {}
+_TIMESTAMPERS: dict[tuple, TimeStamper] = {}
+
+
+class KeptKeySigner(Signer):
+    """A signer holding an already-parsed ``cryptography`` key.
+
+    pyHanko's SimpleSigner re-parses its PKCS#8 key on every signature (about 43 ms of a
+    110 ms seal, NOTES.md); this one parses it once. The dry run pyHanko makes to size the
+    signature field returns a placeholder of the largest size the key can produce.
+    """
+
+    def __init__(self, key, signing_cert: asn1_x509.Certificate,
+                 chain: list[asn1_x509.Certificate]) -> None:
+        self._key = key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            # DER ECDSA: SEQUENCE of two INTEGERs of at most (bits/8 + 1) bytes each.
+            size = (key.curve.key_size + 7) // 8 + 1
+            self._max_signature = 2 * (size + 2) + 3
+        elif isinstance(key, rsa.RSAPrivateKey):
+            self._max_signature = (key.key_size + 7) // 8
+        else:
+            raise KeystoreError("unsupported key type")
+        super().__init__(signing_cert=signing_cert,
+                         cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]))
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+        if dry_run:
+            return bytes(self._max_signature)
+        if digest_algorithm.lower() != "sha256":
+            raise KeystoreError("Paraphe keys sign with SHA-256 only")
+        return sign_with_private_key(self._key, data)
+
+
+def _software_keystore(settings) -> SoftwareKeystore:
+    key = (str(settings.home), _master_fingerprint(settings), os.getpid())
+    with _LOCK:
+        keystore = _KEYSTORES.get(key)
+        if keystore is None:
+            keystore = _KEYSTORES[key] = SoftwareKeystore(settings)
+    return keystore
+
+
+def _master_fingerprint(settings) -> int:
+    # Only a hash of it, so the secret itself never becomes a dictionary key in memory dumps.
+    secret = settings.master_key.get_secret_value() if settings.master_key else ""
+    return hash(("paraphe", secret))
+
+
+def load_signer(settings, key: SigningKeyRef) -> Signer:
+    """A pyHanko Signer for ``key``, built once per process and reused.
+
+    Raises KeyNotFoundError, MasterKeyWrongError or KeystoreError.
+    """
+    cache_key = (str(settings.home), key.key_ref, key.cert_der, os.getpid())
+    signer = _SIGNERS.get(cache_key)
+    if signer is not None:
+        return signer
+    cert, chain = key.cert, key.chain
+    if key.keystore == "pkcs11":
+        from pyhanko.sign.pkcs11 import PKCS11Signer
+
+        # The raw mechanisms (CKM_ECDSA, CKM_RSA_PKCS over a digest computed here) are the
+        # ones every token has; SoftHSM2 has no CKM_ECDSA_SHA256, for one.
+        signer = PKCS11Signer(open_pkcs11_session(settings), key_label=key.key_ref,
+                              signing_cert=cert, ca_chain=chain, other_certs_to_pull=(),
+                              use_raw_mechanism=True)
+    elif key.keystore == "software":
+        signer = KeptKeySigner(_software_keystore(settings).load(key.key_ref), cert, chain)
+    else:
+        raise KeystoreError(f"unknown keystore kind {key.keystore!r}")
+    with _LOCK:
+        return _SIGNERS.setdefault(cache_key, signer)
+
+
+class EmbeddedTimeStamper(TimeStamper):
+    """The platform's own TSA answered in-process: no HTTP round trip per signature."""
+
+    def __init__(self, identity: tsa_mod.TsaIdentity) -> None:
+        super().__init__()
+        self.identity = identity
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        return tsp.TimeStampResp.load(tsa_mod.respond(req.dump(), self.identity))
+
+
+def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
+    """The embedded TSA as published by TrustService.open; raises TrustServiceError."""
+    from workflows.trust.ca import TSA_IDENTITY_FILE
+
+    path = settings.home / "keys" / TSA_IDENTITY_FILE
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        raise TrustServiceError(
+            "the embedded TSA is not set up: the trust service has not started here") from None
+    cert = asn1_x509.Certificate.load(base64.b64decode(data["cert"]))
+    chain = tuple(asn1_x509.Certificate.load(base64.b64decode(c)) for c in data["chain"])
+    key_ref = data["key_ref"]
+    if data["keystore"] == "pkcs11":
+        from workflows.trust.keystore import Pkcs11Keystore
+
+        keystore = Pkcs11Keystore(settings)
+        sign = lambda payload: keystore.sign(key_ref, payload)  # noqa: E731
+        public = None
+    else:
+        private = _software_keystore(settings).load(key_ref)
+        sign = lambda payload: sign_with_private_key(private, payload)  # noqa: E731
+        public = private.public_key()
+    if public is None:
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        public = load_der_public_key(cert.public_key.dump())
+    return tsa_mod.TsaIdentity(cert=cert, chain=chain, sign=sign,
+                               signature_algorithm=signed_digest_algorithm(public), now=clock.now)
+
+
+def load_timestamper(settings, identity: tsa_mod.TsaIdentity | None = None) -> TimeStamper:
+    """HTTPTimeStamper(PARAPHE_TSA_URL) when set, else the embedded TSA in-process (from
+    ``identity`` when given, else from the TSA identity published under PARAPHE_HOME).
+    Cached per process. Raises TrustServiceError when the embedded TSA is not set up."""
+    if identity is not None and not settings.tsa_url:
+        return EmbeddedTimeStamper(identity)
+    if settings.tsa_url:
+        key = ("url", settings.tsa_url, os.getpid())
+    else:
+        key = ("embedded", str(settings.home), os.getpid())
+    stamper = _TIMESTAMPERS.get(key)
+    if stamper is None:
+        if settings.tsa_url:
+            stamper = HTTPTimeStamper(settings.tsa_url)
+        else:
+            stamper = EmbeddedTimeStamper(tsa_identity_from_settings(settings))
+        with _LOCK:
+            stamper = _TIMESTAMPERS.setdefault(key, stamper)
+    return stamper
