@@ -112,4 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m paraphe.cli`, this file is loaded twice; use the importable copy so
+    # that command modules and main() share one CliError.
+    from paraphe.cli import main as _main
+
+    _main()

@@ -48,6 +48,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             pass
     await open_database(settings)
     svc = await Services.start(settings)
+    warm = svc.engine.warm_up()
+    if asyncio.iscoroutine(warm):
+        await warm
     closers = []
     try:
         runner = await start_web(svc)
@@ -66,6 +69,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             closers.append(worker.stop)
             target = settings.smtp_relay or str(settings.home / "outbox")
             announce(f"outgoing mail: {target}")
+        hooks_mod = _optional("web.webhook_delivery")
+        if hooks_mod is not None:
+            hooks = await hooks_mod.start_webhook_worker(svc)
+            closers.append(hooks.stop)
         bot_mod = _optional("bot.app") if settings.telegram_token else None
         if bot_mod is not None:
             bot = await bot_mod.start_bot(svc)

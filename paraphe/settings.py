@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     default_language: str = "fr"
     terms_version: str = "2026-01"
     max_document_bytes: int = 10 * 1024 * 1024
+    signing_workers: int = 0  # 0: one signing process per core
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":

@@ -95,7 +95,12 @@ def settings(home, database_url, monkeypatch):
         if key.startswith("PARAPHE_") and not key.startswith("PARAPHE_TEST_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("PARAPHE_CONFIG", str(home / "absent.toml"))
-    s = Settings(home=home, database_url=database_url, master_key="test-master-key-" + "0" * 16)
+    # A free loopback port as public URL: certificates name their OCSP responder there, and a
+    # test that runs pdfsig serves the trust endpoints on it (tests/web/trust_server.py).
+    from tests.web.trust_server import free_public_url
+
+    s = Settings(home=home, database_url=database_url, master_key="test-master-key-" + "0" * 16,
+                 public_url=free_public_url())
     s.ensure_home()
     return s
 

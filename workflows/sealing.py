@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
@@ -74,17 +73,14 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
         available = await billing.balance(cab)
         raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
                                       needed=cost, available=available)
-    from workflows.pdf.intake import check_pdf
-
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, lambda: check_pdf(
-        data, filename, max_bytes=svc.settings.max_document_bytes))
     source_sha256 = hashlib.sha256(data).hexdigest()
     cert = await svc.trust.seal_certificate_for(cab)
     key = await svc.trust.signing_key(cert)
     bundle = await svc.trust.validation_bundle([cert])
+    # The signing worker checks the untrusted PDF first (off this process), then seals it.
     sealed = await svc.engine.sign(data, key, reason=f"Cachet de {cab.name}", name=cab.name,
-                                   bundle=bundle)
+                                   bundle=bundle,
+                                   intake=(filename, svc.settings.max_document_bytes))
     out_name = sealed_filename(filename)
     try:
         async with in_transaction():

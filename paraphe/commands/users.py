@@ -35,7 +35,10 @@ async def add_user(args, ctx) -> int:
 
 async def describe(person, settings) -> dict:
     """What `user show` prints: the person, their cabinets, rights and private addresses."""
+    from workflows.linking import link_code_for
+
     memberships = await people.memberships_of(person)
+    code = None if person.telegram_user_id else (await link_code_for(person)).code
     rights = await delegations.rights_of(person)
     return {
         "email": person.email,
@@ -46,9 +49,8 @@ async def describe(person, settings) -> dict:
                       "delegations": rights.get(m.cabinet.slug, [])} for m in memberships],
         "mail_in_address": f"seal+{person.mail_secret}@{settings.mail_domain}",
         "telegram": {"linked": person.telegram_user_id is not None,
-                     "link_code": person.telegram_link_code,
-                     "start_command": (f"/start {person.telegram_link_code}"
-                                       if person.telegram_link_code else None)},
+                     "link_code": code,
+                     "start_command": f"/start {code}" if code else None},
     }
 
 

@@ -6,6 +6,8 @@ import hashlib
 
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
+from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
+from tests.web.trust_server import serving_trust
 from workflows import billing
 from workflows.models import EvidenceEvent, LedgerEntry
 
@@ -38,23 +40,6 @@ async def test_dkim_signed_mail_gets_its_pdf_back_sealed_in_the_same_thread(
     assert await LedgerEntry.filter(kind="debit").count() == 1
 
 
-def _pdfsig(pdf_path, root_pem: str, workdir) -> str:
-    # poppler trusts only what is in its NSS database: put the platform root there.
-    import subprocess
-
-    from tests.conftest import require_tool
-
-    certutil, pdfsig = require_tool("certutil"), require_tool("pdfsig")
-    nss = workdir / "nss"
-    nss.mkdir()
-    (workdir / "root.pem").write_text(root_pem)
-    subprocess.run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-    subprocess.run([certutil, "-A", "-d", f"sql:{nss}", "-n", "paraphe-root", "-t", "CT,C,C",
-                    "-i", str(workdir / "root.pem")], check=True)
-    return subprocess.run([pdfsig, "-nssdir", f"sql:{nss}", str(pdf_path)], check=True,
-                          capture_output=True, text=True).stdout
-
-
 async def test_sealed_reply_validates_with_pdfsig_and_pyhanko(gateway, firm, dupont_key, settings,
                                                             svc, tmp_path):
     from io import BytesIO
@@ -78,7 +63,9 @@ async def test_sealed_reply_validates_with_pdfsig_and_pyhanko(gateway, firm, dup
     assert status.timestamp_validity is not None and status.timestamp_validity.valid
     assert status.coverage.name == "ENTIRE_FILE"
 
-    report = _pdfsig(path, svc.trust.root_pem(), tmp_path)
-    assert "Signature is Valid." in report
-    assert "Certificate is Trusted." in report
-    assert "Cabinet Dupont" in report
+    # pdfsig asks the OCSP responder the certificates name: serve it, as `paraphe serve` does.
+    async with serving_trust(svc.trust):
+        entries = await pdfsig_report(path, svc.trust.root_pem())
+    assert_pdfsig_trusts(entries, 1)
+    assert "Cabinet Dupont" in entries[0]["Signer Certificate Common Name"]
+    await qpdf_check(path)
