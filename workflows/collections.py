@@ -542,11 +542,22 @@ async def _actionable(collection: Collection, signer: Signer) -> None:
         raise NotYourTurnError("the signers before you have not all signed yet")
 
 
+_BINDINGS: dict[int, str] = {}
+
+
 async def code_binding(collection: Collection) -> str:
-    """What a signer's code is bound to: the hashes of the original documents."""
-    rows = await (CollectionDocument.filter(collection_id=collection.id)
-                  .prefetch_related("original").order_by("position"))
-    return otp.documents_hash([r.original.sha256 for r in rows])
+    """What a signer's code is bound to: the hashes of the original documents.
+
+    Originals never change once a collection exists, so the value is kept per process.
+    """
+    found = _BINDINGS.get(collection.id)
+    if found is None:
+        sha256s = await (CollectionDocument.filter(collection_id=collection.id)
+                         .order_by("position").values_list("original__sha256", flat=True))
+        found = _BINDINGS[collection.id] = otp.documents_hash(list(sha256s))
+        if len(_BINDINGS) > 10_000:
+            _BINDINGS.pop(next(iter(_BINDINGS)))
+    return found
 
 
 async def _send_code(svc, collection: Collection, signer: Signer, channel: str,
@@ -566,14 +577,11 @@ async def _send_code(svc, collection: Collection, signer: Signer, channel: str,
                    "title": collection.title, "cabinet_name": cabinet.name,
                    "minutes": int(otp.CODE_LIFETIME.total_seconds() // 60)}
         if channel == "mail":
-            import secrets
-
             from workflows import notifications
 
             mail = await notifications.enqueue(
                 channel="mail", template="signer/code", recipient=signer.email,
-                language=signer.language, context=context, person_id=signer.person_id,
-                dedup_key=f"{code_mail_prefix(signer)}{secrets.token_hex(6)}")
+                language=signer.language, context=context, person_id=signer.person_id)
             await SignerCode.filter(signer_id=signer.id, state="active").update(
                 notification_id=mail.id)
         await evidence.record("signer.code_sent", actor, cabinet_id=collection.cabinet_id,
@@ -587,10 +595,6 @@ async def _send_code(svc, collection: Collection, signer: Signer, channel: str,
         await sms.provider_for(svc.settings).send(
             signer.phone, render("sms/signer/code", signer.language, **context).strip())
     return channel
-
-
-def code_mail_prefix(signer: Signer) -> str:
-    return f"collection:{signer.collection_id}:signer:{signer.id}:code:"
 
 
 async def scrub_code_mails(signer: Signer) -> None:

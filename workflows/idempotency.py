@@ -44,13 +44,21 @@ async def begin(api_key_id: int, key: str, *, method: str, path: str,
     IdempotencyKeyInProgressError (the first request is still running).
     """
     check_key(key)
-    try:
-        await ApiIdempotency.create(api_key_id=api_key_id, key=key, method=method, path=path,
-                                    request_sha256=request_sha256, created_at=clock.now())
-        return None
-    except IntegrityError:
-        pass
-    first = await ApiIdempotency.get(api_key_id=api_key_id, key=key)
+    first = None
+    for _ in range(3):
+        try:
+            await ApiIdempotency.create(api_key_id=api_key_id, key=key, method=method,
+                                        path=path, request_sha256=request_sha256,
+                                        created_at=clock.now())
+            return None
+        except IntegrityError:
+            pass
+        # The holder of the key may have just failed and freed it: then claim it again.
+        first = await ApiIdempotency.get_or_none(api_key_id=api_key_id, key=key)
+        if first is not None:
+            break
+    if first is None:
+        raise IdempotencyKeyInProgressError("the first request with this key is still running")
     if first.request_sha256 != request_sha256 or first.method != method or first.path != path:
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was already used with another request")

@@ -185,3 +185,24 @@ async def test_large_collection_writes_validation_data_once_and_validates(site, 
         path = Path(tmp) / "signed.pdf"
         path.write_bytes(signed)
         assert_pdfsig_trusts(await pdfsig_report(path, svc.trust.root_pem()), 3)
+
+
+async def test_code_errors_over_http(site):
+    """Locked after five wrong codes (403), expired (410), SMS without a mobile (422)."""
+    await _create(site, n=1)
+    link = await link_of("c1@example.test")
+    r = await _post(site, link + "/code", channel="sms")
+    assert r.status == 422 and 'data-code="sms_unavailable"' in await r.text()
+    assert (await _post(site, link + "/code", channel="mail")).status == 303
+    code = await code_of("c1@example.test")
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    statuses = [(await _post(site, link + "/sign", code=wrong, consent="yes")).status
+                for _ in range(5)]
+    assert statuses == [422, 422, 422, 422, 403]
+    r = await _post(site, link + "/sign", code=code, consent="yes")
+    assert r.status == 403 and 'data-code="otp_locked"' in await r.text()
+    clock.fast_forward(seconds=31)
+    assert (await _post(site, link + "/code", channel="mail")).status == 303
+    clock.fast_forward(minutes=11)
+    r = await _post(site, link + "/sign", code=await code_of("c1@example.test"), consent="yes")
+    assert r.status == 410 and 'data-code="otp_expired"' in await r.text()

@@ -27,7 +27,6 @@ from workflows.trust import ocsp as ocsp_mod
 from workflows.trust.ca import TrustService
 from workflows.trust.profiles import AUTHORITIES
 
-PUBLIC = "http://127.0.0.1:8080"
 
 
 def _x509(row) -> x509.Certificate:
@@ -84,7 +83,7 @@ async def test_authority_profiles(trust):
         assert _ext(ca, ExtensionOID.KEY_USAGE).value.key_cert_sign
         assert ca.issuer == root.subject
         urls = [d.full_name[0].value for d in _ext(ca, ExtensionOID.CRL_DISTRIBUTION_POINTS).value]
-        assert urls == [f"{PUBLIC}/ca/root.crl"]
+        assert urls == [f"{trust.settings.public_url}/ca/root.crl"]
     tsa = trust.authority("tsa").cert
     eku = _ext(tsa, ExtensionOID.EXTENDED_KEY_USAGE)
     assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
@@ -109,10 +108,10 @@ async def test_seal_certificate_profile(trust, cabinet):
     assert not usage.value.key_cert_sign
     aia = {d.access_method: d.access_location.value
            for d in _ext(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value}
-    assert aia == {x509.oid.AuthorityInformationAccessOID.OCSP: f"{PUBLIC}/ocsp",
-                   x509.oid.AuthorityInformationAccessOID.CA_ISSUERS: f"{PUBLIC}/ca/seal-ca.crt"}
+    assert aia == {x509.oid.AuthorityInformationAccessOID.OCSP: f"{trust.settings.public_url}/ocsp",
+                   x509.oid.AuthorityInformationAccessOID.CA_ISSUERS: f"{trust.settings.public_url}/ca/seal-ca.crt"}
     crldp = _ext(cert, ExtensionOID.CRL_DISTRIBUTION_POINTS).value
-    assert [d.full_name[0].value for d in crldp] == [f"{PUBLIC}/ca/seal-ca.crl"]
+    assert [d.full_name[0].value for d in crldp] == [f"{trust.settings.public_url}/ca/seal-ca.crl"]
     # Asked again, the same certificate comes back.
     assert (await trust.seal_certificate_for(cabinet)).id == row.id
 
