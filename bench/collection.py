@@ -289,6 +289,9 @@ async def _run(signers: int, concurrency: int, verify: str, database_url: str) -
         await runner.cleanup()
         await svc.close()
         await close_database()
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
