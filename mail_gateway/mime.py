@@ -38,6 +38,7 @@ class InboundMail:
     references: list[str]
     auto_submitted: bool
     attachments: list[Attachment] = field(default_factory=list)
+    text: str = ""  # the plain-text body (collect@ reads its signer lines there)
 
     def subject_tags(self) -> list[str]:
         """The `[cabinet-slug]` tags of the subject, lower-cased, in order."""
@@ -91,7 +92,17 @@ def parse(raw: bytes) -> InboundMail:
         references=references,
         auto_submitted=(auto not in ("", "no")) or precedence in ("bulk", "list", "junk"),
         attachments=list(_attachments(msg)),
+        text=_plain_text(msg),
     )
+
+
+def _plain_text(msg) -> str:
+    # A broken or oddly encoded body gives an empty text, never a failed message.
+    try:
+        part = msg.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""
+    except (KeyError, LookupError, ValueError, UnicodeError, AttributeError):
+        return ""
 
 
 def _header(msg, name: str) -> str:

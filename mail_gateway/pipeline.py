@@ -12,6 +12,7 @@ from tortoise.expressions import F
 from mail_gateway import delivery, mime, replies, rules
 from mail_gateway.commands import help as help_command
 from mail_gateway.commands import seal as seal_command
+from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
 from mail_gateway.spool import Spool
@@ -22,7 +23,8 @@ from workflows.models import InboundMessage, Person
 
 log = logging.getLogger(__name__)
 
-COMMANDS = {"seal": seal_command.run, "verify": verify_command.run, "help": help_command.run}
+COMMANDS = {"seal": seal_command.run, "collect": collect_command.run, "verify": verify_command.run,
+            "help": help_command.run}
 # A message whose processing fails unexpectedly is retried after these delays; after the last
 # one its sender gets a reply saying so, rather than silence.
 RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)

@@ -55,6 +55,7 @@ RULES = {rule.name: rule for rule in (HasAttachment(), CabinetChosen(), MaySeal(
 # The chain of each command address: rule names, in order.
 CHAINS: dict[str, tuple[str, ...]] = {
     "seal": ("has-attachment", "cabinet-chosen", "may-seal"),
+    "collect": ("has-attachment", "cabinet-chosen"),
     "verify": ("has-attachment",),
     "help": (),
 }

@@ -16,7 +16,7 @@ async def run(ctx: MailContext) -> Reply:
     documents = [(a.filename, a.data) for a in ctx.mail.attachments]
     result = await collect_from_mail(
         ctx.svc, ctx.actor, cabinet=ctx.cabinet.slug, subject=ctx.mail.subject,
-        body=getattr(ctx.mail, "text", "") or "", attachments=documents, key=ctx.key)
+        body=ctx.mail.text, attachments=documents, key=ctx.key)
     context = {**base_context(ctx), "cabinet": ctx.cabinet.slug,
                "cabinet_name": ctx.cabinet.name, "unreadable": result.request.unreadable,
                "signers": [{"name": s.name, "email": s.email} for s in result.request.signers]}
