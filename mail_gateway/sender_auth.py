@@ -47,9 +47,19 @@ def aligned(signing_domain: str, from_domain: str) -> bool:
     return from_domain == signing_domain or from_domain.endswith("." + signing_domain)
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def parse_headers(raw: bytes):
-    """The header section only (cheap even for a 14 MB message), as a compat32 Message."""
-    return BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    """The header section only, as a compat32 Message.
+
+    Only the bytes up to the first empty line are handed to the parser: given the whole
+    message, `BytesHeaderParser` still decodes the body to text and keeps it as the payload,
+    several copies of a 14 MB message per SMTP session.
+    """
+    end = _HEADER_END.search(raw)
+    head = raw[:end.end()] if end else raw
+    return BytesHeaderParser(policy=policy.compat32).parsebytes(head)
 
 
 class SenderAuthenticator:

@@ -12,6 +12,7 @@ from mail_gateway import errors
 from mail_gateway.addresses import Recipient, parse_recipient, single_address
 from mail_gateway.pipeline import SpoolWorker
 from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
+from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
 from workflows import clock, people
 from workflows.errors import (
@@ -96,7 +97,7 @@ class Gateway:
         handler = GatewayHandler(self)
 
         def factory() -> SMTP:
-            protocol = SMTP(handler, data_size_limit=self.data_size_limit,
+            protocol = GatewaySMTP(handler, data_size_limit=self.data_size_limit,
                             hostname=self.settings.mail_domain, ident="Paraphe", loop=loop)
             self._sessions.add(protocol)
             return protocol

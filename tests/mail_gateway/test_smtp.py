@@ -44,7 +44,7 @@ async def test_size_is_advertised_and_enforced(gateway, firm, dupont_key, settin
 
 
 @pytest.mark.parametrize("rcpt", ["sales@paraphe.localhost", "seal@example.com",
-                                  "seal+0000deadbeef@paraphe.localhost", "collect@paraphe.localhost"])
+                                  "seal+0000deadbeef@paraphe.localhost", "collect+x@paraphe.localhost"])
 async def test_unknown_recipients_are_refused_at_rcpt(rcpt, gateway, firm, dupont_key):
     msg = build(sender="paul@dupont.fr", to=rcpt, attachments=[("a.pdf", make_pdf())])
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
