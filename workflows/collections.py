@@ -13,6 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
+from tortoise.expressions import Q
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from workflows import billing, clock, delegations, evidence, links, otp, people
@@ -465,7 +467,8 @@ class SignerView:
     cabinet: Cabinet
     initiator: Person
     documents: list[CollectionDocument]
-    signer_states: list[str]  # every signer's state, in order
+    signer_count: int
+    signed_count: int
     turn: bool  # True when nobody before this signer (in a set order) is still to sign
 
     @property
@@ -476,10 +479,6 @@ class SignerView:
     def can_sign(self) -> bool:
         return (self.collection.state == "in_progress" and self.signer.state == "pending"
                 and self.turn)
-
-    @property
-    def signed_count(self) -> int:
-        return self.signer_states.count("signed")
 
 
 async def _signer_by_token(token: str) -> Signer:
@@ -512,16 +511,20 @@ async def signer_view(token: str) -> SignerView:
     if collection.state in ("draft", "awaiting_approval") or (
             collection.state == "cancelled" and collection.launched_at is None):
         raise SignerLinkInvalidError("this signature link is not valid")
-    rows = await Signer.filter(collection_id=collection.id).order_by("position").values_list(
-        "position", "state")
-    turn = not collection.ordered or all(state == "signed" for position, state in rows
-                                         if position < signer.position)
+    # Counts, not rows: a collection may have a thousand signers.
+    counts = await (Signer.filter(collection_id=collection.id)
+                    .annotate(total=Count("id"),
+                              signed=Count("id", _filter=Q(state="signed")),
+                              waiting=Count("id", _filter=Q(position__lt=signer.position)
+                                            & ~Q(state="signed")))
+                    .first().values("total", "signed", "waiting"))
     return SignerView(
         collection=collection, signer=signer, cabinet=collection.cabinet,
         initiator=collection.created_by,
         documents=list(await CollectionDocument.filter(collection_id=collection.id)
                        .select_related("original", "current").order_by("position")),
-        signer_states=[state for _, state in rows], turn=turn)
+        signer_count=counts["total"], signed_count=counts["signed"] or 0,
+        turn=not collection.ordered or not counts["waiting"])
 
 
 async def _actionable(collection: Collection, signer: Signer) -> None:

@@ -4,6 +4,7 @@ import functools
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     initial = True
@@ -149,7 +150,7 @@ class Migration(migrations.Migration):
                 ('crl_number', fields.BigIntField(default=0)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'certificate', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'certificate', 'app': 'models', 'indexes': [Index(fields=['cabinet_id', 'kind']), Index(fields=['person_id', 'kind'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -232,7 +233,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'reservation', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'reservation', 'app': 'models', 'indexes': [Index(fields=['cabinet_id', 'state'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -259,7 +260,7 @@ class Migration(migrations.Migration):
                 ('report_json', fields.ForeignKeyField('models.Document', source_field='report_json_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
                 ('report_pdf', fields.ForeignKeyField('models.Document', source_field='report_pdf_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
             ],
-            options={'table': 'collection', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'collection', 'app': 'models', 'indexes': [Index(fields=['cabinet_id', 'state'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -288,7 +289,7 @@ class Migration(migrations.Migration):
                 ('reservation', fields.ForeignKeyField('models.Reservation', source_field='reservation_id', null=True, db_constraint=True, to_field='id', related_name='entries', on_delete=OnDelete.SET_NULL)),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'ledger_entry', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'ledger_entry', 'app': 'models', 'indexes': [Index(fields=['cabinet_id', 'at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -314,7 +315,7 @@ class Migration(migrations.Migration):
                 ('certificate_serial', fields.CharField(null=True, max_length=64)),
                 ('validation_data', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
-            options={'table': 'signer', 'app': 'models', 'unique_together': (('collection', 'position'),), 'pk_attr': 'id'},
+            options={'table': 'signer', 'app': 'models', 'unique_together': (('collection', 'position'),), 'indexes': [Index(fields=['person_id', 'state'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -333,7 +334,7 @@ class Migration(migrations.Migration):
                 ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('notification_id', fields.IntField(null=True)),
             ],
-            options={'table': 'signer_code', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'signer_code', 'app': 'models', 'indexes': [Index(fields=['signer_id', 'state'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

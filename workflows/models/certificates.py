@@ -33,3 +33,6 @@ class Certificate(Model):
 
     class Meta:
         table = "certificate"
+        # The seal certificate of a cabinet and a person's certificate are looked up at every
+        # seal and signature; one-time certificates make this table the largest.
+        indexes = (("cabinet_id", "kind"), ("person_id", "kind"))

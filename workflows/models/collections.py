@@ -43,6 +43,7 @@ class Collection(Model):
 
     class Meta:
         table = "collection"
+        indexes = (("cabinet_id", "state"),)
 
 
 class CollectionDocument(Model):
@@ -94,6 +95,7 @@ class Signer(Model):
     class Meta:
         table = "signer"
         unique_together = (("collection", "position"),)
+        indexes = (("person_id", "state"),)
 
 
 class SignerCode(Model):
@@ -116,3 +118,5 @@ class SignerCode(Model):
 
     class Meta:
         table = "signer_code"
+        # Every code sent, checked or scrubbed looks up the signer's codes.
+        indexes = (("signer_id", "state"),)

@@ -22,6 +22,7 @@ class LedgerEntry(Model):
 
     class Meta:
         table = "ledger_entry"
+        indexes = (("cabinet_id", "at"),)
 
 
 class Reservation(Model):
@@ -38,3 +39,4 @@ class Reservation(Model):
 
     class Meta:
         table = "reservation"
+        indexes = (("cabinet_id", "state"),)
