@@ -142,6 +142,8 @@ async def start_bot(svc: Services, *, poll_timeout: int = 10,
     except BaseException:
         await bot.session.close()
         raise
+    # Mail replies (help@) and notices give the deep link https://t.me/<username>?start=<code>.
+    svc.telegram_username = me.username or svc.telegram_username
     handle = BotHandle(bot=bot, dispatcher=build_dispatcher(svc), username=me.username or "",
                        poll_timeout=poll_timeout)
     handle.delivery = TelegramDelivery(svc, bot, interval=delivery_interval)
