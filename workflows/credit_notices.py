@@ -1,4 +1,4 @@
-"""Low credit: the cabinet's experts are told once each time a debit takes it below the threshold."""
+"""Low credit: the experts are told once each time a debit takes the cabinet below the threshold."""
 
 from __future__ import annotations
 

@@ -39,3 +39,23 @@ async def test_low_credit_notice_reaches_the_linked_expert_once(tg, bot, firm, s
         await _seal(tg, bob, number)
     await tg.wait_for(lambda: len([s for s in tg.chat(anne.id) if "Crédit bas" in s.text]) == 2)
     assert "il reste 8 crédit(s)" in [s for s in tg.chat(anne.id) if "Crédit bas" in s.text][1].text
+
+
+async def test_expiry_warning_in_the_chat_of_the_linked_initiator(tg, bot, firm, svc):
+    from workflows import clock, collections, sweeps
+    from workflows.collections import SignerSpec
+
+    anne = User(631, "Anne")
+    await link(tg, firm.expert, anne)
+    collection = await collections.create_collection(
+        svc, Actor(person_id=firm.expert.id, channel="telegram"), cabinet="dupont",
+        documents=[("bail.pdf", make_pdf(1))],
+        signers=[SignerSpec("Jean Client", "jean@client.test")])
+    clock.fast_forward(days=12, minutes=1)
+    assert await sweeps.warn_expiring(svc) == 1
+    warning = await tg.expect(anne.id, "expire le")
+    assert f"Collecte n° {collection.id} « bail.pdf » (dupont)" in warning.text
+    assert "N'ont pas encore signé : Jean Client. /remind" in warning.text
+    # Anne is both initiator and expert: one warning, in the chat, none by mail.
+    assert await Notification.filter(dedup_key__contains="expiry_warning").count() == 1
+    assert await sweeps.warn_expiring(svc) == 0

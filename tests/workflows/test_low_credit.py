@@ -35,7 +35,8 @@ async def test_notice_once_per_crossing_and_again_after_a_top_up(db):
     assert await _notices() == []
     # 21 -> 19: below the threshold, each expert is told once, on their channel.
     await billing.debit(cabinet, 2, operation="seal", low_credit_threshold=20)
-    assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19), ("telegram", "7001", "en", 19)]
+    assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19),
+                                ("telegram", "7001", "en", 19)]
     first = await Notification.filter(template="expert/low_credit").first()
     assert first.context["cabinet_name"] == "Cabinet Dupont" and first.context["threshold"] == 20
     # Further seals below the threshold say nothing more.

@@ -253,6 +253,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('launched_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('expiry_warned_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('rejected_by', fields.ForeignKeyField('models.Person', source_field='rejected_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
                 ('finalized_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
