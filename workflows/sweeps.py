@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from workflows import clock
 from workflows import collection_notices as notices
-from workflows.models import Collection, Signer
+from workflows.models import Collection, Signer, TelegramConversation
 
 log = logging.getLogger("paraphe.sweeps")
 
@@ -23,7 +23,11 @@ REMINDER_DAYS = (3, 7)
 LAST_WARNING_BEFORE = timedelta(days=2)
 BATCH = 200
 
-SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300}
+# A chat conversation (/collect…) left untouched this long is forgotten.
+CONVERSATION_TTL = timedelta(days=7)
+
+SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
+            "forget_stale_conversations": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -116,3 +120,9 @@ async def finalize_due(svc) -> int:
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
         log.exception("finalising collections failed")
         return 0
+
+
+async def forget_stale_conversations(svc) -> int:
+    """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
+    return await TelegramConversation.filter(
+        updated_at__lt=clock.now() - CONVERSATION_TTL).delete()

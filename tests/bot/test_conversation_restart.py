@@ -56,3 +56,27 @@ async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
     assert [s.email for s in await Signer.filter(collection_id=number)] == ["jean@client.test"]
     # The finished conversation leaves nothing behind.
     assert not await TelegramConversation.filter(key__contains=f":{bob.id}:").exists()
+
+
+async def test_conversations_left_a_week_are_forgotten(db):
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot.fsm_storage import DatabaseStorage
+    from workflows import clock, sweeps
+
+    storage = DatabaseStorage()
+    old, fresh = StorageKey(bot_id=1, chat_id=5, user_id=5), StorageKey(bot_id=1, chat_id=6,
+                                                                        user_id=6)
+    await storage.set_state(old, "Collecting:documents")
+    await storage.update_data(old, {"cabinet": "dupont", "documents": []})
+    clock.fast_forward(days=6)
+    await storage.set_state(fresh, "Collecting:signers")
+    assert await sweeps.forget_stale_conversations(None) == 0
+    clock.fast_forward(days=1, minutes=1)
+    assert await sweeps.forget_stale_conversations(None) == 1
+    assert await storage.get_state(old) is None and await storage.get_data(old) == {}
+    assert await storage.get_state(fresh) == "Collecting:signers"
+    # Clearing a conversation leaves no row behind.
+    await storage.set_state(fresh, None)
+    await storage.set_data(fresh, {})
+    assert not await TelegramConversation.all().exists()
