@@ -13,6 +13,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.dedupe import OnceMiddleware
+from bot.fsm_storage import DatabaseStorage
 from bot.identity import IdentityMiddleware
 from workflows.services import Services
 
@@ -28,7 +29,8 @@ def build_dispatcher(svc: Services) -> Dispatcher:
     from bot import errors
     from bot.routers import account, approvals, collect, documents, linking, signing, tracking
 
-    dp = Dispatcher(svc=svc)
+    # Conversation state lives in the database: a restart in the middle of /collect resumes it.
+    dp = Dispatcher(storage=DatabaseStorage(), svc=svc)
     dp.update.outer_middleware(OnceMiddleware())
     dp.update.outer_middleware(IdentityMiddleware())
     routers = [errors.router, linking.router, account.router, collect.router, signing.router,
@@ -140,6 +142,8 @@ async def start_bot(svc: Services, *, poll_timeout: int = 10,
     except BaseException:
         await bot.session.close()
         raise
+    # Mail replies (help@) and notices give the deep link https://t.me/<username>?start=<code>.
+    svc.telegram_username = me.username or svc.telegram_username
     handle = BotHandle(bot=bot, dispatcher=build_dispatcher(svc), username=me.username or "",
                        poll_timeout=poll_timeout)
     handle.delivery = TelegramDelivery(svc, bot, interval=delivery_interval)

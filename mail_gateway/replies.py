@@ -53,9 +53,18 @@ def internal_error(ctx: MailContext) -> Reply:
     return Reply(errors.INTERNAL_ERROR_TEMPLATE, base_context(ctx))
 
 
+def _reply_key(ctx: MailContext) -> str:
+    return f"mail:{ctx.key}:reply"
+
+
+async def already_answered(ctx: MailContext) -> bool:
+    """True when this message's reply was recorded by an earlier attempt (a crash in between)."""
+    return await notifications.recorded(_reply_key(ctx))
+
+
 async def send(ctx: MailContext, reply: Reply):
     """Records the reply; a second call for the same message returns the first one."""
     return await notifications.enqueue(
         channel="mail", template=reply.template, recipient=ctx.person.email,
         language=ctx.person.language, context=reply.context, attachments=reply.attachments,
-        thread=thread_for(ctx), person_id=ctx.person.id, dedup_key=f"mail:{ctx.key}:reply")
+        thread=thread_for(ctx), person_id=ctx.person.id, dedup_key=_reply_key(ctx))

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     telegram_token: SecretStr | None = None
     telegram_api_base: str | None = None
+    # The bot's @username for deep links; learnt from Telegram when the bot starts, so needed only
+    # where the bot does not run (`paraphe user show`).
+    telegram_bot_username: str | None = None
+    # Experts are told once when a debit takes their cabinet's available credit below this.
+    low_credit_threshold: int = 20
+    # The initiator and the cabinet's experts are warned this many days before a collection expires.
+    expiry_warning_days: int = 3
     tsa_url: str | None = None
     pkcs11_module: str | None = None
     pkcs11_token_label: str = "paraphe"

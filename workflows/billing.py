@@ -13,7 +13,7 @@ from tortoise.expressions import F
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
-from workflows import clock, evidence
+from workflows import clock, credit_notices, evidence
 from workflows.actors import Actor
 from workflows.errors import CreditAmountInvalidError, CreditInsufficientError, ReservationClosedError
 from workflows.models import Cabinet, LedgerEntry, Reservation, Tariff
@@ -94,30 +94,47 @@ async def _take(cabinet_id: int, amount: int) -> None:
             needed=amount, available=available)
 
 
-async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str = "") -> int:
+async def _warn_if_low(entry: LedgerEntry, threshold: int | None) -> None:
+    # The journal holds the balance after this move alone (the conditional update locked the
+    # row), so before/after tell exactly whether this move is the one that crossed.
+    if credit_notices.crossed(entry.balance_after - entry.amount, entry.balance_after, threshold):
+        await credit_notices.low_credit(entry.cabinet_id, balance=entry.balance_after,
+                                        threshold=threshold, entry_id=entry.id)
+
+
+async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str = "",
+                low_credit_threshold: int | None = None) -> int:
     """Takes `amount` from the available balance at once; returns the balance left.
 
     Call it inside the use case's transaction. Raises CreditInsufficientError (and
-    nothing is taken) when the balance is short.
+    nothing is taken) when the balance is short. When the debit takes the balance
+    below `low_credit_threshold`, the cabinet's experts get a low-credit notice.
     """
     _check_amount(amount)
     async with in_transaction():
         await _take(cabinet.id, amount)
         entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
                                reference=reference)
+        await _warn_if_low(entry, low_credit_threshold)
     return entry.balance_after
 
 
-async def reserve(cabinet: Cabinet, amount: int, *, reference: str = "") -> Reservation:
-    """Holds `amount` for later captures (a collection at launch). Raises CreditInsufficientError."""
+async def reserve(cabinet: Cabinet, amount: int, *, reference: str = "",
+                  low_credit_threshold: int | None = None) -> Reservation:
+    """Holds `amount` for later captures (a collection at launch). Raises CreditInsufficientError.
+
+    Like a debit, a reservation that takes the balance below `low_credit_threshold`
+    gives the cabinet's experts a low-credit notice.
+    """
     _check_amount(amount)
     async with in_transaction():
         await _take(cabinet.id, amount)
         reservation = await Reservation.create(cabinet_id=cabinet.id, amount=amount,
                                                remaining=amount, reference=reference[:128],
                                                created_at=clock.now())
-        await _journal(cabinet.id, "reserve", -amount, reference=reference,
-                       reservation_id=reservation.id)
+        entry = await _journal(cabinet.id, "reserve", -amount, reference=reference,
+                               reservation_id=reservation.id)
+        await _warn_if_low(entry, low_credit_threshold)
     return reservation
 
 

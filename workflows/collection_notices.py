@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflows import clock, links, notifications
+from workflows import clock, links, notifications, person_notices
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
 
 
@@ -110,3 +110,23 @@ async def ask_approval(collection: Collection, *, cost: int) -> int:
             language=person.language, context={**ctx, "name": person.name},
             person_id=person.id, dedup_key=f"collection:{collection.id}:approval:{person.id}")
     return len(approvers)
+
+
+async def expiry_warning(collection: Collection) -> int:
+    """Warns the initiator and the cabinet's experts that the deadline is near; returns how many.
+
+    Each gets it on their channel (chat when linked, else mail), once: the dedup key
+    names the collection and the person.
+    """
+    ctx = await collection_context(collection)
+    ctx["pending"] = [s["name"] for s in ctx["signers"] if s["state"] == "pending"]
+    initiator = await Person.get(id=collection.created_by_id)
+    people = [(initiator, "initiator/expiring")]
+    people += [(p, "expert/collection_expiring")
+               for p in await person_notices.experts_of(collection.cabinet_id)
+               if p.id != initiator.id]
+    for person, template in people:
+        await person_notices.notify(
+            person, template, ctx,
+            dedup_key=f"collection:{collection.id}:expiry_warning:{person.id}")
+    return len(people)

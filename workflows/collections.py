@@ -261,7 +261,9 @@ async def _launch(svc, actor: Actor, collection: Collection, *, basis: str,
     cabinet = await Cabinet.get(id=collection.cabinet_id)
     reservation = None
     if cost:
-        reservation = await billing.reserve(cabinet, cost, reference=f"collection:{collection.id}")
+        reservation = await billing.reserve(
+            cabinet, cost, reference=f"collection:{collection.id}",
+            low_credit_threshold=svc.settings.low_credit_threshold)
         await Collection.filter(id=collection.id).update(reservation_id=reservation.id)
     await evidence.record("collection.launched", actor, cabinet_id=cabinet.id,
                           person_id=actor.person_id, collection_id=collection.id,

@@ -57,6 +57,20 @@ async def link_code_for(person: Person) -> LinkCode:
     return await issue_link_code(person)
 
 
+async def link_offer(person: Person, bot_username: str | None) -> dict:
+    """What a person is told about Telegram (JSON-safe): linked already, or a fresh code.
+
+    A person not linked yet gets a new one-time code, which replaces any earlier one,
+    and its deep link when the bot's username is known.
+    """
+    if person.telegram_user_id is not None:
+        return {"linked": True}
+    code = await issue_link_code(person)
+    return {"linked": False, "code": code.code, "start_command": f"/start {code.code}",
+            "deep_link": code.deep_link(bot_username) if bot_username else None,
+            "expires_at": code.expires_at.isoformat()}
+
+
 async def link_account(actor: Actor, code: str, telegram_user_id: int, *,
                        username: str | None = None) -> Person:
     """Ties the Telegram account to the person holding `code`, and uses the code up.

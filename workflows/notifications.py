@@ -41,6 +41,11 @@ async def enqueue(*, channel: str, template: str, recipient: str, language: str 
         raise
 
 
+async def recorded(dedup_key: str) -> bool:
+    """Whether a message with this dedup key was already recorded."""
+    return await Notification.filter(dedup_key=dedup_key).exists()
+
+
 async def claim_due(limit: int = 20, *, channel: str | None = None) -> list[Notification]:
     """Claims up to `limit` notifications that are due, each by a conditional update."""
     now = clock.now()

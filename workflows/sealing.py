@@ -86,8 +86,9 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
         async with in_transaction():
             # The delegation is checked again at commit: it must hold at the moment of the seal.
             basis = "operator" if person is None else await delegations.require(person, cab, "seal")
-            left = await billing.debit(cab, cost, operation="seal",
-                                       reference=idempotency_key or out_name) if cost else \
+            left = await billing.debit(
+                cab, cost, operation="seal", reference=idempotency_key or out_name,
+                low_credit_threshold=svc.settings.low_credit_threshold) if cost else \
                 await billing.balance(cab)
             doc = await svc.documents.put(sealed, out_name)
             result = SealResult(sha256=doc.sha256, filename=out_name, size=len(sealed),

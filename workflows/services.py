@@ -15,6 +15,8 @@ class Services:
     documents: DocumentStore
     trust: Any = None  # workflows.trust.ca.TrustService
     engine: Any = None  # workflows.pdf.engine.SigningEngine
+    # The Telegram bot's @username (deep links); set by the bot when it starts.
+    telegram_username: str | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":
@@ -25,7 +27,8 @@ class Services:
         documents = DocumentStore(settings.home / "documents")
         trust = await TrustService.open(settings)
         return cls(settings=settings, documents=documents, trust=trust,
-                   engine=SigningEngine(settings))
+                   engine=SigningEngine(settings),
+                   telegram_username=settings.telegram_bot_username)
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -1,4 +1,4 @@
-"""Idempotent sweeps the scheduler runs: expire what is due, remind what is due, finish completions.
+"""Idempotent sweeps the scheduler runs: expire, remind, warn of deadlines, finish completions.
 
 Each sweep claims its rows with a conditional update (state, or a reminder counter), so
 several instances running the same sweep never act twice on one row.
@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from tortoise.transactions import in_transaction
+
 from workflows import clock
 from workflows import collection_notices as notices
-from workflows.models import Collection, Signer
+from workflows.models import Collection, Signer, TelegramConversation
 
 log = logging.getLogger("paraphe.sweeps")
 
@@ -21,7 +23,11 @@ REMINDER_DAYS = (3, 7)
 LAST_WARNING_BEFORE = timedelta(days=2)
 BATCH = 200
 
-SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120}
+# A chat conversation (/collect…) left untouched this long is forgotten.
+CONVERSATION_TTL = timedelta(days=7)
+
+SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
+            "forget_stale_conversations": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -34,6 +40,29 @@ async def expire_due(svc, limit: int = BATCH) -> int:
     for collection in due:
         if await expire(svc, collection):
             count += 1
+    return count
+
+
+async def warn_expiring(svc, limit: int = BATCH) -> int:
+    """Warns of collections whose deadline is within PARAPHE_EXPIRY_WARNING_DAYS; returns how many.
+
+    A collection is warned about once: the claim sets expiry_warned_at where it is
+    still null, in the same transaction as the notices, so a crash leaves neither.
+    """
+    now = clock.now()
+    horizon = now + timedelta(days=svc.settings.expiry_warning_days)
+    due = await (Collection.filter(state="in_progress", expiry_warned_at=None,
+                                   expires_at__gt=now, expires_at__lte=horizon)
+                 .order_by("expires_at").limit(limit))
+    count = 0
+    for collection in due:
+        async with in_transaction():
+            claimed = await Collection.filter(id=collection.id, state="in_progress",
+                                              expiry_warned_at=None).update(expiry_warned_at=now)
+            if claimed != 1:
+                continue
+            await notices.expiry_warning(collection)
+        count += 1
     return count
 
 
@@ -91,3 +120,9 @@ async def finalize_due(svc) -> int:
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
         log.exception("finalising collections failed")
         return 0
+
+
+async def forget_stale_conversations(svc) -> int:
+    """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
+    return await TelegramConversation.filter(
+        updated_at__lt=clock.now() - CONVERSATION_TTL).delete()

@@ -1,10 +1,22 @@
-"""help@: what the sender may do now, per cabinet, and the addresses to use."""
+"""help@: what the sender may do now, per cabinet, the addresses to use, and their Telegram link."""
 
 from __future__ import annotations
 
+from mail_gateway import replies
 from mail_gateway.context import MailContext
 from mail_gateway.replies import Reply, base_context
-from workflows import delegations, people
+from workflows import delegations, linking, people
+
+
+async def _telegram(ctx: MailContext) -> dict | None:
+    """Telegram linking, when the service runs a bot: a fresh one-time code for the unlinked."""
+    if ctx.svc.settings.telegram_token is None:
+        return None
+    if await replies.already_answered(ctx):
+        # An earlier attempt recorded the reply with its code; a new code would void that one.
+        return None
+    # The reply goes to the person's own authenticated address, so the code may appear in it.
+    return await linking.link_offer(ctx.person, ctx.svc.telegram_username)
 
 
 async def run(ctx: MailContext) -> Reply:
@@ -19,4 +31,5 @@ async def run(ctx: MailContext) -> Reply:
                  "secret_address": f"seal+{secret}+{slug}@{domain}"}
                 for slug, actions in rights.items()]
     return Reply("sender/help", {**base_context(ctx), "cabinets": cabinets,
-                                 "secret_address": f"seal+{secret}@{domain}"})
+                                 "secret_address": f"seal+{secret}@{domain}",
+                                 "telegram": await _telegram(ctx)})

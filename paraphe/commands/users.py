@@ -21,6 +21,8 @@ def register(sub) -> None:
     show = usub.add_parser("show", help="a person, their cabinets, delegations and addresses")
     show.add_argument("email")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--new-link-code", action="store_true",
+                      help="issue a new Telegram link code (the previous one stops working)")
     show.set_defaults(handler=show_user)
 
 
@@ -33,12 +35,16 @@ async def add_user(args, ctx) -> int:
     return 0
 
 
-async def describe(person, settings) -> dict:
+async def describe(person, settings, *, new_link_code: bool = False) -> dict:
     """What `user show` prints: the person, their cabinets, rights and private addresses."""
-    from workflows.linking import link_code_for
+    from workflows.linking import issue_link_code, link_code_for
 
     memberships = await people.memberships_of(person)
-    code = None if person.telegram_user_id else (await link_code_for(person)).code
+    link = None
+    if not person.telegram_user_id:
+        link = await (issue_link_code(person) if new_link_code else link_code_for(person))
+    code = link.code if link else None
+    username = settings.telegram_bot_username
     rights = await delegations.rights_of(person)
     return {
         "email": person.email,
@@ -50,14 +56,16 @@ async def describe(person, settings) -> dict:
         "mail_in_address": f"seal+{person.mail_secret}@{settings.mail_domain}",
         "telegram": {"linked": person.telegram_user_id is not None,
                      "link_code": code,
-                     "start_command": f"/start {code}" if code else None},
+                     "start_command": f"/start {code}" if code else None,
+                     "deep_link": link.deep_link(username) if link and username else None,
+                     "link_expires_at": link.expires_at.isoformat() if link else None},
     }
 
 
 async def show_user(args, ctx) -> int:
     await ctx.open(services=False)
     person = await people.get_person(args.email)
-    info = await describe(person, ctx.settings)
+    info = await describe(person, ctx.settings, new_link_code=args.new_link_code)
     if args.json:
         print_json(info)
         return 0
@@ -68,5 +76,6 @@ async def show_user(args, ctx) -> int:
     print(f"  secret mail-in address: {info['mail_in_address']}")
     tg = info["telegram"]
     print(f"  Telegram: {'linked' if tg['linked'] else 'not linked'}"
-          + (f"; link with {tg['start_command']}" if tg["start_command"] else ""))
+          + (f"; link with {tg['deep_link'] or tg['start_command']}"
+             f" (one-time, until {tg['link_expires_at'][:16]} UTC)" if tg["start_command"] else ""))
     return 0

@@ -254,6 +254,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('launched_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
+                ('expiry_warned_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('rejected_by', fields.ForeignKeyField('models.Person', source_field='rejected_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
                 ('finalized_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
@@ -346,6 +347,18 @@ class Migration(migrations.Migration):
                 ('price', fields.IntField()),
             ],
             options={'table': 'tariff', 'app': 'models', 'unique_together': (('cabinet', 'operation'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TelegramConversation',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('key', fields.CharField(unique=True, max_length=191)),
+                ('state', fields.CharField(null=True, max_length=128)),
+                ('data', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'telegram_conversation', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

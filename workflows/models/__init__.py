@@ -11,7 +11,7 @@ from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
 from workflows.models.people import Delegation, Membership, Person
-from workflows.models.telegram import TelegramUpdate, TelegramUpload
+from workflows.models.telegram import TelegramConversation, TelegramUpdate, TelegramUpload
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -19,5 +19,5 @@ __all__ = [
     "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead", "InboundMessage",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
-    "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "SignerCode",
+    "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "TelegramConversation", "SignerCode",
 ]

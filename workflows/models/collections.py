@@ -30,6 +30,8 @@ class Collection(Model):
     created_at = fields.DatetimeField()
     launched_at = fields.DatetimeField(null=True)
     expires_at = fields.DatetimeField(null=True, db_index=True)
+    # Set by the sweep that warns the initiator and the experts before the deadline (once).
+    expiry_warned_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     rejected_by = fields.ForeignKeyField("models.Person", related_name=False, null=True,
                                          on_delete=fields.SET_NULL)

@@ -1,4 +1,4 @@
-"""Telegram bot state kept in the database: updates already handled, PDFs awaiting a button."""
+"""Telegram bot state in the database: updates handled, PDFs awaiting a button, conversations."""
 
 from tortoise import fields
 from tortoise.models import Model
@@ -35,3 +35,17 @@ class TelegramUpload(Model):
 
     class Meta:
         table = "telegram_upload"
+
+
+class TelegramConversation(Model):
+    # A chat conversation's state (aiogram FSM: state name and data), one row per storage key,
+    # so a conversation such as /collect survives a restart of the bot.
+    id = fields.IntField(primary_key=True)
+    # bot:chat:thread:user:business:destiny, built by bot/fsm_storage.py.
+    key = fields.CharField(max_length=191, unique=True)
+    state = fields.CharField(max_length=128, null=True)
+    data = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "telegram_conversation"
