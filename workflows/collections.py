@@ -687,9 +687,19 @@ async def _internal_signer(actor: Actor, collection_id) -> tuple[Collection, Sig
 
 async def request_signature_code(svc, actor: Actor, collection_id) -> str:
     """Sends an internal signer their code out of band (SMS when a mobile is known, else
-    mail); returns the channel. Raises CollectionNotFoundError, NotASignerError and what
-    `send_code` raises."""
+    mail); returns the channel. Raises CollectionNotFoundError, NotASignerError,
+    PersonalCertificateMissingError / PersonalCertificateRevokedError (an expert or `sign`
+    holder who is not registered) and what `send_code` raises."""
     collection, signer = await _internal_signer(actor, collection_id)
+    from workflows import personal_certificates as certificates
+
+    person = await Person.get(id=signer.person_id)
+    if await certificates.signs_in_own_name(person, await Cabinet.get(id=collection.cabinet_id)):
+        # Refused before any code is sent: without registration the signature cannot happen.
+        await certificates.require_signing_certificate(svc, person)
+    if person.phone and not signer.phone:  # The mobile checked at registration, since.
+        await Signer.filter(id=signer.id).update(phone=person.phone)
+        signer.phone = person.phone
     channel = "sms" if signer.phone else "mail"
     return await _send_code(svc, collection, signer, channel, actor)
 

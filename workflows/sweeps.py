@@ -21,7 +21,8 @@ REMINDER_DAYS = (3, 7)
 LAST_WARNING_BEFORE = timedelta(days=2)
 BATCH = 200
 
-SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120}
+SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120,
+            "erase_identity_documents": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -91,3 +92,31 @@ async def finalize_due(svc) -> int:
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
         log.exception("finalising collections failed")
         return 0
+
+
+async def erase_identity_documents(svc, limit: int = BATCH) -> int:
+    """Erases the identity documents whose retention is over: those of registrations
+    reviewed more than `identity_retention_days` ago, and those of registrations left in
+    progress as long. Erasing a file twice is harmless and the row is marked by a
+    conditional update, so several instances may run it; returns how many it erased."""
+    from workflows import evidence
+    from workflows.actors import Actor
+    from workflows.identity_vault import IdentityVault
+    from workflows.models import IdentityDocument
+
+    now = clock.now()
+    cutoff = now - timedelta(days=svc.settings.identity_retention_days)
+    live = IdentityDocument.filter(deleted_at=None)
+    due = list(await live.filter(registration__reviewed_at__lte=cutoff).order_by("id").limit(limit))
+    due += await live.filter(registration__state="in_progress",
+                             registration__updated_at__lte=cutoff).order_by("id").limit(limit)
+    vault = IdentityVault(svc.settings)
+    count = 0
+    for doc in due[:limit]:
+        vault.erase(doc.storage_ref)
+        if await IdentityDocument.filter(id=doc.id, deleted_at=None).update(deleted_at=now) == 1:
+            count += 1
+            await evidence.record("identity_document.erased", Actor.system(),
+                                  data={"registration": doc.registration_id, "side": doc.side,
+                                        "sha256": doc.sha256, "reason": "retention"})
+    return count
