@@ -108,6 +108,15 @@ async def request_revocation(svc, actor: Actor) -> str:
     return channel
 
 
+async def revocation_pending(person_id: int) -> bool:
+    """True while a revocation code sent to the person can still be typed."""
+    from workflows.models import PersonCode
+
+    row = await PersonCode.filter(person_id=person_id, purpose=REVOCATION_CODE).order_by(
+        "-id").first()
+    return row is not None and row.state == "active" and row.expires_at > clock.now()
+
+
 async def confirm_revocation(svc, actor: Actor, code: str) -> Certificate:
     """Revokes the person's certificate once the code matches; CRL and OCSP show it at once
     and the person cannot sign until a new registration is approved.

@@ -28,7 +28,9 @@ step                call
                     starts a new registration
 ==================  ====================================================================
 
-``progress(svc, actor) -> Progress`` tells where a person stands without changing anything.
+``progress(svc, actor) -> Progress`` tells where a person stands without changing anything;
+``waiting_for(person_id)`` which typed answer or file a chat or form expects now (the
+conversation state lives in the Registration row, not in a transport's memory).
 The operator's review is in `workflows.registration_review` (``list_pending``, ``show``,
 ``read_document``, ``approve``, ``refuse``); the certificate's self-service and the
 signing gate in `workflows.personal_certificates` (``certificate_details``,
@@ -42,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -71,6 +74,10 @@ from workflows.models import (
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
 
 MOBILE_CODE = "mobile"
+# Steps answered by a message or a file rather than a button, and how long after the
+# person's last step the next message is still taken as the answer.
+INPUT_STEPS = ("mobile", "mobile_code", "front", "back")
+INPUT_WINDOW = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,17 @@ async def progress(svc, actor: Actor) -> Progress | None:
     return await progress_of(reg) if reg is not None else None
 
 
+async def waiting_for(person_id: int) -> str | None:
+    """The step whose answer the person's next message or file is, when their registration
+    is in progress, waits for typed text or a file, and was active within the last
+    `INPUT_WINDOW` (so a PDF sent days later to be sealed is not taken for a passport)."""
+    reg = await latest(person_id)
+    if reg is None or reg.state != "in_progress" or reg.updated_at < clock.now() - INPUT_WINDOW:
+        return None
+    step = (await progress_of(reg)).step
+    return step if step in INPUT_STEPS else None
+
+
 async def _certificate_valid(reg: Registration) -> bool:
     from workflows.models import Certificate
 
@@ -196,6 +214,8 @@ async def start_or_resume(svc, actor: Actor) -> Progress:
     reg = await latest(person.id)
     if reg is not None and (reg.state in ("in_progress", "submitted") or (
             reg.state == "approved" and await _certificate_valid(reg))):
+        if reg.state == "in_progress":
+            await _save(reg)  # The person is back: what they type next is for this step.
         return await progress_of(reg)
     if not await needs_registration(person):
         raise RegistrationNotNeededError(
