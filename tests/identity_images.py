@@ -32,7 +32,8 @@ def jpeg(*, colour: bool = True, size: int = READABLE) -> bytes:
     components = 3 if colour else 1
     sof = (b"\xff\xc0" + struct.pack(">HBHHB", 8 + 3 * components, 8, 480, 640, components)
            + b"".join(bytes([i + 1, 0x11, 0]) for i in range(components)))
-    head = b"\xff\xd8" + app0 + sof + b"\xff\xda" + struct.pack(">H", 8) + b"\x01\x01\x00\x00\x3f\x00"
+    sos = b"\xff\xda" + struct.pack(">H", 8) + b"\x01\x01\x00\x00\x3f\x00"
+    head = b"\xff\xd8" + app0 + sof + sos
     body = os.urandom(max(0, size - len(head) - 2)).replace(b"\xff", b"\x00")
     return head + body + b"\xff\xd9"
 

@@ -8,7 +8,7 @@ import re
 from tests.bot.conftest import link
 from tests.fakes.telegram import User
 from tests.pdfs import make_pdf
-from workflows.models import Collection, EvidenceEvent, Notification
+from workflows.models import Collection, EvidenceEvent
 
 
 async def _prepare(tg, bob: User) -> Collection:
