@@ -27,14 +27,27 @@ STOP_GRACE_SECONDS = 30.0
 def build_dispatcher(svc: Services) -> Dispatcher:
     """The dispatcher with every router; `svc` reaches handlers as a dependency."""
     from bot import errors
-    from bot.routers import account, approvals, collect, documents, linking, signing, tracking
+    from bot.routers import (
+        account,
+        approvals,
+        certificate,
+        collect,
+        documents,
+        linking,
+        registration,
+        signing,
+        tracking,
+    )
 
     # Conversation state lives in the database: a restart in the middle of /collect resumes it.
     dp = Dispatcher(storage=DatabaseStorage(), svc=svc)
     dp.update.outer_middleware(OnceMiddleware())
     dp.update.outer_middleware(IdentityMiddleware())
-    routers = [errors.router, linking.router, account.router, collect.router, signing.router,
-               approvals.router, tracking.router, documents.router]
+    # Registration and certificate take a typed answer or a file only when the person's
+    # registration (or revocation) waits for one, so they come before documents.
+    routers = [errors.router, linking.router, account.router, registration.router,
+               certificate.router, collect.router, signing.router, approvals.router,
+               tracking.router, documents.router]
     for router in routers:
         # The routers are module-level (one per feature); a bot started again in the same
         # process (tests, a restart of the bot alone) attaches them to its new dispatcher.

@@ -23,3 +23,16 @@ class CollectAction(CallbackData, prefix="col"):
 
     action: str  # ordered | parallel | confirm | abort | cabinet
     value: int = 0
+
+
+class RegistrationAction(CallbackData, prefix="reg"):
+    """A button of the /register conversation."""
+
+    action: str  # confirm | type | agree | accept | submit
+    value: str = ""  # the document type, for "type"
+
+
+class CertificateAction(CallbackData, prefix="cert"):
+    """A button under /certificate's details."""
+
+    action: str  # revoke

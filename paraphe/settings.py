@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     default_language: str = "fr"
     terms_version: str = "2026-01"
     max_document_bytes: int = 10 * 1024 * 1024
+    # Identity documents of a reviewed (or abandoned) registration are erased after this.
+    identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
 
     @model_validator(mode="after")
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
     def ensure_home(self) -> Path:
         """Creates PARAPHE_HOME (and its private folders) on first use."""
         self.home.mkdir(parents=True, exist_ok=True)
-        for sub in ("documents", "outbox", "spool", "keys", "sms"):
+        for sub in ("documents", "outbox", "spool", "keys", "sms", "identity"):
             (self.home / sub).mkdir(exist_ok=True)
         return self.home
 

@@ -573,6 +573,14 @@ async def _send_code(svc, collection: Collection, signer: Signer, channel: str,
         raise SmsUnavailableError("no mobile number is known for this signer")
     bound_to = await code_binding(collection)
     cabinet = await Cabinet.get(id=collection.cabinet_id)
+    if signer.person_id is not None:
+        from workflows import personal_certificates as certificates
+
+        person = await Person.get(id=signer.person_id)
+        if await certificates.signs_in_own_name(person, cabinet):
+            # Refused before any code is sent: without registration the signature cannot
+            # happen (raises PersonalCertificateMissingError / ...RevokedError).
+            await certificates.require_signing_certificate(svc, person)
     # One transaction (one commit) for the code, its mail and its evidence: fifty signers
     # asking at once queue on the database's commits, not on four each.
     async with in_transaction():
@@ -629,7 +637,9 @@ async def send_code(svc, token: str, channel: str = "mail", *, ip: str | None = 
     """Sends the signer a new 6-digit code by mail or SMS; returns the channel used.
 
     Raises SignerLinkInvalidError, LinkExpiredError, AlreadySignedError,
-    AlreadyDeclinedError, NotYourTurnError, SmsUnavailableError, OtpRateLimitedError.
+    AlreadyDeclinedError, NotYourTurnError, SmsUnavailableError, OtpRateLimitedError, and
+    PersonalCertificateMissingError / PersonalCertificateRevokedError for a member who
+    signs in their own name without an approved registration.
     """
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)
@@ -692,9 +702,14 @@ async def _internal_signer(actor: Actor, collection_id) -> tuple[Collection, Sig
 
 async def request_signature_code(svc, actor: Actor, collection_id) -> str:
     """Sends an internal signer their code out of band (SMS when a mobile is known, else
-    mail); returns the channel. Raises CollectionNotFoundError, NotASignerError and what
-    `send_code` raises."""
+    mail); returns the channel. Raises CollectionNotFoundError, NotASignerError,
+    PersonalCertificateMissingError / PersonalCertificateRevokedError (an expert or `sign`
+    holder who is not registered) and what `send_code` raises."""
     collection, signer = await _internal_signer(actor, collection_id)
+    person = await Person.get(id=signer.person_id)
+    if person.phone and not signer.phone:  # The mobile checked at registration, since.
+        await Signer.filter(id=signer.id).update(phone=person.phone)
+        signer.phone = person.phone
     channel = "sms" if signer.phone else "mail"
     return await _send_code(svc, collection, signer, channel, actor)
 

@@ -377,3 +377,95 @@ class OtpRateLimitedError(ParapheError):
 class SmsUnavailableError(ParapheError):
     """No mobile number is known for this signer, or SMS cannot be sent."""
     code = "sms_unavailable"
+
+
+# --- Registration and personal certificates ---------------------------------------------
+
+class RegistrationNotFoundError(ParapheError):
+    """No such registration."""
+    code, kind = "registration_not_found", "not_found"
+
+
+class RegistrationStateError(ParapheError):
+    """The registration is not in a state that allows this step."""
+    code, kind = "registration_state", "conflict"
+
+
+class RegistrationStepMissingError(ParapheError):
+    """An earlier step of the registration is not done yet."""
+    code = "registration_step_missing"
+
+
+class RegistrationNotNeededError(ParapheError):
+    """Only experts and holders of the `sign` delegation sign in their own name and register."""
+    code, kind = "registration_not_needed", "conflict"
+
+
+class RegistrationAlreadyApprovedError(ParapheError):
+    """This person is already registered and holds a valid personal certificate."""
+    code, kind = "registration_already_approved", "conflict"
+
+
+class PhoneInvalidError(ParapheError):
+    """This is not a mobile number in international form (+33…)."""
+    code = "phone_invalid"
+
+
+class PhoneAlreadyBoundError(ParapheError):
+    """This mobile number is bound to another person's personal certificate."""
+    code, kind = "phone_already_bound", "conflict"
+
+
+class PhoneNotVerifiedError(ParapheError):
+    """The mobile number is not confirmed yet."""
+    code = "phone_not_verified"
+
+
+class IdentityDocumentTypeInvalidError(ParapheError):
+    """This is not an identity document type: use id_card, passport or driving_licence."""
+    code = "identity_document_type_invalid"
+
+
+class IdentityDocumentFormatError(ParapheError):
+    """The file is not a JPEG, PNG or PDF (checked by its content, not its name)."""
+    code = "identity_document_format"
+
+
+class IdentityDocumentGreyscaleError(ParapheError):
+    """The picture is in black and white: a colour picture is needed."""
+    code = "identity_document_greyscale"
+
+
+class IdentityDocumentTooSmallError(ParapheError):
+    """The file is too small to be readable."""
+    code = "identity_document_too_small"
+
+
+class IdentityDocumentTooLargeError(ParapheError):
+    """The file is over the size limit."""
+    code, kind = "identity_document_too_large", "too_large"
+
+
+class IdentityDocumentSideInvalidError(ParapheError):
+    """This is not a side of the document: use front or back."""
+    code = "identity_document_side_invalid"
+
+
+class IdentityDocumentMissingError(ParapheError):
+    """A side of the identity document is missing."""
+    code = "identity_document_missing"
+
+
+class RefusalReasonRequiredError(ParapheError):
+    """A reason is needed to refuse a registration."""
+    code = "refusal_reason_required"
+
+
+class PersonalCertificateMissingError(CertificateMissingError):
+    """No valid personal certificate: register first (/register in the bot, or the registration link)."""
+    code, kind = "personal_certificate_missing", "forbidden"
+
+
+class PersonalCertificateRevokedError(CertificateRevokedError):
+    """The personal certificate is revoked: register again to get a new one (/register)."""
+    code, kind = "personal_certificate_revoked", "gone"

@@ -84,10 +84,15 @@ def stamp_for(position: int):
 
 
 async def certificate_for(svc, signer: Signer):
-    """The certificate this signer signs with: personal (internal) or one-time (external)."""
+    """The certificate this signer signs with: personal for an expert or `sign` holder of the
+    cabinet (who must be registered), else one-time (external signers, co-signers)."""
     if signer.person_id is not None:
+        from workflows.personal_certificates import require_signing_certificate, signs_in_own_name
+
         person = await Person.get(id=signer.person_id)
-        return await svc.trust.personal_certificate_for(person)
+        cabinet = await Cabinet.get(id=(await Collection.get(id=signer.collection_id)).cabinet_id)
+        if await signs_in_own_name(person, cabinet):
+            return await require_signing_certificate(svc, person)
     return await svc.trust.issue_one_time_certificate(signer.name, signer.email)
 
 

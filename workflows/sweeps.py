@@ -27,7 +27,7 @@ BATCH = 200
 CONVERSATION_TTL = timedelta(days=7)
 
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
-            "forget_stale_conversations": 3600}
+            "forget_stale_conversations": 3600, "erase_identity_documents": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -126,3 +126,31 @@ async def forget_stale_conversations(svc) -> int:
     """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
     return await TelegramConversation.filter(
         updated_at__lt=clock.now() - CONVERSATION_TTL).delete()
+
+
+async def erase_identity_documents(svc, limit: int = BATCH) -> int:
+    """Erases the identity documents whose retention is over: those of registrations
+    reviewed more than `identity_retention_days` ago, and those of registrations left in
+    progress as long. Erasing a file twice is harmless and the row is marked by a
+    conditional update, so several instances may run it; returns how many it erased."""
+    from workflows import evidence
+    from workflows.actors import Actor
+    from workflows.identity_vault import IdentityVault
+    from workflows.models import IdentityDocument
+
+    now = clock.now()
+    cutoff = now - timedelta(days=svc.settings.identity_retention_days)
+    live = IdentityDocument.filter(deleted_at=None)
+    due = list(await live.filter(registration__reviewed_at__lte=cutoff).order_by("id").limit(limit))
+    due += await live.filter(registration__state="in_progress",
+                             registration__updated_at__lte=cutoff).order_by("id").limit(limit)
+    vault = IdentityVault(svc.settings)
+    count = 0
+    for doc in due[:limit]:
+        vault.erase(doc.storage_ref)
+        if await IdentityDocument.filter(id=doc.id, deleted_at=None).update(deleted_at=now) == 1:
+            count += 1
+            await evidence.record("identity_document.erased", Actor.system(),
+                                  data={"registration": doc.registration_id, "side": doc.side,
+                                        "sha256": doc.sha256, "reason": "retention"})
+    return count

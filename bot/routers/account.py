@@ -24,7 +24,7 @@ def commands_for(rights: dict[str, list[str]]) -> list[str]:
     if "launch" in held:
         commands += ["approve", "reject"]
     if "sign" in held:
-        commands.append("sign")
+        commands += ["sign", "register", "certificate"]
     return commands + ["verify", "credit", "delegations", "unlink", "help"]
 
 

@@ -57,5 +57,7 @@ async def demo(args, ctx) -> int:
     print(f"  seal by mail: send a PDF from {c['email']} to {c['mail_in_address']} "
           f"(SMTP {s.smtp_host}:{s.smtp_port}); the reply lands in {s.home / 'outbox'} "
           "(paraphe outbox)")
+    print("  sign in your own name: the expert registers with /register in the bot, then "
+          "paraphe registration list / approve N issues their certificate")
     print(f"  trust anchor: paraphe trust root > root.pem; health: {s.public_url}/healthz")
     return 0

@@ -18,6 +18,12 @@ CHAT_CODES = {
     "telegram_account_unknown", "button_stale", "terms_not_accepted", "collection_not_found",
     "collection_state", "collection_invalid", "otp_invalid", "otp_expired", "otp_locked",
     "otp_rate_limited", "not_your_turn", "not_a_signer", "already_signed", "already_declined",
+    "registration_state", "registration_step_missing", "registration_not_needed",
+    "registration_already_approved", "phone_invalid", "phone_already_bound", "phone_not_verified",
+    "identity_document_type_invalid", "identity_document_format", "identity_document_greyscale",
+    "identity_document_too_small", "identity_document_too_large",
+    "identity_document_side_invalid", "identity_document_missing",
+    "personal_certificate_missing", "personal_certificate_revoked",
 }
 
 

@@ -3,8 +3,9 @@
 It speaks the HTTP protocol aiogram uses (``POST /bot<token>/<method>`` with form or
 multipart bodies, ``GET /file/bot<token>/<path>`` for downloads) and keeps what the
 bot sent, so tests assert what the user saw. Updates are queued by the test
-(`send_text`, `send_document`, `press`) and handed out by long-polling getUpdates with
-the real offset semantics: an update is confirmed by a later call with a higher offset.
+(`send_text`, `send_document`, `send_photo`, `press`, `tap`) and handed out by
+long-polling getUpdates with the real offset semantics: an update is confirmed by a
+later call with a higher offset.
 """
 
 from __future__ import annotations
@@ -146,6 +147,28 @@ class FakeTelegram:
         if caption:
             content["caption"] = caption
         return await self.push({"message": self._message(user, **content)})
+
+    async def send_photo(self, user: User, data: bytes, caption: str | None = None) -> dict:
+        """A photo as Telegram delivers it: several sizes, the last the largest (`data`)."""
+        sizes = []
+        for width, blob in ((90, data[:2048]), (320, data[:8192]), (1280, data)):
+            file_id = "P" + secrets.token_hex(12)
+            self.files[file_id] = (f"photos/{file_id}.jpg", blob)
+            sizes.append({"file_id": file_id, "file_unique_id": "U" + file_id[1:9],
+                          "width": width, "height": width * 3 // 4, "file_size": len(blob)})
+        content: dict[str, Any] = {"photo": sizes}
+        if caption:
+            content["caption"] = caption
+        return await self.push({"message": self._message(user, **content)})
+
+    async def tap(self, user: User, callback_data: str, message_id: int = 1) -> dict:
+        """Taps a button carrying `callback_data` (an old message's, or a forged one)."""
+        message = {"message_id": message_id, "date": int(time.time()),
+                   "chat": {"id": user.id, "type": "private"}, "from": self.bot_user,
+                   "text": ""}
+        return await self.push({"callback_query": {
+            "id": secrets.token_hex(8), "from": user.as_dict(), "chat_instance": "ci",
+            "message": message, "data": callback_data}})
 
     async def press(self, user: User, sent: Sent, button_text: str) -> dict:
         """Taps the inline button whose text contains `button_text` under a sent message."""

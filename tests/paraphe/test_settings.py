@@ -18,6 +18,7 @@ def test_defaults(monkeypatch, tmp_path):
     assert (s.web_host, s.web_port) == ("127.0.0.1", 8080)
     assert s.public_url == "http://127.0.0.1:8080"
     assert s.pkcs11_module is None and s.trusted_authserv_id_list == []
+    assert s.identity_retention_days == 90
 
 
 def test_environment_and_toml(monkeypatch, tmp_path):
@@ -29,7 +30,9 @@ def test_environment_and_toml(monkeypatch, tmp_path):
         'PARAPHE_TRUSTED_AUTHSERV_IDS = "mx.cabinet.test, mx2.cabinet.test"\n')
     monkeypatch.setenv("PARAPHE_WEB_PORT", "9191")
     monkeypatch.setenv("PARAPHE_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("PARAPHE_IDENTITY_RETENTION_DAYS", "30")
     s = Settings()
+    assert s.identity_retention_days == 30
     assert s.web_port == 9191  # the environment wins over the file
     assert s.mail_domain == "cabinet.test"
     assert s.trusted_authserv_id_list == ["mx.cabinet.test", "mx2.cabinet.test"]

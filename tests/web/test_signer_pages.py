@@ -206,3 +206,15 @@ async def test_code_errors_over_http(site):
     clock.fast_forward(minutes=11)
     r = await _post(site, link + "/sign", code=await code_of("c1@example.test"), consent="yes")
     assert r.status == 410 and 'data-code="otp_expired"' in await r.text()
+
+
+async def test_unregistered_member_signing_in_own_name_is_told_to_register(site):
+    w = site.world
+    collection = await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre", documents=[("pv.pdf", pdf())],
+        signers=[SignerSpec("Anne Dupré", "expert@dupre.test")])
+    link = await link_of("expert@dupre.test")
+    r = await _post(site, link + "/code", channel="mail")
+    assert r.status == 403
+    assert "/register" in await r.text()
+    assert (await Collection.get(id=collection.id)).state == "in_progress"

@@ -113,6 +113,12 @@ async def test_unknown_link(world):
 
 
 async def test_internal_signer_signs_with_personal_certificate(world):
+    from tests.registration import register_and_approve
+    from workflows import delegations
+    from workflows.actors import Actor
+
+    await delegations.grant(Actor.operator(), world.launcher, world.cabinet, "sign")
+    await register_and_approve(world.svc, world.launcher, phone="+33612345678")
     collection = await collections.create_collection(
         world.svc, world.actor(world.expert), cabinet="dupre",
         documents=[("pv.pdf", pdf("PV AG"))],
@@ -130,3 +136,18 @@ async def test_internal_signer_signs_with_personal_certificate(world):
     cert = await Certificate.get(serial=signed.certificate_serial)
     assert cert.kind == "personal" and cert.person_id == world.launcher.id
     assert (await Collection.get(id=collection.id)).state == "completed"
+
+
+async def test_co_signer_without_sign_delegation_signs_with_a_one_time_certificate(world):
+    # A member without `sign` is added as a co-signer: no registration, like a client.
+    collection = await collections.create_collection(
+        world.svc, world.actor(world.expert), cabinet="dupre",
+        documents=[("pv.pdf", pdf("PV AG"))],
+        signers=[SignerSpec("Léa Lance", "launch@dupre.test")])
+    actor = world.actor(world.launcher)
+    assert await collections.request_signature_code(world.svc, actor, collection.id) == "sms"
+    code = sms.read_outbox(world.svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    signed = await collections.sign_internal(world.svc, actor, collection.id, code)
+    from workflows.models import Certificate
+    cert = await Certificate.get(serial=signed.certificate_serial)
+    assert cert.kind == "one_time"

@@ -23,6 +23,8 @@ from workflows.errors import (
     CertificateMissingError,
     CertificateNotFoundError,
     CertificateRevokedError,
+    PersonalCertificateMissingError,
+    PersonalCertificateRevokedError,
     TrustServiceError,
 )
 from workflows.models import Certificate
@@ -228,16 +230,21 @@ class TrustService:
             lifetime=profiles.PERSONAL_LIFETIME)
 
     async def personal_certificate_for(self, person) -> Certificate:
-        """The person's current personal certificate, issued on demand."""
-        lock = self._issue_locks.setdefault(("personal", person.id), asyncio.Lock())
-        async with lock:
-            subject = profiles.person_subject(person.name, person.email).rfc4514_string()[:512]
-            current = await Certificate.filter(
-                kind="personal", person_id=person.id, revoked_at=None, subject=subject,
-                not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
-            if current is not None:
-                return current
-            return await self.issue_personal_certificate(person)
+        """The person's current personal certificate. It is issued only when their
+        registration is approved (workflows.registration_review), never on demand here.
+
+        Raises PersonalCertificateMissingError (none, or expired) or
+        PersonalCertificateRevokedError (the latest one is revoked).
+        """
+        latest = await Certificate.filter(kind="personal", person_id=person.id).order_by(
+            "-id").first()
+        if latest is None or latest.not_after <= clock.now():
+            raise PersonalCertificateMissingError(
+                "no valid personal certificate: register first (/register)")
+        if latest.revoked_at is not None:
+            raise PersonalCertificateRevokedError(
+                "the personal certificate is revoked: register again (/register)")
+        return latest
 
     async def issue_one_time_certificate(self, name: str, email: str) -> Certificate:
         """A certificate for one external signature, naming the signer; valid one hour."""

@@ -1,0 +1,181 @@
+"""A person's personal certificate: its details, its revocation confirmed by a code sent
+out of band, and the gate that lets only registered people sign in their own name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from tortoise.transactions import in_transaction
+
+from workflows import clock, evidence, notifications, person_codes
+from workflows.actors import Actor
+from workflows.errors import (
+    CertificateRevokedError,
+    PersonalCertificateMissingError,
+    PersonalCertificateRevokedError,
+    PersonNotFoundError,
+)
+from workflows.models import Cabinet, Certificate, Membership, Person, Registration
+
+REVOCATION_CODE = "revocation"
+
+
+@dataclass(frozen=True)
+class CertificateDetails:
+    serial: str
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    status: str  # valid | revoked | expired
+    revoked_at: datetime | None
+    revocation_reason: str | None
+
+
+async def _person(actor: Actor) -> Person:
+    if actor.person_id is None:
+        raise PersonNotFoundError("only a person holds a personal certificate")
+    return await Person.get(id=actor.person_id)
+
+
+async def _latest(person: Person) -> Certificate:
+    cert = await Certificate.filter(kind="personal", person_id=person.id).order_by("-id").first()
+    if cert is None:
+        raise PersonalCertificateMissingError(
+            "you have no personal certificate: register first (/register)")
+    return cert
+
+
+async def certificate_details(person: Person) -> CertificateDetails:
+    """The person's latest personal certificate. Raises PersonalCertificateMissingError."""
+    cert = await _latest(person)
+    parsed = x509.load_der_x509_certificate(bytes(cert.der))
+    status = ("revoked" if cert.revoked_at else
+              "expired" if cert.not_after <= clock.now() else "valid")
+    return CertificateDetails(
+        serial=cert.serial, subject=parsed.subject.rfc4514_string(),
+        issuer=parsed.issuer.rfc4514_string(), not_before=cert.not_before,
+        not_after=cert.not_after, status=status, revoked_at=cert.revoked_at,
+        revocation_reason=cert.revocation_reason)
+
+
+async def _valid(person: Person) -> Certificate:
+    cert = await _latest(person)
+    if cert.revoked_at is not None:
+        raise PersonalCertificateRevokedError(
+            "your personal certificate is revoked: register again to get a new one (/register)")
+    if cert.not_after <= clock.now():
+        raise PersonalCertificateMissingError(
+            "your personal certificate has expired: register again (/register)")
+    return cert
+
+
+async def _verified_mobile(person: Person) -> str | None:
+    reg = await Registration.filter(person_id=person.id, state="approved").order_by("-id").first()
+    return reg.phone if reg is not None and reg.phone_verified_at else None
+
+
+async def request_revocation(svc, actor: Actor) -> str:
+    """Sends the person a code to confirm revoking their certificate: by SMS to the mobile
+    checked at registration, else by mail. Returns the channel.
+
+    Raises PersonalCertificateMissingError, PersonalCertificateRevokedError,
+    OtpRateLimitedError.
+    """
+    person = await _person(actor)
+    cert = await _valid(person)
+    mobile = await _verified_mobile(person)
+    channel = "sms" if mobile else "mail"
+    context = {"name": person.name, "serial": cert.serial,
+               "minutes": int(person_codes.CODE_LIFETIME.total_seconds() // 60)}
+    async with in_transaction():
+        code = await person_codes.issue(person, purpose=REVOCATION_CODE, channel=channel,
+                                        bound_to=cert.serial)
+        if channel == "mail":
+            await notifications.enqueue(
+                channel="mail", template="registrant/revocation_code", recipient=person.email,
+                language=person.language, person_id=person.id, context={**context, "code": code})
+        await evidence.record("certificate.revocation_requested", actor, person_id=person.id,
+                              data={"certificate": cert.serial, "channel": channel})
+    if channel == "sms":
+        from paraphe.templating import render
+        from workflows import sms
+
+        await sms.provider_for(svc.settings).send(mobile, render(
+            "sms/registrant/revocation_code", person.language, code=code, **context).strip())
+    return channel
+
+
+async def revocation_pending(person_id: int) -> bool:
+    """True while a revocation code sent to the person can still be typed."""
+    from workflows.models import PersonCode
+
+    row = await PersonCode.filter(person_id=person_id, purpose=REVOCATION_CODE).order_by(
+        "-id").first()
+    return row is not None and row.state == "active" and row.expires_at > clock.now()
+
+
+async def confirm_revocation(svc, actor: Actor, code: str) -> Certificate:
+    """Revokes the person's certificate once the code matches; CRL and OCSP show it at once
+    and the person cannot sign until a new registration is approved.
+
+    Raises PersonalCertificateMissingError, PersonalCertificateRevokedError,
+    OtpInvalidError, OtpLockedError, OtpExpiredError.
+    """
+    person = await _person(actor)
+    cert = await _valid(person)
+    await person_codes.check_and_consume(person, code, purpose=REVOCATION_CODE,
+                                         bound_to=cert.serial)
+    try:
+        cert = await svc.trust.revoke(cert, "cessation_of_operation")
+    except CertificateRevokedError:
+        raise PersonalCertificateRevokedError("your personal certificate is already revoked"
+                                              ) from None
+    async with in_transaction():
+        await _scrub_code_mails(person)
+        await evidence.record("certificate.revoked", actor, person_id=person.id,
+                              data={"certificate": cert.serial, "by": "holder"})
+        await notifications.enqueue(
+            channel="mail", template="registrant/certificate_revoked", recipient=person.email,
+            language=person.language, person_id=person.id,
+            context={"name": person.name, "serial": cert.serial},
+            dedup_key=f"certificate:{cert.serial}:revoked")
+    return cert
+
+
+async def _scrub_code_mails(person: Person) -> None:
+    # A used code need not stay readable in the outbox table.
+    from workflows.models import Notification
+
+    for n in await Notification.filter(person_id=person.id,
+                                       template="registrant/revocation_code"):
+        if n.context.get("code") != "------":
+            await Notification.filter(id=n.id).update(context={**n.context, "code": "------"})
+
+
+# --- the signing gate -----------------------------------------------------------------------
+
+async def signs_in_own_name(person: Person, cabinet: Cabinet) -> bool:
+    """An expert of the cabinet or a `sign` holder signs with their personal certificate;
+    another member (a co-signer without `sign`) signs like an external signer."""
+    from workflows.delegations import may
+
+    if await Membership.exists(person_id=person.id, cabinet_id=cabinet.id, role="expert"):
+        return True
+    return await may(person, cabinet, "sign")
+
+
+async def require_signing_certificate(svc, person: Person) -> Certificate:
+    """The valid personal certificate of an approved registration.
+
+    Raises PersonalCertificateMissingError (never registered, not approved yet, expired)
+    or PersonalCertificateRevokedError, both telling the person to register.
+    """
+    cert = await svc.trust.personal_certificate_for(person)
+    if not await Registration.exists(person_id=person.id, state="approved",
+                                     certificate_id=cert.id):
+        raise PersonalCertificateMissingError(
+            "you have no approved registration: register first (/register)")
+    return cert
