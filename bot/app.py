@@ -26,13 +26,14 @@ STOP_GRACE_SECONDS = 30.0
 def build_dispatcher(svc: Services) -> Dispatcher:
     """The dispatcher with every router; `svc` reaches handlers as a dependency."""
     from bot import errors
-    from bot.routers import account, approvals, collect, documents, linking, signing, tracking
+    from bot.routers import (account, approvals, collect, documents, linking, signing, terms,
+                             tracking)
 
     dp = Dispatcher(svc=svc)
     dp.update.outer_middleware(OnceMiddleware())
     dp.update.outer_middleware(IdentityMiddleware())
-    routers = [errors.router, linking.router, account.router, collect.router, signing.router,
-               approvals.router, tracking.router, documents.router]
+    routers = [errors.router, linking.router, account.router, terms.router, collect.router,
+               signing.router, approvals.router, tracking.router, documents.router]
     for router in routers:
         # The routers are module-level (one per feature); a bot started again in the same
         # process (tests, a restart of the bot alone) attaches them to its new dispatcher.

@@ -23,3 +23,11 @@ class CollectAction(CallbackData, prefix="col"):
 
     action: str  # ordered | parallel | confirm | abort | cabinet
     value: int = 0
+
+
+class TermsAction(CallbackData, prefix="terms"):
+    """Accept the terms of use of one cabinet, in the version shown with the button."""
+
+    action: str  # accept
+    cabinet: int
+    version: str

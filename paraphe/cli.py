@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "paraphe.commands.outbox",
     "paraphe.commands.apikey",
     "paraphe.commands.webhook",
+    "paraphe.commands.terms",
 )
 
 
