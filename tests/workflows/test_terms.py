@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import pytest
 
+from tests.terms import NEW, publish_new_version
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     OP,
     code_of,
@@ -35,7 +35,6 @@ from workflows.models import (
 )
 
 WEB = dict(ip="127.0.0.1", user_agent="pytest")
-NEW = "2026-07"
 
 
 class Closed:
@@ -56,17 +55,6 @@ async def closed(world):
         await delegations.grant(OP, collab, cabinet, action)
     await billing.add_credit(OP, cabinet, 10)
     return Closed(cabinet, expert, collab)
-
-
-def new_version(settings, tmp_path) -> None:
-    """Publishes a version NEW of the terms, as an operator would, and puts it in force."""
-    folder = tmp_path / "terms"
-    shutil.copytree(terms.TERMS_DIR, folder)
-    for lang in ("fr", "en"):
-        (folder / f"cgu.{NEW}.{lang}.md").write_text(f"# CGU {NEW} ({lang})\n\n1. Nouveau.\n",
-                                                    encoding="utf-8")
-    settings.terms_dir = folder
-    settings.terms_version = NEW
 
 
 def me(person) -> Actor:
@@ -173,7 +161,7 @@ async def test_new_version_asks_again_and_launched_collections_stay_signable(
         world.svc, me(world.preparer), cabinet="dupre", documents=[("a.pdf", pdf())],
         signers=[SignerSpec("Tard", "late@example.test")])
     assert waiting.state == "awaiting_approval"
-    new_version(world.svc.settings, tmp_path)
+    publish_new_version(world.svc.settings, tmp_path)
 
     with pytest.raises(TermsNotAcceptedError) as refused:
         await _seal(world, world.expert, "dupre")
