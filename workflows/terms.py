@@ -185,18 +185,19 @@ async def require_signable(collection: Collection, settings, person: Person | No
                            ) -> None:
     """Raises TermsNotAcceptedError unless signatures may be made in this collection.
 
-    A collection launched while the cabinet's terms were accepted stays signable after a
-    new version comes into force: its signers (often the cabinet's clients) were invited
-    under accepted terms, cannot do anything about the new ones, and would otherwise see
-    their link stop working until the collection expires. New collections, launches and
-    seals wait for the new version to be accepted. A collection launched before the
-    cabinet ever accepted terms (data from before they were enforced) waits as well.
+    A launched collection stays signable after a new version comes into force, as long as
+    its cabinet has accepted terms once: its signers (often the cabinet's clients) were
+    invited under accepted terms, cannot do anything about the new ones, and would
+    otherwise see their link stop working until the collection expires. Since a launch
+    needs the version in force, only collections launched before the new one can be in
+    this case. New collections, launches and seals wait for the new version. A cabinet
+    that never accepted any terms (collections from before they were enforced) waits too.
     """
     cabinet = await Cabinet.get(id=collection.cabinet_id)
     if await is_accepted(cabinet, settings):
         return
     if collection.launched_at is not None and await TermsAcceptance.exists(
-            cabinet_id=cabinet.id, accepted_at__lte=collection.launched_at):
+            cabinet_id=cabinet.id):
         return
     raise await _refusal(cabinet, settings, person)
 
