@@ -178,8 +178,8 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     transaction as the creation: no credit, nothing created. Raises
     CollectionInvalidError, the Document*Error family, CabinetNotFoundError,
     CabinetAmbiguousError, NotAMemberError, TermsNotAcceptedError, DelegationMissingError
-    (neither `launch` nor `prepare`), CreditInsufficientError. With an `idempotency_key` already used, the
-    collection it created comes back and nothing is created again.
+    (neither `launch` nor `prepare`), CreditInsufficientError. With an `idempotency_key`
+    already used, the collection it created comes back and nothing is created again.
     """
     if idempotency_key and (done := await Operation.get_or_none(key=idempotency_key)):
         return await Collection.get(id=done.result["collection_id"])
