@@ -27,7 +27,7 @@ from paraphe.db import close_database, open_database  # noqa: E402
 from paraphe.settings import Settings  # noqa: E402
 from tests.pdfs import make_pdf  # noqa: E402
 from web.app import start_web  # noqa: E402
-from workflows import apikeys, billing, people  # noqa: E402
+from workflows import apikeys, billing, people, terms  # noqa: E402
 from workflows.actors import Actor  # noqa: E402
 from workflows.services import Services  # noqa: E402
 
@@ -62,8 +62,9 @@ async def serve(home: Path, database_url: str, clients: int, credit: int) -> Non
     op = Actor.operator()
     cabinet = await people.create_cabinet(op, slug="bench", name="Cabinet Bench")
     await billing.add_credit(op, cabinet, credit)
-    await people.add_person(op, email="bench@bench.test", name="Bench", cabinet="bench",
-                            role="expert")
+    expert, _ = await people.add_person(op, email="bench@bench.test", name="Bench",
+                                        cabinet="bench", role="expert")
+    await terms.accept_terms(settings, Actor(expert.id, "cli"), cabinet, settings.terms_version)
     tokens = [(await apikeys.create_key(op, cabinet="bench", email="bench@bench.test",
                                         name=f"client {i}", scopes=["seal"])).token
               for i in range(clients)]

@@ -145,7 +145,7 @@ async def _run(signers: int, concurrency: int, verify: str, database_url: str) -
     from paraphe.db import close_database, open_database
     from paraphe.settings import Settings
     from web.app import build_app
-    from workflows import billing, collections, people
+    from workflows import billing, collections, people, terms
     from workflows.actors import Actor
     from workflows.collections import SignerSpec
     from workflows.models import Collection, CollectionDocument, Notification
@@ -183,6 +183,8 @@ async def _run(signers: int, concurrency: int, verify: str, database_url: str) -
         await people.create_cabinet(op, slug="bench", name="Cabinet Bench")
         expert, _ = await people.add_person(op, email="expert@bench.test", name="Expert Bench",
                                             cabinet="bench", role="expert")
+        await terms.accept_terms(svc, Actor(expert.id, "cli"), "bench",
+                                 svc.settings.terms_version)
         await billing.add_credit(op, await people.get_cabinet("bench"),
                                  signers + concurrency + 10)
         specs = [SignerSpec(f"Signataire {i}", f"s{i}@bench.test") for i in range(signers)]

@@ -58,6 +58,10 @@ def _setup(env: dict) -> str:
     cli("user", "add", "paul@bench.fr", "--name", "Paul Bench", "--cabinet", "bench",
         "--role", "collaborator")
     cli("delegation", "grant", "paul@bench.fr", "--cabinet", "bench", "seal")
+    # The cabinet opens once its expert has accepted the terms of use.
+    cli("user", "add", "claire@bench.fr", "--name", "Claire Bench", "--cabinet", "bench",
+        "--role", "expert")
+    cli("terms", "accept", "bench", "--email", "claire@bench.fr")
     cli("credit", "add", "bench", "100000")
     return json.loads(cli("user", "show", "paul@bench.fr", "--json"))["mail_in_address"]
 

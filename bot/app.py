@@ -36,6 +36,7 @@ def build_dispatcher(svc: Services) -> Dispatcher:
         linking,
         registration,
         signing,
+        terms,
         tracking,
     )
 
@@ -45,9 +46,9 @@ def build_dispatcher(svc: Services) -> Dispatcher:
     dp.update.outer_middleware(IdentityMiddleware())
     # Registration and certificate take a typed answer or a file only when the person's
     # registration (or revocation) waits for one, so they come before documents.
-    routers = [errors.router, linking.router, account.router, registration.router,
-               certificate.router, collect.router, signing.router, approvals.router,
-               tracking.router, documents.router]
+    routers = [errors.router, linking.router, account.router, terms.router,
+               registration.router, certificate.router, collect.router, signing.router,
+               approvals.router, tracking.router, documents.router]
     for router in routers:
         # The routers are module-level (one per feature); a bot started again in the same
         # process (tests, a restart of the bot alone) attaches them to its new dispatcher.

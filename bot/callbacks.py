@@ -36,3 +36,11 @@ class CertificateAction(CallbackData, prefix="cert"):
     """A button under /certificate's details."""
 
     action: str  # revoke
+
+
+class TermsAction(CallbackData, prefix="terms"):
+    """Accept the terms of use of one cabinet, in the version shown with the button."""
+
+    action: str  # accept
+    cabinet: int
+    version: str

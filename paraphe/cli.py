@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "paraphe.commands.apikey",
     "paraphe.commands.webhook",
     "paraphe.commands.registration",
+    "paraphe.commands.terms",
 )
 
 

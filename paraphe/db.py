@@ -35,7 +35,9 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> None:
         await Tortoise.close_connections()
     await Tortoise.init(config=config, _enable_global_fallback=True)
     from workflows.evidence import ensure_head
+    from workflows.terms import forget_cache
 
+    forget_cache()  # A fresh database may reuse the cabinet ids the cache knows.
     await ensure_head()
 
 

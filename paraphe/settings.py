@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     dkim_selector: str = "paraphe"
     default_language: str = "fr"
     terms_version: str = "2026-01"
+    # Where the texts of the terms are (cgu.<version>.<lang>.md); unset: templates/terms.
+    terms_dir: Path | None = None
     max_document_bytes: int = 10 * 1024 * 1024
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90

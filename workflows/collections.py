@@ -17,7 +17,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from workflows import billing, clock, delegations, evidence, links, otp, people
+from workflows import billing, clock, delegations, evidence, links, otp, people, terms
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import (
@@ -179,9 +179,9 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     personal certificate). Launch reserves the credit of every signature in the same
     transaction as the creation: no credit, nothing created. Raises
     CollectionInvalidError, the Document*Error family, CabinetNotFoundError,
-    CabinetAmbiguousError, NotAMemberError, DelegationMissingError (neither `launch` nor
-    `prepare`), CreditInsufficientError. With an `idempotency_key` already used, the
-    collection it created comes back and nothing is created again.
+    CabinetAmbiguousError, NotAMemberError, TermsNotAcceptedError, DelegationMissingError
+    (neither `launch` nor `prepare`), CreditInsufficientError. With an `idempotency_key`
+    already used, the collection it created comes back and nothing is created again.
     """
     if idempotency_key and (done := await Operation.get_or_none(key=idempotency_key)):
         return await Collection.get(id=done.result["collection_id"])
@@ -189,6 +189,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     if person is None:
         raise CollectionInvalidError("a collection is started by a person of the cabinet")
     cab = await people.resolve_cabinet(person, cabinet)
+    await terms.require_accepted(cab, svc.settings, person)
     try:
         basis, launch = await delegations.require(person, cab, "launch"), True
     except DelegationMissingError:
@@ -279,13 +280,14 @@ async def approve_collection(svc, actor: Actor, collection_id) -> Collection:
     """Launches a collection awaiting approval (or a draft); needs `launch` in its cabinet.
 
     Raises CollectionNotFoundError, DelegationMissingError, CollectionStateError,
-    CreditInsufficientError (and it stays awaiting approval).
+    TermsNotAcceptedError, CreditInsufficientError (and it stays awaiting approval).
     """
     person, collection = await _visible(actor, collection_id)
     if collection.state not in ("draft", "awaiting_approval"):
         raise CollectionStateError(f"collection {collection.id} is {collection.state}",
                                    collection_id=collection.id, state=collection.state)
     cabinet = await Cabinet.get(id=collection.cabinet_id)
+    await terms.require_accepted(cabinet, svc.settings, person)
     basis = "operator" if person is None else await delegations.require(person, cabinet, "launch")
     async with in_transaction():
         await evidence.record("collection.approved", actor, cabinet_id=cabinet.id,
@@ -637,13 +639,15 @@ async def send_code(svc, token: str, channel: str = "mail", *, ip: str | None = 
     """Sends the signer a new 6-digit code by mail or SMS; returns the channel used.
 
     Raises SignerLinkInvalidError, LinkExpiredError, AlreadySignedError,
-    AlreadyDeclinedError, NotYourTurnError, SmsUnavailableError, OtpRateLimitedError, and
-    PersonalCertificateMissingError / PersonalCertificateRevokedError for a member who
-    signs in their own name without an approved registration.
+    AlreadyDeclinedError, NotYourTurnError, TermsNotAcceptedError, SmsUnavailableError,
+    OtpRateLimitedError, and PersonalCertificateMissingError / PersonalCertificateRevokedError
+    for a member who signs in their own name without an approved registration.
     """
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)
     await _actionable(collection, signer)
+    # No code for a signature that would be refused.
+    await terms.require_signable(collection, svc.settings)
     return await _send_code(svc, collection, signer, channel,
                             signer_actor(signer, ip=ip, user_agent=user_agent))
 
@@ -653,8 +657,9 @@ async def sign_with_code(svc, token: str, code: str, *, consent: bool, ip: str |
     """Signs every document of the collection for this signer, after their code.
 
     Raises SignerLinkInvalidError, ConsentRequiredError, LinkExpiredError,
-    AlreadySignedError, AlreadyDeclinedError, NotYourTurnError, OtpInvalidError,
-    OtpExpiredError, OtpLockedError, and TrustServiceError when signing fails.
+    AlreadySignedError, AlreadyDeclinedError, NotYourTurnError, TermsNotAcceptedError,
+    OtpInvalidError, OtpExpiredError, OtpLockedError, and TrustServiceError when signing
+    fails.
     """
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)
@@ -711,6 +716,7 @@ async def request_signature_code(svc, actor: Actor, collection_id) -> str:
         await Signer.filter(id=signer.id).update(phone=person.phone)
         signer.phone = person.phone
     channel = "sms" if signer.phone else "mail"
+    await terms.require_signable(collection, svc.settings, await _person(actor))
     return await _send_code(svc, collection, signer, channel, actor)
 
 

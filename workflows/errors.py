@@ -83,9 +83,22 @@ class CabinetAmbiguousError(ParapheError):
     code = "cabinet_ambiguous"
 
 
+# details: ``cabinet`` (slug), ``version`` (the current one) and ``role`` of the person
+# refused in that cabinet (expert, collaborator, or None for a signer or the operator), so
+# that each channel tells the right person what to do.
 class TermsNotAcceptedError(ParapheError):
     """The cabinet's expert has not accepted the current terms of use."""
     code, kind = "terms_not_accepted", "forbidden"
+
+
+class TermsExpertRequiredError(ParapheError):
+    """Only the cabinet's expert may accept its terms of use."""
+    code, kind = "terms_expert_required", "forbidden"
+
+
+class TermsVersionInvalidError(ParapheError):
+    """This is not the current version of the terms of use: read the current one and accept it."""
+    code, kind = "terms_version_invalid", "conflict"
 
 
 # --- Credit ------------------------------------------------------------------------

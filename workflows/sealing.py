@@ -9,7 +9,7 @@ from pathlib import PurePath
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from workflows import billing, clock, delegations, evidence, people
+from workflows import billing, clock, delegations, evidence, people, terms
 from workflows.actors import Actor
 from workflows.errors import CabinetNotFoundError, CreditInsufficientError
 from workflows.models import Cabinet, Operation, Person
@@ -60,11 +60,13 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     `seal` right at the moment of the seal. With an idempotency key already done,
     the first result comes back with ``replayed=True`` and nothing is billed.
     Raises CabinetNotFoundError, CabinetAmbiguousError, NotAMemberError,
-    DelegationMissingError, CreditInsufficientError and the Document*Error family.
+    TermsNotAcceptedError, DelegationMissingError, CreditInsufficientError and the
+    Document*Error family.
     """
     if (done := await _replay(idempotency_key)) is not None:
         return done
     person, cab = await _cabinet_for(actor, cabinet)
+    await terms.require_accepted(cab, svc.settings, person)
     if person is not None:
         await delegations.require(person, cab, "seal")
     cost = await billing.price(cab, "seal")

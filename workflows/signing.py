@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from tortoise.transactions import in_transaction
 
-from workflows import billing, clock, evidence, otp
+from workflows import billing, clock, evidence, otp, terms
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import AlreadySignedError, CollectionStateError, OtpExpiredError
@@ -121,8 +121,12 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
     When it is the last signature, the collection completes and is finalised (document
     timestamps, sealed evidence report, mails). Raises AlreadySignedError,
     OtpExpiredError (the code was used meanwhile), CollectionStateError (the collection
-    ended meanwhile) and TrustServiceError.
+    ended meanwhile), TermsNotAcceptedError and TrustServiceError.
     """
+    # Checked before the code is consumed, so a refused signer keeps a usable code.
+    await terms.require_signable(
+        collection, svc.settings,
+        await Person.get(id=signer.person_id) if signer.person_id else None)
     cert = await certificate_for(svc, signer)
     key = await svc.trust.signing_key(cert)
     bundle = await svc.trust.validation_bundle([cert])

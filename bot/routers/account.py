@@ -31,8 +31,11 @@ def commands_for(rights: dict[str, list[str]]) -> list[str]:
 @router.message(Command("help"))
 async def help_(message: Message, person: Person, lang: str) -> None:
     rights = await delegations.rights_of(person)
+    commands = commands_for(rights)
+    if any(m.role == "expert" for m in await people.memberships_of(person)):
+        commands.insert(-1, "terms")  # Experts accept the terms of their cabinets.
     await message.answer(replies.text("account/help", lang, person=person,
-                                      commands=commands_for(rights), rights=rights))
+                                      commands=commands, rights=rights))
 
 
 @router.message(Command("credit"))

@@ -25,9 +25,13 @@ async def add_cabinet(args, ctx) -> int:
     cert = await svc.trust.seal_certificate_for(cab)
     if args.json:
         print_json({"slug": cab.slug, "name": cab.name, "siren": cab.siren,
-                    "seal_certificate": {"serial": cert.serial, "subject": cert.subject}})
+                    "seal_certificate": {"serial": cert.serial, "subject": cert.subject},
+                    "terms_accepted": False})
     else:
         print(f"Cabinet {cab.slug} created: {cab.name}"
               + (f" (SIREN {cab.siren})" if cab.siren else ""))
         print(f"Seal certificate: {cert.subject} (serial {cert.serial})")
+        # Creating a cabinet accepts nothing on anyone's behalf: say what opens it.
+        print(f"Closed until its expert accepts the terms of use: /terms in Telegram, or "
+              f"paraphe terms accept {cab.slug} --email EXPERT_EMAIL")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paraphe.commands.users import describe
-from workflows import billing, delegations, people
+from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
 from workflows.models import Cabinet, Membership, Person
 
@@ -41,10 +41,15 @@ async def demo(args, ctx) -> int:
         await delegations.grant(actor, collaborator, cabinet, action)
     if created:
         await billing.add_credit(actor, cabinet, CREDIT, reference="demo")
+    # The demo expert is a made-up person: the demo accepts the terms as them, so that every
+    # flow can be tried at once. A real cabinet's expert accepts them themselves.
+    accepted = await terms.accept_terms(svc, Actor(expert.id, "cli", {"command": "demo"}),
+                                        cabinet, terms.current_version(ctx.settings))
     s = ctx.settings
     e, c = await describe(expert, s), await describe(collaborator, s)
     print(f"{'Created' if created else 'Already there'}: cabinet {SLUG} ({NAME}), "
-          f"{await billing.balance(cabinet)} credits")
+          f"{await billing.balance(cabinet)} credits, terms {accepted.version} accepted by "
+          f"{accepted.accepted_by}")
     for who, info in (("expert", e), ("collaborator", c)):
         rights = ", ".join(info["cabinets"][0]["delegations"])
         print(f"  {who}: {info['name']} <{info['email']}> may {rights}")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.fakes.telegram import FakeTelegram, User
-from workflows import billing, delegations, people
+from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
 from workflows.models import Person
 
@@ -73,7 +73,7 @@ class Firm:
 
 
 @pytest.fixture
-async def firm(db):
+async def firm(db, settings):
     op = Actor.operator()
     cabinet = await people.create_cabinet(op, slug="dupont", name="Cabinet Dupont",
                                           siren="123456789")
@@ -82,6 +82,7 @@ async def firm(db):
     collab, _ = await people.add_person(op, email="collab@dupont.test", name="Bob Martin",
                                         cabinet="dupont", role="collaborator", language="en")
     await billing.add_credit(op, cabinet, 10)
+    await terms.accept_terms(settings, Actor(expert.id, "cli"), cabinet, settings.terms_version)
     return Firm(cabinet, expert, collab)
 
 

@@ -7,7 +7,7 @@ import pytest
 from mail_gateway.delivery import DeliveryWorker
 from mail_gateway.server import start_gateway
 from tests.fakes.dns import FakeDns, make_dkim_key
-from workflows import billing, delegations, people
+from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
 
 DOMAIN = "paraphe.localhost"
@@ -67,6 +67,8 @@ async def firm(svc):
                             cabinet="martin", role="expert")
     nadia, _ = await people.add_person(op, email="nadia@dupont.fr", name="Nadia Benali",
                                        cabinet="dupont", role="collaborator")
+    for cabinet in (dupont, martin):
+        await terms.accept_terms(svc, Actor(claire.id, "cli"), cabinet, svc.settings.terms_version)
     return Firm(dupont, martin, paul, claire, nadia)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.pdfs import make_pdf
 from tests.web.trust_server import free_public_url
-from workflows import billing, delegations, people
+from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
 from workflows.documents import DocumentStore
 from workflows.models import Notification
@@ -55,6 +55,9 @@ async def seed(svc: Services, credit: int = 100) -> World:
     await delegations.grant(OP, launcher, cab, "launch")
     if credit:
         await billing.add_credit(OP, cab, credit)
+    for cabinet, person in ((cab, expert), (other, outsider)):
+        await terms.accept_terms(svc, Actor(person.id, "cli"), cabinet,
+                                 svc.settings.terms_version)
     assert other
     return World(svc, cab, expert, preparer, launcher, outsider)
 

@@ -18,7 +18,8 @@ def _problem(description: str) -> dict:
 
 ERRORS = {
     "401": _problem("Missing, unknown or revoked API key"),
-    "403": _problem("The key lacks the scope, or its person the delegation"),
+    "403": _problem("The key lacks the scope, its person the delegation, or the cabinet's "
+                    "expert has not accepted the current terms of use (terms_not_accepted)"),
     "429": {**_problem("Rate limit of the key exceeded"),
             "headers": {"Retry-After": {"schema": {"type": "string"}}}},
     "default": _problem("Any other error, as an RFC 9457 problem document"),

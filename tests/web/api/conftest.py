@@ -9,7 +9,7 @@ import jsonschema_rs
 import pytest
 
 from web.api import openapi
-from workflows import apikeys, billing, delegations, people
+from workflows import apikeys, billing, delegations, people, terms
 from workflows.actors import Actor
 
 OP = Actor.operator()
@@ -74,21 +74,24 @@ def _app_with_limit(svc, rate_limit):
     return app
 
 
-async def seed() -> dict[str, str]:
+async def seed(settings) -> dict[str, str]:
     """Cabinets alpha (expert, collaborator without delegation, sealer) and beta; keys for each."""
     alpha = await people.create_cabinet(OP, slug="alpha", name="Cabinet Alpha")
     beta = await people.create_cabinet(OP, slug="beta", name="Cabinet Beta")
     await billing.add_credit(OP, alpha, 50)
     await billing.add_credit(OP, beta, 50)
-    await people.add_person(OP, email="expert@alpha.test", name="Eve Expert", cabinet="alpha",
-                            role="expert")
+    eve, _ = await people.add_person(OP, email="expert@alpha.test", name="Eve Expert",
+                                     cabinet="alpha", role="expert")
     await people.add_person(OP, email="collab@alpha.test", name="Carl Collab", cabinet="alpha",
                             role="collaborator")
     sealer, _ = await people.add_person(OP, email="sealer@alpha.test", name="Sam Sealer",
                                         cabinet="alpha", role="collaborator")
     await delegations.grant(OP, sealer, alpha, "seal")
-    await people.add_person(OP, email="expert@beta.test", name="Bob Beta", cabinet="beta",
-                            role="expert")
+    bob, _ = await people.add_person(OP, email="expert@beta.test", name="Bob Beta",
+                                     cabinet="beta", role="expert")
+    for cabinet, expert in ((alpha, eve), (beta, bob)):
+        await terms.accept_terms(settings, Actor(expert.id, "cli"), cabinet,
+                                 settings.terms_version)
     keys = {}
     for name, cabinet, email, scopes in (
             ("expert", "alpha", "expert@alpha.test", None),
@@ -105,7 +108,7 @@ async def seed() -> dict[str, str]:
 @pytest.fixture
 async def api(settings, db):
     svc, runner, port = await _start(settings)
-    keys = await seed()
+    keys = await seed(settings)
     async with aiohttp.ClientSession() as session:
         yield Api(svc=svc, base=f"http://127.0.0.1:{port}/api/v1", session=session, keys=keys)
     await runner.cleanup()
@@ -117,7 +120,7 @@ async def limited_api(settings, db):
     from web.api.ratelimit import RateLimit
 
     svc, runner, port = await _start(settings, rate_limit=RateLimit(rate=0.5, burst=3))
-    keys = await seed()
+    keys = await seed(settings)
     async with aiohttp.ClientSession() as session:
         yield Api(svc=svc, base=f"http://127.0.0.1:{port}/api/v1", session=session, keys=keys)
     await runner.cleanup()
@@ -148,7 +151,7 @@ async def open_api(settings, db):
     from web.api.ratelimit import RateLimit
 
     svc, runner, port = await _start(settings, rate_limit=RateLimit(rate=100000, burst=100000))
-    keys = await seed()
+    keys = await seed(settings)
     async with aiohttp.ClientSession() as session:
         yield Api(svc=svc, base=f"http://127.0.0.1:{port}/api/v1", session=session, keys=keys)
     await runner.cleanup()
