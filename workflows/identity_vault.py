@@ -13,33 +13,18 @@ import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from workflows.errors import KeystoreError, MasterKeyWrongError
-from workflows.trust.keystore import _write_new_file
+from workflows.trust.keystore import derived_key
 
 _MAGIC = b"PRPID1"
 _HKDF_SALT = b"paraphe/identity/v1"
 
 
 def _data_key(settings) -> bytes:
-    if settings.master_key is not None:
-        secret = settings.master_key.get_secret_value().encode()
-        if not secret:
-            raise KeystoreError("PARAPHE_MASTER_KEY is empty")
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
-                    info=b"identity documents").derive(secret)
-    keys = Path(settings.home) / "keys"
-    keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = keys / "identity.key"
-    if not path.exists():
-        _write_new_file(path, secrets.token_bytes(32))
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise KeystoreError(f"{path} is damaged: 32 bytes expected")
-    return data
+    return derived_key(settings, salt=_HKDF_SALT, info=b"identity documents",
+                       fallback=Path(settings.home) / "keys" / "identity.key")
 
 
 class IdentityVault:

@@ -137,9 +137,12 @@ async def test_reject_by_button_then_status_cancel_remind(tg, bot, firm, svc):
     launched = await _prepare(tg, bob)
     await tg.send_text(anne, f"/approve {launched.id}")
     await tg.expect(anne.id, f"n° {launched.id} validée")
+    # The preparer's notice of the launch names the collection too: let it arrive first.
+    await tg.expect(bob.id, f"no. {launched.id} \"contract.pdf\" (dupont): approved")
     n = len(tg.chat(bob.id))
     await tg.send_text(bob, f"/status {launched.id}")
-    status = await tg.expect(bob.id, f"Collection no. {launched.id}", after=n)
+    status = await tg.expect(bob.id, "Jean Client <jean@client.test>", after=n)
+    assert f"Collection no. {launched.id}" in status.text
     assert "Jean Client <jean@client.test>: pending" in status.text
     await tg.send_text(bob, "/status")
     listing = await tg.expect(bob.id, f"no. {rejected.id}", after=n)

@@ -73,6 +73,24 @@ def sign_with_private_key(key, data: bytes) -> bytes:
     raise KeystoreError("unsupported key type")
 
 
+
+def derived_key(settings, *, salt: bytes, info: bytes, fallback: Path) -> bytes:
+    """A 32-byte key: HKDF-SHA256 of PARAPHE_MASTER_KEY when it is set, else 32 random bytes
+    generated once into `fallback` (mode 0600). Raises KeystoreError for an empty master key
+    or a damaged key file."""
+    if settings.master_key is not None:
+        secret = settings.master_key.get_secret_value().encode()
+        if not secret:
+            raise KeystoreError("PARAPHE_MASTER_KEY is empty")
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
+    fallback.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not fallback.exists():
+        _write_new_file(fallback, secrets.token_bytes(32))
+    data = fallback.read_bytes()
+    if len(data) != 32:
+        raise KeystoreError(f"{fallback} is damaged: 32 bytes expected")
+    return data
+
 class SoftwareKeystore:
     """Keys as files ``<home>/keys/<key_ref>.key``: AES-256-GCM over the PKCS#8 DER.
 
@@ -91,19 +109,8 @@ class SoftwareKeystore:
         self._verify_master_key()
 
     def _master_key(self, settings) -> bytes:
-        if settings.master_key is not None:
-            secret = settings.master_key.get_secret_value().encode()
-            if not secret:
-                raise KeystoreError("PARAPHE_MASTER_KEY is empty")
-            return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT,
-                        info=b"master key").derive(secret)
-        path = self.directory / "master.key"
-        if not path.exists():
-            _write_new_file(path, secrets.token_bytes(32))
-        data = path.read_bytes()
-        if len(data) != 32:
-            raise KeystoreError(f"{path} is damaged: 32 bytes expected")
-        return data
+        return derived_key(settings, salt=_HKDF_SALT, info=b"master key",
+                           fallback=self.directory / "master.key")
 
     def _verify_master_key(self) -> None:
         path = self.directory / "master.check"
