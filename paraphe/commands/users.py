@@ -51,7 +51,20 @@ async def describe(person, settings) -> dict:
         "telegram": {"linked": person.telegram_user_id is not None,
                      "link_code": code,
                      "start_command": f"/start {code}" if code else None},
+        "registration": await _registration(person, settings),
     }
+
+
+async def _registration(person, settings) -> dict:
+    """Whether the person signs in their own name, where their registration stands, and a
+    fresh personal link to its web page (minted only for those who register)."""
+    from workflows import registration, registration_links
+
+    needed = await registration.needs_registration(person)
+    latest = await registration.latest(person.id)
+    step = (await registration.progress_of(latest)).step if latest is not None else None
+    link = await registration_links.registration_link(settings, person) if needed else None
+    return {"needed": needed, "step": step, "link": link}
 
 
 async def show_user(args, ctx) -> int:
@@ -69,4 +82,7 @@ async def show_user(args, ctx) -> int:
     tg = info["telegram"]
     print(f"  Telegram: {'linked' if tg['linked'] else 'not linked'}"
           + (f"; link with {tg['start_command']}" if tg["start_command"] else ""))
+    reg = info["registration"]
+    if reg["needed"]:
+        print(f"  Registration: {reg['step'] or 'not started'}; web page: {reg['link']}")
     return 0
