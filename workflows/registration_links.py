@@ -71,3 +71,36 @@ async def send_registration_link(svc, actor: Actor, person: Person) -> str:
         await evidence.record("registration.link_sent", actor, person_id=person.id,
                               data={"channel": "mail"})
     return url
+
+
+# A person asking again within this delay gets no second mail (the first is on its way).
+RESEND_AFTER = timedelta(minutes=10)
+
+
+async def send_to_signer(svc, signer_token: str, *, ip: str | None = None,
+                         user_agent: str | None = None) -> str:
+    """From a signer link (/s/<token>) of a member told to register before signing: mails
+    them their registration link; returns the address it goes to.
+
+    Raises SignerLinkInvalidError (unknown link, or a signer who is not a member),
+    RegistrationNotNeededError.
+    """
+    from workflows import links, registration
+    from workflows.errors import RegistrationNotNeededError, SignerLinkInvalidError
+    from workflows.models import Notification, Signer
+
+    signer = None
+    if signer_token and len(signer_token) <= MAX_TOKEN:
+        signer = await Signer.get_or_none(token_hash=links.token_hash(signer_token))
+    if signer is None or signer.person_id is None:
+        raise SignerLinkInvalidError("this signature link is not valid")
+    person = await Person.get(id=signer.person_id)
+    if not await registration.needs_registration(person):
+        raise RegistrationNotNeededError("you sign without a personal certificate")
+    recent = await Notification.filter(
+        person_id=person.id, template="registrant/registration_link",
+        created_at__gt=clock.now() - RESEND_AFTER).exists()
+    if not recent:
+        await send_registration_link(svc, web_actor(person, ip=ip, user_agent=user_agent),
+                                     person)
+    return person.email

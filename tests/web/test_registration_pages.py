@@ -258,3 +258,29 @@ async def test_the_link_reaches_the_person_by_mail(site):
         assert url in text and "30" in text
     r, page = await _get(site, url)
     assert r.status == 200 and _step(page) == "start"
+
+
+async def test_member_told_to_register_on_a_signer_link_gets_the_link_by_mail(site):
+    w = site.world
+    await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre", documents=[("pv.pdf", pdf())],
+        signers=[SignerSpec("Anne Dupré", "expert@dupre.test")])
+    signer_link = await link_of("expert@dupre.test")
+    r = await _post(site, f"{signer_link}/code", channel="mail")
+    page = await r.text()
+    assert r.status == 403 and _problem(page) == "personal_certificate_missing"
+    assert 'id="registration-link"' in page and "/register" in page
+    r = await _post(site, f"{signer_link}/registration-link")
+    assert r.status == 303 and r.headers["Location"].endswith("?sent=registration_link")
+    r, page = await _get(site, site.base + r.headers["Location"])
+    assert r.status == 200 and "lien d'enregistrement vient de vous être envoyé" in page
+    mail = await Notification.get(template="registrant/registration_link")
+    assert mail.recipient == "expert@dupre.test"
+    # Asking again at once sends no second mail.
+    r = await _post(site, f"{signer_link}/registration-link")
+    assert r.status == 303
+    assert await Notification.filter(template="registrant/registration_link").count() == 1
+    r, page = await _get(site, mail.context["link"])
+    assert r.status == 200 and _step(page) == "start" and "Anne Dupré" in page
+    r = await _post(site, f"{site.base}/s/not-a-real-token-at-all/registration-link")
+    assert r.status == 404
