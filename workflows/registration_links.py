@@ -61,7 +61,16 @@ def web_actor(person: Person, *, ip: str | None = None, user_agent: str | None =
 
 
 async def send_registration_link(svc, actor: Actor, person: Person) -> str:
-    """Mails the person a new registration link (a notification intention); returns the URL."""
+    """Mails the person a new registration link (a notification intention); returns the URL.
+
+    Raises RegistrationNotNeededError for someone who never signs in their own name.
+    """
+    from workflows import registration
+    from workflows.errors import RegistrationNotNeededError
+
+    if not await registration.needs_registration(person):
+        raise RegistrationNotNeededError(
+            "only experts and holders of the sign delegation register: you have nothing to do")
     async with in_transaction():
         url = await registration_link(svc.settings, person)
         await notifications.enqueue(
@@ -85,8 +94,8 @@ async def send_to_signer(svc, signer_token: str, *, ip: str | None = None,
     Raises SignerLinkInvalidError (unknown link, or a signer who is not a member),
     RegistrationNotNeededError.
     """
-    from workflows import links, registration
-    from workflows.errors import RegistrationNotNeededError, SignerLinkInvalidError
+    from workflows import links
+    from workflows.errors import SignerLinkInvalidError
     from workflows.models import Notification, Signer
 
     signer = None
@@ -95,8 +104,6 @@ async def send_to_signer(svc, signer_token: str, *, ip: str | None = None,
     if signer is None or signer.person_id is None:
         raise SignerLinkInvalidError("this signature link is not valid")
     person = await Person.get(id=signer.person_id)
-    if not await registration.needs_registration(person):
-        raise RegistrationNotNeededError("you sign without a personal certificate")
     recent = await Notification.filter(
         person_id=person.id, template="registrant/registration_link",
         created_at__gt=clock.now() - RESEND_AFTER).exists()
