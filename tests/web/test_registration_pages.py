@@ -16,7 +16,13 @@ from workflows import clock, collections, delegations, registration_links, regis
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.identity_files import MAX_BYTES
-from workflows.models import Certificate, EvidenceEvent, IdentityDocument, Notification, Registration
+from workflows.models import (
+    Certificate,
+    EvidenceEvent,
+    IdentityDocument,
+    Notification,
+    Registration,
+)
 
 OP = Actor.operator()
 
@@ -67,7 +73,8 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     assert link.startswith(f"{site.base}/r/") and len(link.rsplit("/", 1)[1]) >= 40
     r, page = await _get(site, link)
     assert r.status == 200 and _step(page) == "start"
-    assert r.headers["Referrer-Policy"] == "no-referrer" and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store"
     r, page = await _get(site, link + "?lang=en")
     assert "Your personal signing certificate" in page
 
@@ -194,7 +201,6 @@ async def test_refused_review_shows_the_reason_and_starts_again(site):
     r, page = await _ok(site, link, "start")
     assert _step(page) == "identity"
     assert await Registration.filter(person_id=anne.id).count() == 2
-    # A passport has only its front side.
     fresh = await Registration.filter(person_id=anne.id).order_by("-id").first()
     assert fresh.state == "in_progress"
 
