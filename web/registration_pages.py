@@ -267,6 +267,13 @@ async def confirm_revoke(request: web.Request) -> web.Response:
     return await _certificate_action(request, "confirm")
 
 
+async def back_to_page(request: web.Request) -> web.Response:
+    """A GET of a form's address (a reload after a refused form): the page it belongs to."""
+    token = request.match_info["token"]
+    suffix = "/certificate" if request.path.startswith(f"{_base(token)}/certificate") else ""
+    raise web.HTTPSeeOther(f"{_base(token)}{suffix}")
+
+
 async def unknown(request: web.Request) -> web.Response:
     return error_page(request, RegistrationLinkInvalidError("this registration link is not valid"),
                       template=ERROR_PAGE)
@@ -280,4 +287,6 @@ def add_routes(app: web.Application, svc) -> None:
     app.router.add_post(f"/r/{TOKEN}/certificate/revoke", revoke)
     app.router.add_post(f"/r/{TOKEN}/certificate/revoke/confirm", confirm_revoke)
     app.router.add_post(f"/r/{TOKEN}/{{step:(?:{steps})}}", post_step)
+    app.router.add_get(f"/r/{TOKEN}/{{step:(?:{steps})}}", back_to_page)
+    app.router.add_get(f"/r/{TOKEN}/certificate/{{action:revoke(?:/confirm)?}}", back_to_page)
     app.router.add_get("/r/{rest:.*}", unknown)

@@ -92,6 +92,9 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     page = await r.text()
     assert r.status == 422 and _problem(page) == "otp_invalid" and "Il vous reste 4 essais" in page
     assert _step(page) == "mobile_code"
+    # Reloading the address of the refused form goes back to the page.
+    r = await site.session.get(f"{link}/mobile_code", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == link[len(site.base):]
     r, page = await _ok(site, link, "mobile_code", code=code)
     assert _step(page) == "document_type"
     r = await _post(site, f"{link}/document_type", document_type="birth_certificate")
@@ -166,6 +169,8 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     r = await _post(site, f"{link}/certificate/revoke/confirm", code=_wrong(code))
     page = await r.text()
     assert r.status == 422 and _problem(page) == "otp_invalid" and 'data-status="valid"' in page
+    r = await site.session.get(f"{link}/certificate/revoke/confirm", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].endswith("/certificate")
     assert await ocsp_status(svc.trust, cert) == "good"
     r = await _post(site, f"{link}/certificate/revoke/confirm", code=code)
     assert r.status == 303 and r.headers["Location"].endswith("/certificate?done=revoked")
