@@ -11,7 +11,8 @@ from web import health
 SERVICES = web.AppKey("services", object)
 
 # Route modules that join the app as their issues land; each has add_routes(app, svc).
-ROUTE_MODULES = ("web.trust_endpoints", "web.signer_links", "web.api_v1")
+ROUTE_MODULES = ("web.trust_endpoints", "web.signer_links", "web.registration_pages",
+                 "web.api_v1")
 
 
 def build_app(svc) -> web.Application:

@@ -17,6 +17,7 @@ KIND_STATUS = {
     "gone": 410,
     "payment": 402,
     "too_large": 413,
+    "unsupported_type": 415,
     "rate_limited": 429,
     "unavailable": 503,
 }
@@ -55,11 +56,12 @@ def headers_for(exc: ParapheError) -> dict:
     return headers
 
 
-def error_page(request: web.Request, exc: ParapheError, *, language: str | None = None
-               ) -> web.Response:
-    """The page saying what happened, with the status of the error's kind."""
+def error_page(request: web.Request, exc: ParapheError, *, language: str | None = None,
+               template: str = "web/signer/error") -> web.Response:
+    """The page saying what happened, with the status of the error's kind (`template`: the
+    error page of the site the request is on, which words its codes)."""
     status = status_of(exc)
-    body = render_html("web/signer/error", language_of(request, language), status=status,
+    body = render_html(template, language_of(request, language), status=status,
                        code=exc.code, details=exc.details,
                        lang=language_of(request, language))
     return web.Response(status=status, text=body, content_type="text/html",

@@ -49,8 +49,8 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
         "expires_at": c.expires_at.strftime("%d/%m/%Y") if c.expires_at else None,
         "report_url": f"{base}/evidence.pdf" if completed else None,
         "report_json_url": f"{base}/evidence.json" if completed else None,
-        "sent": request.query.get("sent") if request.query.get("sent") in ("mail", "sms")
-        else None,
+        "sent": request.query.get("sent") if request.query.get("sent") in (
+            "mail", "sms", "registration_link") else None,
         "problem": None,
     }
 
@@ -147,9 +147,24 @@ async def _problem(request: web.Request, token: str, exc: ParapheError) -> web.R
     """A refused form: the page again with the reason when the signer can still act,
     else the page of the state they are in."""
     if exc.kind in ("invalid", "gone", "forbidden", "rate_limited") and exc.code.startswith(
-            ("otp_", "consent_", "reason_", "sms_")):
+            ("otp_", "consent_", "reason_", "sms_", "personal_certificate_")):
         return await _page(request, token, problem=exc)
     return error_page(request, exc)
+
+
+async def registration_link(request: web.Request) -> web.Response:
+    """A member told to register before signing gets their registration link by mail."""
+    from workflows import registration_links
+
+    token = request.match_info["token"]
+    await _form(request)
+    ip, agent = _client(request)
+    try:
+        await registration_links.send_to_signer(request.app[SERVICES], token, ip=ip,
+                                                user_agent=agent)
+    except ParapheError as exc:
+        return error_page(request, exc)
+    raise _after(token, sent="registration_link")
 
 
 async def document(request: web.Request) -> web.Response:
@@ -211,6 +226,7 @@ def add_routes(app: web.Application, svc) -> None:
     app.router.add_post(f"/s/{TOKEN}/code", send_code)
     app.router.add_post(f"/s/{TOKEN}/sign", sign)
     app.router.add_post(f"/s/{TOKEN}/decline", decline)
+    app.router.add_post(f"/s/{TOKEN}/registration-link", registration_link)
     app.router.add_get(f"/s/{TOKEN}/documents/{{position:[0-9]{{1,4}}}}", document)
     app.router.add_get(f"/s/{TOKEN}/evidence.pdf", report_pdf)
     app.router.add_get(f"/s/{TOKEN}/evidence.json", report_json)

@@ -3,7 +3,7 @@
 Every error has a stable ``code`` (used by templates, HTTP problem documents and
 tests) and a ``kind`` that transports map to their own status: ``invalid``,
 ``not_found``, ``forbidden``, ``conflict``, ``gone``, ``payment``, ``too_large``,
-``rate_limited``.
+``unsupported_type``, ``rate_limited``.
 """
 
 from __future__ import annotations
@@ -337,6 +337,11 @@ class SignerLinkInvalidError(ParapheError):
     code, kind = "signer_link_invalid", "not_found"
 
 
+class CrossSiteRequestError(ParapheError):
+    """A form of the site was posted from another site."""
+    code, kind = "cross_site_request", "forbidden"
+
+
 class LinkExpiredError(ParapheError):
     """This signature link is no longer usable: the collection has ended."""
     code, kind = "link_expired", "gone"
@@ -414,6 +419,16 @@ class RegistrationNotNeededError(ParapheError):
     code, kind = "registration_not_needed", "conflict"
 
 
+class RegistrationLinkInvalidError(ParapheError):
+    """This registration link is not valid."""
+    code, kind = "registration_link_invalid", "not_found"
+
+
+class RegistrationLinkExpiredError(ParapheError):
+    """This registration link has expired: ask for a new one."""
+    code, kind = "registration_link_expired", "gone"
+
+
 class RegistrationAlreadyApprovedError(ParapheError):
     """This person is already registered and holds a valid personal certificate."""
     code, kind = "registration_already_approved", "conflict"
@@ -441,7 +456,7 @@ class IdentityDocumentTypeInvalidError(ParapheError):
 
 class IdentityDocumentFormatError(ParapheError):
     """The file is not a JPEG, PNG or PDF (checked by its content, not its name)."""
-    code = "identity_document_format"
+    code, kind = "identity_document_format", "unsupported_type"
 
 
 class IdentityDocumentGreyscaleError(ParapheError):

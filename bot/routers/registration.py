@@ -61,6 +61,16 @@ async def _ask_next(message: Message, progress: Progress, person: Person, lang: 
     await message.answer(text, reply_markup=markup)
 
 
+@router.message(Command("register", magic=F.args.in_({"web", "lien", "link"})))
+async def register_on_the_web(message: Message, person: Person, actor: Actor, lang: str,
+                              svc: Services) -> None:
+    """/register web: the personal link to the same steps on a web page, sent by mail."""
+    from workflows import registration_links
+
+    await registration_links.send_registration_link(svc, actor, person)
+    await message.answer(replies.text("registration/link_sent", lang, email=person.email))
+
+
 @router.message(Command("register"))
 async def register(message: Message, person: Person, actor: Actor, lang: str,
                    svc: Services) -> None:

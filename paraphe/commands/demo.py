@@ -55,6 +55,8 @@ async def demo(args, ctx) -> int:
         print(f"  {who}: {info['name']} <{info['email']}> may {rights}")
         print(f"    secret mail-in address: {info['mail_in_address']}")
         print(f"    Telegram: {info['telegram']['start_command']}")
+        if info["registration"]["link"]:
+            print(f"    registration (to sign in their own name): {info['registration']['link']}")
     print()
     print("Try it (with `paraphe serve` running):")
     print(f"  seal a PDF from the command line: paraphe seal --cabinet {SLUG} in.pdf -o out.pdf")

@@ -59,7 +59,20 @@ async def describe(person, settings, *, new_link_code: bool = False) -> dict:
                      "start_command": f"/start {code}" if code else None,
                      "deep_link": link.deep_link(username) if link and username else None,
                      "link_expires_at": link.expires_at.isoformat() if link else None},
+        "registration": await _registration(person, settings),
     }
+
+
+async def _registration(person, settings) -> dict:
+    """Whether the person signs in their own name, where their registration stands, and a
+    fresh personal link to its web page (minted only for those who register)."""
+    from workflows import registration, registration_links
+
+    needed = await registration.needs_registration(person)
+    latest = await registration.latest(person.id)
+    step = (await registration.progress_of(latest)).step if latest is not None else None
+    link = await registration_links.registration_link(settings, person) if needed else None
+    return {"needed": needed, "step": step, "link": link}
 
 
 async def show_user(args, ctx) -> int:
@@ -78,4 +91,7 @@ async def show_user(args, ctx) -> int:
     print(f"  Telegram: {'linked' if tg['linked'] else 'not linked'}"
           + (f"; link with {tg['deep_link'] or tg['start_command']}"
              f" (one-time, until {tg['link_expires_at'][:16]} UTC)" if tg["start_command"] else ""))
+    reg = info["registration"]
+    if reg["needed"]:
+        print(f"  Registration: {reg['step'] or 'not started'}; web page: {reg['link']}")
     return 0

@@ -161,11 +161,25 @@ async def test_duplicate_mobile_then_refused_review_then_start_again(tg, bot, fi
     assert await Registration.filter(person_id=firm.collaborator.id).count() == 2
 
 
+async def test_register_web_mails_the_personal_link(tg, bot, firm, svc):
+    from workflows.models import Notification
+
+    anne = User(904, "Anne")
+    await link(tg, firm.expert, anne)
+    ask = await _say(tg, anne, "/register", "étape 1")
+    assert "/register web" in ask.text
+    await _say(tg, anne, "/register web", "envoyé par e-mail (expert@dupont.test)")
+    mail = await Notification.get(template="registrant/registration_link")
+    assert mail.recipient == "expert@dupont.test"
+    assert mail.context["link"].startswith(f"{svc.settings.public_url}/r/")
+
+
 async def test_only_sign_holders_and_experts_register(tg, bot, firm):
     bob = User(903, "Bob", language_code="en")
     await firm.grant(firm.collaborator, "prepare")
     await link(tg, firm.collaborator, bob)
     await _say(tg, bob, "/register", "You do not need to register")
+    await _say(tg, bob, "/register web", "You do not need to register")
     # A PDF sent by someone with no registration goes on to the usual buttons.
     n = len(tg.chat(bob.id))
     await tg.send_document(bob, make_pdf(1), "lettre.pdf")

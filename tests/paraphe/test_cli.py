@@ -1,5 +1,7 @@
 """Every CLI command of SPEC §4 run as a real process, with its refusals."""
 
+import re
+
 import pytest
 
 from tests.cli import paraphe
@@ -54,6 +56,14 @@ def test_user_show_lists_cabinets_delegations_and_private_addresses(firm):
     assert expert["mail_in_address"] != info["mail_in_address"]
     text = ok(paraphe(firm, "user", "show", "collab@dupont.fr")).out
     assert "dupont" in text and "seal" in text and info["mail_in_address"] in text
+    # Only who signs in their own name registers, and gets a personal link to its page.
+    assert info["registration"] == {"needed": False, "step": None, "link": None}
+    assert "Registration" not in text
+    assert expert["registration"]["needed"] and expert["registration"]["step"] is None
+    assert re.fullmatch(r"https?://[^/]+/r/[A-Za-z0-9_-]{43}", expert["registration"]["link"])
+    text = ok(paraphe(firm, "user", "show", "expert@dupont.fr")).out
+    assert re.search(r"Registration: not started; web page: https?://[^/]+/r/[A-Za-z0-9_-]{43}\n",
+                     text)
 
 
 def test_user_add_refusals(firm):

@@ -11,7 +11,12 @@ from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
 from workflows.models.people import Delegation, Membership, Person
-from workflows.models.registration import IdentityDocument, PersonCode, Registration
+from workflows.models.registration import (
+    IdentityDocument,
+    PersonCode,
+    Registration,
+    RegistrationLink,
+)
 from workflows.models.telegram import TelegramConversation, TelegramUpdate, TelegramUpload
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -21,5 +26,5 @@ __all__ = [
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
     "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "TelegramConversation", "SignerCode",
-    "Registration", "IdentityDocument", "PersonCode",
+    "Registration", "IdentityDocument", "PersonCode", "RegistrationLink",
 ]

@@ -78,3 +78,17 @@ class PersonCode(Model):
 
     class Meta:
         table = "person_code"
+
+
+class RegistrationLink(Model):
+    # A personal link to the registration web page (/r/<token>): only the token's SHA-256
+    # is kept, and the link stops working at expires_at.
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="registration_links",
+                                    on_delete=fields.CASCADE)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "registration_link"
