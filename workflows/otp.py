@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Callable, NoReturn
 
 from tortoise.expressions import F
 
@@ -38,14 +39,9 @@ def _digest(code: str, salt: str, signer_id: int, bound_to: str) -> str:
     return hmac.new(bytes.fromhex(salt), message, hashlib.sha256).hexdigest()
 
 
-async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
-    """Creates a new code for the signer (older ones die) and returns it in clear, once.
-
-    Raises OtpRateLimitedError when codes were sent too recently or too often.
-    """
-    now = clock.now()
-    recent = await SignerCode.filter(signer_id=signer.id, created_at__gt=now - WINDOW).order_by(
-        "-created_at").values_list("created_at", flat=True)
+def check_rate(recent: list[datetime], now: datetime) -> None:
+    """Raises OtpRateLimitedError when the codes sent within WINDOW (newest first) leave no
+    room for one more now. Shared by signers' codes and persons' codes."""
     if recent and recent[0] > now - RESEND_INTERVAL:
         wait = int((recent[0] + RESEND_INTERVAL - now).total_seconds()) + 1
         raise OtpRateLimitedError(f"a code was sent less than {RESEND_INTERVAL.seconds} s ago",
@@ -54,8 +50,51 @@ async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
         wait = int((recent[-1] + WINDOW - now).total_seconds()) + 1
         raise OtpRateLimitedError(f"{MAX_PER_WINDOW} codes were sent within the hour",
                                   retry_after=wait)
-    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
-    salt = secrets.token_hex(16)
+
+
+def new_code() -> tuple[str, str]:
+    """A fresh code and the salt of its digest."""
+    return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}", secrets.token_hex(16)
+
+
+def refuse_dead(row, now: datetime) -> None:
+    """Raises OtpExpiredError or OtpLockedError unless `row` is a live code."""
+    if row is None or row.state in ("used", "replaced"):
+        raise OtpExpiredError("no code is waiting: ask for a new one")
+    if row.state == "locked":
+        raise OtpLockedError("too many wrong codes: ask for a new one")
+    if row.expires_at <= now:
+        raise OtpExpiredError("the code has expired: ask for a new one")
+
+
+def matches(code: str | None, digest_of: Callable[[str], str], expected: str) -> bool:
+    """Whether the typed code (spaces ignored) has the expected digest; constant-time."""
+    typed = "".join(ch for ch in (code or "") if not ch.isspace())
+    return (len(typed) == CODE_DIGITS and typed.isdigit()
+            and hmac.compare_digest(digest_of(typed), expected))
+
+
+async def count_wrong_try(model, row) -> NoReturn:
+    """Counts a wrong try on a code row of `model` and raises OtpLockedError at the last
+    one, else OtpInvalidError (details: attempts_left)."""
+    # A conditional update, so that concurrent wrong tries all count.
+    await model.filter(id=row.id, state="active").update(attempts=F("attempts") + 1)
+    fresh = await model.get(id=row.id)
+    if fresh.attempts >= MAX_ATTEMPTS:
+        await model.filter(id=row.id, state="active").update(state="locked")
+        raise OtpLockedError("too many wrong codes: ask for a new one")
+    raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - fresh.attempts)
+
+
+async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
+    """Creates a new code for the signer (older ones die) and returns it in clear, once.
+
+    Raises OtpRateLimitedError when codes were sent too recently or too often.
+    """
+    now = clock.now()
+    check_rate(await SignerCode.filter(signer_id=signer.id, created_at__gt=now - WINDOW)
+               .order_by("-created_at").values_list("created_at", flat=True), now)
+    code, salt = new_code()
     await SignerCode.filter(signer_id=signer.id, state="active").update(state="replaced")
     await SignerCode.create(signer_id=signer.id, channel=channel, salt=salt,
                             digest=_digest(code, salt, signer.id, bound_to),
@@ -72,25 +111,10 @@ async def check(signer: Signer, code: str, *, bound_to: str) -> SignerCode:
     OtpInvalidError (details: attempts_left).
     """
     row = await SignerCode.filter(signer_id=signer.id).order_by("-id").first()
-    now = clock.now()
-    if row is None or row.state in ("used", "replaced"):
-        raise OtpExpiredError("no code is waiting: ask for a new one")
-    if row.state == "locked":
-        raise OtpLockedError("too many wrong codes: ask for a new one")
-    if row.expires_at <= now:
-        raise OtpExpiredError("the code has expired: ask for a new one")
-    typed = "".join(ch for ch in (code or "") if not ch.isspace())
-    good = (len(typed) == CODE_DIGITS and typed.isdigit()
-            and hmac.compare_digest(_digest(typed, row.salt, signer.id, bound_to), row.digest))
-    if good:
+    refuse_dead(row, clock.now())
+    if matches(code, lambda typed: _digest(typed, row.salt, signer.id, bound_to), row.digest):
         return row
-    # Count the try with a conditional update so concurrent wrong tries all count.
-    await SignerCode.filter(id=row.id, state="active").update(attempts=F("attempts") + 1)
-    fresh = await SignerCode.get(id=row.id)
-    if fresh.attempts >= MAX_ATTEMPTS:
-        await SignerCode.filter(id=row.id, state="active").update(state="locked")
-        raise OtpLockedError("too many wrong codes: ask for a new one")
-    raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - fresh.attempts)
+    await count_wrong_try(SignerCode, row)
 
 
 async def consume(row: SignerCode) -> bool:

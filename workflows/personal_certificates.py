@@ -9,7 +9,7 @@ from datetime import datetime
 from cryptography import x509
 from tortoise.transactions import in_transaction
 
-from workflows import clock, evidence, notifications, person_codes
+from workflows import clock, evidence, notifications, otp, person_codes
 from workflows.actors import Actor
 from workflows.errors import (
     CertificateRevokedError,
@@ -89,7 +89,7 @@ async def request_revocation(svc, actor: Actor) -> str:
     mobile = await _verified_mobile(person)
     channel = "sms" if mobile else "mail"
     context = {"name": person.name, "serial": cert.serial,
-               "minutes": int(person_codes.CODE_LIFETIME.total_seconds() // 60)}
+               "minutes": int(otp.CODE_LIFETIME.total_seconds() // 60)}
     async with in_transaction():
         code = await person_codes.issue(person, purpose=REVOCATION_CODE, channel=channel,
                                         bound_to=cert.serial)

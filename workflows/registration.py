@@ -48,7 +48,7 @@ from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
-from workflows import clock, evidence, person_codes, people
+from workflows import clock, evidence, otp, people, person_codes
 from workflows.actors import Actor
 from workflows.errors import (
     IdentityDocumentMissingError,
@@ -291,7 +291,7 @@ async def set_mobile(svc, actor: Actor, phone: str) -> str:
 
     await sms.provider_for(svc.settings).send(number, render(
         "sms/registrant/mobile_code", person.language, code=code,
-        minutes=int(person_codes.CODE_LIFETIME.total_seconds() // 60)).strip())
+        minutes=int(otp.CODE_LIFETIME.total_seconds() // 60)).strip())
     return number
 
 
