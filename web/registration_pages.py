@@ -25,7 +25,6 @@ from workflows.errors import (
     ParapheError,
     PersonalCertificateMissingError,
     RegistrationLinkInvalidError,
-    RegistrationNotNeededError,
 )
 from workflows.models import Person
 from workflows.models.registration import DOCUMENT_TYPES
@@ -108,22 +107,8 @@ async def _person(request: web.Request) -> Person:
 # --- the registration page ------------------------------------------------------------------
 
 async def _context(request: web.Request, person: Person, token: str, lang: str) -> dict:
-    svc = request.app[SERVICES]
-    prog = await registration.progress(svc, _actor(request, person))
-    step = prog.step if prog is not None else "start"
-    cert = None
-    if step == "refused":
-        step = "start"  # The reason, and a new registration.
-    if step == "done":
-        try:
-            cert = await personal_certificates.certificate_details(person)
-        except PersonalCertificateMissingError:
-            cert = None
-        if cert is None or cert.status != "valid":
-            step = "start"  # Revoked or expired: a new registration.
-    if step == "start" and not await registration.needs_registration(person):
-        raise RegistrationNotNeededError("only experts and holders of the sign delegation "
-                                         "register: you have nothing to do")
+    prog, step = await registration.current_step(request.app[SERVICES], _actor(request, person))
+    cert = await personal_certificates.certificate_details(person) if step == "done" else None
     reg = prog.registration if prog is not None else None
     ctx = {
         "lang": lang, "base": _base(token), "step": step, "name": person.name,

@@ -204,6 +204,35 @@ async def _certificate_valid(reg: Registration) -> bool:
 
 # --- the person's steps ---------------------------------------------------------------------
 
+async def _starts_afresh(reg: Registration | None) -> bool:
+    """Whether the next start begins a new registration: there is none, or the last was
+    refused, or its certificate is no longer valid."""
+    return reg is None or not (reg.state in ("in_progress", "submitted") or (
+        reg.state == "approved" and await _certificate_valid(reg)))
+
+
+def _not_needed() -> RegistrationNotNeededError:
+    return RegistrationNotNeededError(
+        "only experts and holders of the sign delegation register: you have nothing to do")
+
+
+async def current_step(svc, actor: Actor) -> tuple[Progress | None, str]:
+    """The person's progress and the step to show them, "start" when `start_or_resume`
+    would begin a new registration; changes nothing.
+
+    Raises PersonNotFoundError, and RegistrationNotNeededError when there is nothing to
+    start.
+    """
+    person = await _person(actor)
+    reg = await latest(person.id)
+    prog = await progress_of(reg) if reg is not None else None
+    if not await _starts_afresh(reg):
+        return prog, prog.step
+    if not await needs_registration(person):
+        raise _not_needed()
+    return prog, "start"
+
+
 async def start_or_resume(svc, actor: Actor) -> Progress:
     """The registration in progress (or submitted, or approved with a valid certificate), or
     a new one when there is none or the last was refused or its certificate revoked.
@@ -212,14 +241,12 @@ async def start_or_resume(svc, actor: Actor) -> Progress:
     """
     person = await _person(actor)
     reg = await latest(person.id)
-    if reg is not None and (reg.state in ("in_progress", "submitted") or (
-            reg.state == "approved" and await _certificate_valid(reg))):
+    if not await _starts_afresh(reg):
         if reg.state == "in_progress":
             await _save(reg)  # The person is back: what they type next is for this step.
         return await progress_of(reg)
     if not await needs_registration(person):
-        raise RegistrationNotNeededError(
-            "only experts and holders of the sign delegation register: you have nothing to do")
+        raise _not_needed()
     previous = reg.id if reg is not None else None
     now = clock.now()
     async with in_transaction():
