@@ -1,12 +1,18 @@
 """Collection benchmark: N signers all signing one collection through the HTTP routes, printing one JSON.
 
 The real web app on loopback (SQLite, a temporary PARAPHE_HOME, the embedded trust service,
-the signing engine with one worker per core). Each simulated signer opens their page, asks
-for a code, reads it from the outbox and signs; `--concurrency` of them at once. Reported:
-total time, time per signature as the document grows, server time p50/p95 per request kind
-(page, code, sign), final PDF size, and its validation (pyHanko; B-LTA expected).
+the signing engine with one worker per core) in this process; the signers in a process of
+their own, as browsers would be, so their work does not count as the server's. Each
+simulated signer opens their page, asks for a code, reads it from the outbox (the
+database) and signs; `--concurrency` of them at once. Between steps a signer pauses as a
+person does (`--think`: reading the page, then opening the mail and typing the code);
+`--think 0 0` measures the server flat out. Reported: total time, time per signature as
+the document grows, server time p50/p95 per request kind (page, code, sign), the same for
+a burst of `--concurrency` signers opening their page and asking for a code in the same
+instant, final PDF size, and its validation (pdfsig; pyHanko, B-LTA expected).
 
-    python bench/collection.py [--signers 200] [--concurrency 50] [--verify full|sample|none]
+    python bench/collection.py [--signers 200] [--concurrency 50] [--think 1 4]
+                               [--verify full|sample|none]
                                [--postgres postgres://postgres@127.0.0.1:5432]
 """
 
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import sys
@@ -55,6 +62,102 @@ def _kind(path: str, method: str) -> str | None:
     if path.endswith("/sign"):
         return "sign"
     return None
+
+
+# --- The signers' side, run in a child process (`--signers-process`). --------------------
+
+async def _code_reader(database_url: str):
+    """A function returning the last code mailed to an address, read from the outbox table."""
+    query = ("SELECT context FROM notification WHERE recipient = {} AND template = "
+             "'signer/code' ORDER BY id DESC LIMIT 1")
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        path = database_url.split("://", 1)[1]
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+        def read(email: str) -> str:
+            (context,) = conn.execute(query.format("?"), (email,)).fetchone()
+            return json.loads(context)["code"]
+
+        return lambda email: asyncio.to_thread(read, email)
+    import asyncpg
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+
+    async def read_pg(email: str) -> str:
+        context = await pool.fetchval(query.format("$1"), email)
+        return (json.loads(context) if isinstance(context, str) else context)["code"]
+
+    return read_pg
+
+
+async def _signers(job: dict) -> dict:
+    """Drives the signers of `job` over HTTP; returns when each finished and what failed."""
+    code_of = await _code_reader(job["database_url"])
+    think_min, think_max = job["think"]
+    gate = asyncio.Semaphore(job["concurrency"])
+    done_at: list[float] = []
+    failures: list[str] = []
+    latency: dict[str, list[float]] = {"page": [], "code": [], "sign": []}
+
+    async def timed(kind, call):
+        started = time.perf_counter()
+        async with call as r:
+            await r.read()
+        latency[kind].append(time.perf_counter() - started)
+        return r.status
+
+    async def pause(share: float) -> None:
+        if think_max > 0:
+            await asyncio.sleep(share * random.uniform(think_min, think_max))
+
+    async def sign_one(session, link: str, email: str) -> None:
+        async with gate:
+            if (status := await timed("page", session.get(link))) != 200:
+                failures.append(f"page {status}")
+                return
+            await pause(0.3)  # reads the page, ticks nothing yet, asks for a code
+            if (status := await timed("code", session.post(
+                    link + "/code", data={"channel": "mail"}, allow_redirects=False))) != 303:
+                failures.append(f"code {status}")
+                return
+            await pause(0.7)  # opens the mail, types the code, ticks consent
+            code = await code_of(email)
+            async with session.post(link + "/sign", data={"code": code, "consent": "yes"},
+                                    allow_redirects=False) as r:
+                if r.status != 303:
+                    failures.append(f"sign {r.status}: {(await r.text())[:200]}")
+                    return
+            done_at.append(time.time())
+
+    async def burst_one(session, link: str) -> None:
+        await timed("page", session.get(link))
+        await timed("code", session.post(link + "/code", data={"channel": "mail"},
+                                         allow_redirects=False))
+        await timed("page", session.get(link + "?sent=mail"))
+
+    connector = aiohttp.TCPConnector(limit=job["concurrency"] * 2)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        if job["mode"] == "burst":
+            await asyncio.gather(*(burst_one(session, link) for link in job["links"].values()))
+        else:
+            await asyncio.gather(*(sign_one(session, link, email)
+                                   for email, link in job["links"].items()))
+    return {"done_at": done_at, "failures": failures,
+            "client_ms": {kind: {"p50": _pct(v, 0.5), "p95": _pct(v, 0.95)}
+                          for kind, v in latency.items() if v}}
+
+
+async def _run_signers(job: dict) -> dict:
+    """Runs `_signers(job)` in a child process and returns its answer."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--signers-process", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await child.communicate(json.dumps(job).encode())
+    if child.returncode != 0:
+        raise RuntimeError(f"the signers' process failed (exit {child.returncode})")
+    return json.loads(out)
 
 
 async def _validate(svc, final: bytes, mode: str, port: int) -> dict:
@@ -128,20 +231,22 @@ async def _pg_admin(base: str, sql: str) -> None:
         await conn.close()
 
 
-async def run(signers: int, concurrency: int, verify: str, postgres: str | None = None) -> dict:
+async def run(signers: int, concurrency: int, verify: str, think: tuple[float, float],
+              postgres: str | None = None) -> dict:
     database_url, pg_name = "", None
     if postgres:
         pg_name = f"paraphe_bench_{os.getpid()}"
         await _pg_admin(postgres, f'CREATE DATABASE "{pg_name}"')
         database_url = f"{postgres}/{pg_name}"
     try:
-        return await _run(signers, concurrency, verify, database_url)
+        return await _run(signers, concurrency, verify, think, database_url)
     finally:
         if pg_name:
             await _pg_admin(postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
-async def _run(signers: int, concurrency: int, verify: str, database_url: str) -> dict:
+async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, float],
+               database_url: str) -> dict:
     from paraphe.db import close_database, open_database
     from paraphe.settings import Settings
     from web.app import build_app
@@ -194,74 +299,37 @@ async def _run(signers: int, concurrency: int, verify: str, database_url: str) -
             documents=[("contrat.pdf", make_pdf(2, text="Contrat de bench"))], signers=specs,
             title="Bench")
         create_s = time.perf_counter() - created
-        links = dict(await Notification.filter(template="signer/invitation").values_list(
-            "recipient", "context"))
-        done_at: list[float] = []
-        failures: list[str] = []
-        gate = asyncio.Semaphore(concurrency)
+        links = {email: context["link"] for email, context in await Notification.filter(
+            template="signer/invitation").values_list("recipient", "context")}
+        job = {"database_url": settings.database_url, "concurrency": concurrency,
+               "think": list(think)}
 
-        async def sign_one(session: aiohttp.ClientSession, spec: SignerSpec) -> None:
-            link = links[spec.email]["link"]
-            async with gate:
-                async with session.get(link) as r:
-                    await r.read()
-                    if r.status != 200:
-                        failures.append(f"page {r.status}")
-                        return
-                async with session.post(link + "/code", data={"channel": "mail"},
-                                        allow_redirects=False) as r:
-                    if r.status != 303:
-                        failures.append(f"code {r.status}")
-                        return
-                code = (await Notification.filter(recipient=spec.email, template="signer/code")
-                        .order_by("-id").first()).context["code"]
-                async with session.post(link + "/sign", data={"code": code, "consent": "yes"},
-                                        allow_redirects=False) as r:
-                    if r.status != 303:
-                        failures.append(f"sign {r.status}: {(await r.text())[:200]}")
-                        return
-                done_at.append(time.perf_counter())
-
-        # Phase 1: `concurrency` signers at once opening their page and asking for a code
-        # (no signing under way): the latency a signer sees before signing.
+        # Phase 1, the worst case: `concurrency` signers opening their page and asking for a
+        # code in the same instant (no signing under way).
         probe_specs = [SignerSpec(f"Sonde {i}", f"p{i}@bench.test") for i in range(concurrency)]
         await collections.create_collection(
             svc, Actor(person_id=expert.id, channel="api"), cabinet="bench",
             documents=[("sonde.pdf", make_pdf(1, text="Sonde"))], signers=probe_specs,
             title="Probe")
-        links.update(dict(await Notification.filter(
+        probe_links = {email: context["link"] for email, context in await Notification.filter(
             template="signer/invitation", recipient__startswith="p").values_list(
-            "recipient", "context")))
-
-        async def probe(session: aiohttp.ClientSession, spec: SignerSpec) -> None:
-            link = links[spec.email]["link"]
-            async with session.get(link) as r:
-                await r.read()
-            async with session.post(link + "/code", data={"channel": "mail"},
-                                    allow_redirects=False) as r:
-                await r.read()
-            async with session.get(link + "?sent=mail") as r:
-                await r.read()
-
-        async with aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=concurrency * 2)) as session:
-            await asyncio.gather(*(probe(session, s) for s in probe_specs))
-        idle = {kind: {"n": len(v), "p50": _pct(v, 0.5), "p95": _pct(v, 0.95),
-                       "max": _pct(v, 1.0)} for kind, v in server_times.items() if v}
+            "recipient", "context")}
+        burst = await _run_signers({**job, "mode": "burst", "links": probe_links})
+        burst_server = {kind: {"n": len(v), "p50": _pct(v, 0.5), "p95": _pct(v, 0.95),
+                               "max": _pct(v, 1.0)} for kind, v in server_times.items() if v}
         for values in server_times.values():
             values.clear()
 
         # Phase 2: every signer of the big collection signs, `concurrency` at once.
-        started = time.perf_counter()
-        connector = aiohttp.TCPConnector(limit=concurrency * 2)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await asyncio.gather(*(sign_one(session, s) for s in specs))
+        started, started_wall = time.perf_counter(), time.time()
+        answer = await _run_signers({**job, "mode": "sign", "links": links})
         total_s = time.perf_counter() - started
+        done_at = sorted(t - started_wall for t in answer["done_at"])
+        failures = answer["failures"]
         fresh = await Collection.get(id=collection.id)
         doc = await CollectionDocument.get(collection_id=collection.id).prefetch_related("current")
         final = await svc.documents.read(doc.current.sha256)
-        done_at.sort()
-        gaps = [b - a for a, b in zip([started] + done_at, done_at)]
+        gaps = [b - a for a, b in zip([0.0] + done_at, done_at)]
         buckets = []
         step = max(1, len(gaps) // 10)
         for i in range(0, len(gaps), step):
@@ -270,15 +338,20 @@ async def _run(signers: int, concurrency: int, verify: str, database_url: str) -
                             "median_ms": round(statistics.median(chunk) * 1000, 1)})
         result = {
             "signers": signers, "concurrency": concurrency, "cores": svc.engine.workers,
+            "think_s": {"min": think[0], "max": think[1],
+                        "between": "page and code (30 %), code and sign (70 %)"},
             "database": settings.database_url.split(":", 1)[0], "create_collection_s": round(create_s, 2),
             "total_s": round(total_s, 1),
             "signatures_per_s": round(len(done_at) / total_s, 2) if total_s else None,
             "failures": len(failures), "failure_samples": failures[:5],
             "state": fresh.state, "finalized": fresh.finalized_at is not None,
             "time_per_signature_ms_as_document_grows": buckets,
-            "server_ms_page_and_code_only": idle,
             "server_ms": {kind: {"n": len(v), "p50": _pct(v, 0.5), "p95": _pct(v, 0.95),
                                  "max": _pct(v, 1.0)} for kind, v in server_times.items()},
+            "client_ms": answer["client_ms"],
+            "burst_of_concurrency_at_one_instant": {
+                "what": "page, code, page again: every probe signer at the same instant",
+                "server_ms": burst_server, "client_ms": burst["client_ms"]},
             "final_pdf_bytes": len(final),
             "stored_documents_bytes": sum(f.stat().st_size for f in
                                           (home / "documents").rglob("*") if f.is_file()),
@@ -305,9 +378,18 @@ def main() -> None:
                              "(e.g. postgres://postgres@127.0.0.1:5432); default SQLite")
     parser.add_argument("--verify", choices=("full", "sample", "none"), default=None,
                         help="default: full up to 50 signers, else sample")
+    parser.add_argument("--think", nargs=2, type=float, default=(1.0, 4.0),
+                        metavar=("MIN", "MAX"),
+                        help="seconds a signer pauses in all between opening the page and "
+                             "signing, drawn uniformly (default 1 4; 0 0: no pause)")
+    parser.add_argument("--signers-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.signers_process:
+        print(json.dumps(asyncio.run(_signers(json.loads(sys.stdin.read())))))
+        return
     verify = args.verify or ("full" if args.signers <= 50 else "sample")
-    result = asyncio.run(run(args.signers, args.concurrency, verify, args.postgres))
+    result = asyncio.run(run(args.signers, args.concurrency, verify, tuple(args.think),
+                             args.postgres))
     print(json.dumps(result, indent=2))
 
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from tortoise.functions import Count
+from tortoise.expressions import Q
+
 from workflows import clock, links, notifications, person_notices
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
+
+# A mail lists this many signers at most and counts the others: the initiator of a
+# collection of a thousand is told of each signature, and each of those mails (and its
+# outbox row) would otherwise carry the whole list.
+LISTED_SIGNERS = 25
 
 
 def _iso(value) -> str | None:
@@ -16,7 +24,11 @@ async def collection_context(collection: Collection) -> dict:
     initiator = await collection.created_by
     docs = await (CollectionDocument.filter(collection_id=collection.id)
                   .prefetch_related("original").order_by("position"))
-    signers = await Signer.filter(collection_id=collection.id).order_by("position")
+    signers = await Signer.filter(collection_id=collection.id).order_by("position").limit(
+        LISTED_SIGNERS)
+    counts = await (Signer.filter(collection_id=collection.id)
+                    .annotate(total=Count("id"), signed=Count("id", _filter=Q(state="signed")))
+                    .first().values("total", "signed"))
     return {
         "collection_id": collection.id, "title": collection.title,
         "message": collection.message, "cabinet": cabinet.slug, "cabinet_name": cabinet.name,
@@ -26,6 +38,8 @@ async def collection_context(collection: Collection) -> dict:
         "documents": [{"position": d.position, "filename": d.original.filename,
                        "sha256": d.original.sha256} for d in docs],
         "signers": [{"name": s.name, "email": s.email, "state": s.state} for s in signers],
+        "signer_count": counts["total"], "signed_count": counts["signed"] or 0,
+        "more_signers": counts["total"] - len(signers),
     }
 
 
@@ -119,7 +133,10 @@ async def expiry_warning(collection: Collection) -> int:
     names the collection and the person.
     """
     ctx = await collection_context(collection)
-    ctx["pending"] = [s["name"] for s in ctx["signers"] if s["state"] == "pending"]
+    pending = Signer.filter(collection_id=collection.id, state="pending")
+    ctx["pending"] = await pending.order_by("position").limit(LISTED_SIGNERS).values_list(
+        "name", flat=True)
+    ctx["more_pending"] = await pending.count() - len(ctx["pending"])
     initiator = await Person.get(id=collection.created_by_id)
     people = [(initiator, "initiator/expiring")]
     people += [(p, "expert/collection_expiring")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
@@ -35,15 +37,48 @@ class DocumentStore:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
 
+    def _adopt(self, sha256: str, source: Path) -> int:
+        target = self.path(sha256)
+        size = source.stat().st_size
+        if target.exists() and target.stat().st_size == size:
+            source.unlink()
+            return size
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.replace(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # The store is on another file system (a mount of its own): copy, then rename.
+            tmp = target.with_suffix(f".{os.getpid()}.{id(source)}.tmp")
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            source.unlink()
+        return size
+
     async def put(self, data: bytes, filename: str) -> Document:
         """Stores the bytes (if new) and returns their Document row."""
         sha256 = hashlib.sha256(data).hexdigest()
         await asyncio.get_running_loop().run_in_executor(None, self._write, sha256, data)
+        return await self._row(sha256, len(data), filename)
+
+    async def adopt(self, source: Path, sha256: str, filename: str) -> Document:
+        """Moves a file whose SHA-256 the caller computed into the store (on the same file
+        system, e.g. the signing engine's spool) and returns its Document row."""
+        size = await asyncio.get_running_loop().run_in_executor(None, self._adopt, sha256,
+                                                                Path(source))
+        return await self._row(sha256, size, filename)
+
+    async def _row(self, sha256: str, size: int, filename: str) -> Document:
         existing = await Document.get_or_none(sha256=sha256)
         if existing:
             return existing
         try:
-            return await Document.create(sha256=sha256, size=len(data), filename=filename[:255],
+            return await Document.create(sha256=sha256, size=size, filename=filename[:255],
                                          created_at=clock.now())
         except IntegrityError:
             return await Document.get(sha256=sha256)

@@ -105,11 +105,11 @@ async def _sign_documents(svc, collection: Collection, signer: Signer, key, bund
                   .prefetch_related("original", "current").order_by("position"))
     for row in rows:
         base = row.current or row.original
-        data = await svc.documents.read(base.sha256)
-        signed = await svc.engine.sign(
-            data, key, reason=reason, name=signer.name, stamp=stamp_for(signer.position),
-            bundle=bundle, field_name=f"Signature-{collection.id}-{signer.position}")
-        stored = await svc.documents.put(signed, row.original.filename)
+        signed, sha256 = await svc.engine.sign_file(
+            svc.documents.path(base.sha256), key, reason=reason, name=signer.name,
+            stamp=stamp_for(signer.position), bundle=bundle,
+            field_name=f"Signature-{collection.id}-{signer.position}")
+        stored = await svc.documents.adopt(signed, sha256, row.original.filename)
         out.append((row, row.version, base.sha256, stored))
     return out
 

@@ -249,3 +249,19 @@ async def test_every_collection_mail_renders_and_is_delivered(world):
     assert failed == []
     outbox = list((world.svc.settings.home / "outbox" / "new").iterdir())
     assert len(outbox) == await Notification.filter(channel="mail").count()
+
+
+async def test_mails_about_a_large_collection_list_some_signers_and_count_the_rest(world):
+    """The initiator hears of each signature; with thirty signers each mail says how many
+    signed and lists the first 25, not the whole collection."""
+    from paraphe.templating import render
+
+    await _create(world, world.expert, n=30)
+    await _sign(world, "client7@example.test")
+    mail = await last_mail("expert@dupre.test", "initiator/signed")
+    text = render(f"mail/{mail.template}", "fr", **mail.context)
+    assert "1 signataire(s) sur 30 ont signé." in text
+    assert "Client 25 : en attente" in text and "Client 26" not in text
+    assert "Client 7 : a signé" in text
+    assert "… et 5 autre(s) signataire(s)" in text
+    assert len(mail.context["signers"]) == 25

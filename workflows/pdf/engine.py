@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import hashlib
 import mmap
 import multiprocessing
 import os
@@ -23,7 +25,7 @@ from pathlib import Path
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.general import SigningError
 
-from workflows.errors import DocumentBrokenError, TrustServiceError
+from workflows.errors import DocumentBrokenError, DocumentNotFoundError, TrustServiceError
 from workflows.pdf import pades
 from workflows.pdf.stamp import StampSpec
 
@@ -132,6 +134,28 @@ class SigningEngine:
                        intake=intake)
         return await self._run_on_file(data, _sign_in_worker, job)
 
+    async def sign_file(self, source: Path, key, *, reason: str | None,
+                        name: str | None = None, stamp: StampSpec | None = None, bundle,
+                        field_name: str | None = None) -> tuple[Path, str]:
+        """Like `sign`, for a stored file that stays untouched: the worker copies it (in the
+        kernel), signs the copy and hashes it, so a large document never crosses the
+        service's process. Returns the signed copy, in the spool folder (the caller moves
+        it away or unlinks it), and its SHA-256. Raises what `sign` raises, and
+        DocumentNotFoundError when `source` is missing."""
+        job = _SignJob(key=key, material=_material(bundle), reason=reason, location=None,
+                       name=name, stamp=stamp, field_name=field_name, strict=True, intake=None)
+        fd, target = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
+        os.close(fd)
+        try:
+            sha256 = await self._run(_sign_copy_in_worker, str(source), target, job)
+        except FileNotFoundError:
+            os.unlink(target)
+            raise DocumentNotFoundError(f"{source.name} is not in the store") from None
+        except BaseException:
+            os.unlink(target)
+            raise
+        return Path(target), sha256
+
     async def timestamp(self, data: bytes, bundle, *, strict: bool = True) -> bytes:
         """Returns `data` with the bundle added to the DSS and a document timestamp over it
         (PAdES B-LTA). Raises DocumentBrokenError and TrustServiceError."""
@@ -160,6 +184,9 @@ _state: dict = {}
 
 
 def _init_worker(settings) -> None:
+    from workflows.pdf import revisions
+
+    revisions.install()
     _state.clear()
     _state["settings"] = settings
     _state["loop"] = asyncio.new_event_loop()
@@ -168,7 +195,17 @@ def _init_worker(settings) -> None:
 
 def _ping() -> int:
     _timestamper()
+    _settle()
     return os.getpid()
+
+
+def _settle() -> None:
+    """Frees a job's garbage now, then sets what survives (keys, the parse caches of
+    workflows.pdf.revisions) aside from later collections: otherwise a full collection
+    over the caches of a worker that signed a large document would cost more than a
+    signature, at random moments."""
+    gc.collect()
+    gc.freeze()
 
 
 def _timestamper():
@@ -262,6 +299,14 @@ def _sign_in_worker(path: str, job: _SignJob) -> None:
             strict=strict)
 
     _in_place(path, attempt)
+    _settle()
+
+
+def _sign_copy_in_worker(source: str, target: str, job: _SignJob) -> str:
+    shutil.copyfile(source, target)
+    _sign_in_worker(target, job)
+    with open(target, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: bool) -> None:
@@ -274,3 +319,4 @@ def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: 
                                    bytes_reserved=reserved * factor, strict=strict)
 
     _in_place(path, attempt)
+    _settle()
