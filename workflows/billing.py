@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -32,11 +32,10 @@ async def price(cabinet: Cabinet, operation: str) -> int:
     """The price of one operation for this cabinet: its own tariff, else the platform's."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    own = await Tariff.get_or_none(cabinet_id=cabinet.id, operation=operation)
-    if own is not None:
-        return own.price
-    default = await Tariff.get_or_none(cabinet_id=None, operation=operation)
-    return default.price if default is not None else DEFAULT_TARIFFS[operation]
+    # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
+    prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
+                                      operation=operation).values_list("cabinet_id", "price"))
+    return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
 
 
 async def set_tariff(cabinet: Cabinet | None, operation: str, amount: int) -> None:
