@@ -17,6 +17,7 @@ from workflows import clock, credit_notices, evidence
 from workflows.actors import Actor
 from workflows.errors import CreditAmountInvalidError, CreditInsufficientError, ReservationClosedError
 from workflows.models import Cabinet, LedgerEntry, Reservation, Tariff
+from workflows.transactions import atomic
 
 OPERATIONS = ("seal", "signature")
 DEFAULT_TARIFFS = {"seal": 1, "signature": 1}
@@ -110,7 +111,7 @@ async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str
     below `low_credit_threshold`, the cabinet's experts get a low-credit notice.
     """
     _check_amount(amount)
-    async with in_transaction():
+    async with atomic():
         await _take(cabinet.id, amount)
         entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
                                reference=reference)
