@@ -1,10 +1,13 @@
 """Sealing through the REST API: 20 concurrent clients on loopback; prints one JSON document.
 
-    python bench/api.py [--clients 20] [--requests 400] [--database-url URL]
+    python bench/api.py [--clients 20] [--requests 400] [--database-url URL] [--cpu]
 
 Targets (issue 8): at least 40 seals/s, p95 at most 300 ms. The server runs in a child
 process (as `paraphe serve` would), the clients in this one; each client is one
 integration with its own API key (the per-key rate limit is 50 req/s, burst 100).
+With --cpu (Linux) it also reports the CPU milliseconds per seal of the server's main
+process, of its signing workers and of the clients: unlike wall-clock figures, these hold
+on a machine that other work shares.
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ from workflows.services import Services  # noqa: E402
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def cpu_seconds(root: int) -> dict[int, float]:
+    """User + system CPU seconds of process `root` and of each of its descendants (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # The process ended meanwhile.
+            continue
+        procs[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        found[pid] = procs[pid][1]
+        todo += [child for child, (parent, _) in procs.items() if parent == pid]
+    return found
 
 
 async def client(session, url, token, pdfs, count, latencies, statuses):
@@ -95,10 +117,14 @@ async def main(args) -> dict:
             # Warm-up: the signing workers load their keys, the first connections open.
             await asyncio.gather(*(client(session, url, tokens[i], pdfs, 2, [], {})
                                    for i in range(args.clients)))
+            cpu_before = cpu_seconds(server.pid) if args.cpu else {}
+            client_before = time.process_time()
             started = time.perf_counter()
             await asyncio.gather(*(client(session, url, tokens[i], pdfs, per_client, latencies,
                                           statuses) for i in range(args.clients)))
             elapsed = time.perf_counter() - started
+            client_cpu = time.process_time() - client_before
+            cpu_after = cpu_seconds(server.pid) if args.cpu else {}
     finally:
         server.stdin.close()
         await server.wait()
@@ -120,6 +146,15 @@ async def main(args) -> dict:
     }
     result["meets_targets"] = (result["seals_per_second"] >= 40 and result["p95_ms"] <= 300
                                and ok == len(latencies))
+    if args.cpu and ok:
+        used = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}
+        main_cpu = used.pop(server.pid)
+        result["cpu_ms_per_seal"] = {
+            "server_main": round(1000 * main_cpu / ok, 2),
+            "signing_workers": round(1000 * sum(used.values()) / ok, 2),
+            "client": round(1000 * client_cpu / ok, 2),
+            "total": round(1000 * (main_cpu + sum(used.values()) + client_cpu) / ok, 2),
+        }
     return result
 
 
@@ -128,6 +163,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=400, help="seals in all")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--cpu", action="store_true", help="CPU ms per seal, by process (Linux)")
     parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     cli = parser.parse_args()
     if cli.serve:

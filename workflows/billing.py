@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -17,6 +17,7 @@ from workflows import clock, credit_notices, evidence
 from workflows.actors import Actor
 from workflows.errors import CreditAmountInvalidError, CreditInsufficientError, ReservationClosedError
 from workflows.models import Cabinet, LedgerEntry, Reservation, Tariff
+from workflows.transactions import atomic
 
 OPERATIONS = ("seal", "signature")
 DEFAULT_TARIFFS = {"seal": 1, "signature": 1}
@@ -32,11 +33,10 @@ async def price(cabinet: Cabinet, operation: str) -> int:
     """The price of one operation for this cabinet: its own tariff, else the platform's."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    own = await Tariff.get_or_none(cabinet_id=cabinet.id, operation=operation)
-    if own is not None:
-        return own.price
-    default = await Tariff.get_or_none(cabinet_id=None, operation=operation)
-    return default.price if default is not None else DEFAULT_TARIFFS[operation]
+    # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
+    prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
+                                      operation=operation).values_list("cabinet_id", "price"))
+    return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
 
 
 async def set_tariff(cabinet: Cabinet | None, operation: str, amount: int) -> None:
@@ -111,7 +111,7 @@ async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str
     below `low_credit_threshold`, the cabinet's experts get a low-credit notice.
     """
     _check_amount(amount)
-    async with in_transaction():
+    async with atomic():
         await _take(cabinet.id, amount)
         entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
                                reference=reference)

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from workflows import clock
 from workflows.actors import Actor
 from workflows.models import EvidenceEvent, EvidenceHead
+from workflows.transactions import atomic
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -64,7 +64,7 @@ async def record(kind: str, actor: Actor, *, data: dict | None = None,
         payload.setdefault("origin", actor.origin)
     # Round-trip through JSON so that what is hashed is exactly what the database gives back.
     payload = json.loads(canonical(payload))
-    async with in_transaction():
+    async with atomic():
         head = await EvidenceHead.select_for_update().get(id=HEAD_ID)
         seq = head.seq + 1
         at = clock.now()

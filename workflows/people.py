@@ -132,13 +132,15 @@ async def resolve_cabinet(person: Person, slug: str | None) -> Cabinet:
 
     Raises CabinetNotFoundError, NotAMemberError, CabinetAmbiguousError (details["cabinets"]).
     """
-    memberships = await memberships_of(person)
     if slug:
-        for m in memberships:
-            if m.cabinet.slug == slug:
-                return m.cabinet
+        # One joined query: this runs on every seal and signature of every channel.
+        membership = await Membership.filter(person_id=person.id, cabinet__slug=slug) \
+            .select_related("cabinet").first()
+        if membership is not None:
+            return membership.cabinet
         await get_cabinet(slug)
         raise NotAMemberError(f"{person.email} is not a member of {slug}", cabinet=slug)
+    memberships = await memberships_of(person)
     if len(memberships) == 1:
         return memberships[0].cabinet
     if not memberships:

@@ -70,9 +70,9 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     if person is not None:
         await delegations.require(person, cab, "seal")
     cost = await billing.price(cab, "seal")
-    # Refuse before any signing work when the credit is already short.
-    if cost and await billing.balance(cab) < cost:
-        available = await billing.balance(cab)
+    # Refuse before any signing work when the credit is already short. `cab` was read just
+    # now; the debit at commit is the check that counts.
+    if cost and (available := cab.credit_balance) < cost:
         raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
                                       needed=cost, available=available)
     source_sha256 = hashlib.sha256(data).hexdigest()

@@ -2,7 +2,9 @@
 
 import json
 
+import pytest
 from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from workflows import evidence
 from workflows.actors import Actor
@@ -53,3 +55,18 @@ async def test_truncated_tail_is_caught(db):
     await EvidenceEvent.filter(seq=5).delete()
     report = await evidence.verify_chain()
     assert not report.ok and "head" in report.reason
+
+
+async def test_an_event_joins_the_callers_transaction_and_rolls_back_with_it(db):
+    await _fill(2)
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned):
+        async with in_transaction():
+            await evidence.record("test.event", Actor(None, "cli"), data={"n": 99})
+            raise Abandoned()
+    await _fill(1)  # The chain goes on from the last committed event.
+    assert [e.seq for e in await EvidenceEvent.all().order_by("seq")] == [1, 2, 3]
+    assert (await evidence.verify_chain()).ok

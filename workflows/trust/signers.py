@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
 
-from asn1crypto import tsp
+from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.sign.signers import Signer
@@ -22,6 +23,7 @@ from workflows.trust.keystore import (
     open_pkcs11_session,
     sign_with_private_key,
 )
+from workflows.trust.pades_cms import PadesCms
 from workflows.trust.refs import SigningKeyRef
 from workflows.trust.x509sign import signed_digest_algorithm
 
@@ -36,7 +38,8 @@ class KeptKeySigner(Signer):
 
     pyHanko's SimpleSigner re-parses its PKCS#8 key on every signature (about 43 ms of a
     110 ms seal, NOTES.md); this one parses it once. The dry run pyHanko makes to size the
-    signature field returns a placeholder of the largest size the key can produce.
+    signature field returns a placeholder of the largest size the key can produce. A PAdES
+    signature's CMS is assembled from pieces encoded once (workflows.trust.pades_cms).
     """
 
     def __init__(self, key, signing_cert: asn1_x509.Certificate,
@@ -52,6 +55,8 @@ class KeptKeySigner(Signer):
             raise KeystoreError("unsupported key type")
         super().__init__(signing_cert=signing_cert,
                          cert_registry=SimpleCertificateStore.from_certs([signing_cert, *chain]))
+        self._pades = PadesCms.of(signing_cert, chain,
+                                  self.get_signature_mechanism_for_digest("sha256"))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
         if dry_run:
@@ -59,6 +64,25 @@ class KeptKeySigner(Signer):
         if digest_algorithm.lower() != "sha256":
             raise KeystoreError("Paraphe keys sign with SHA-256 only")
         return sign_with_private_key(self._key, data)
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run=False,
+                         use_pades=False, timestamper=None, signed_attr_settings=None,
+                         is_pdf_sig=True, encap_content_info=None) -> cms.ContentInfo:
+        """pyHanko's CMS for a timestamped PAdES signature, built from DER pieces; any
+        other request (a dry run, CAdES attributes, no timestamper...) goes to pyHanko."""
+        attrs = signed_attr_settings
+        if (dry_run or not (use_pades and is_pdf_sig) or timestamper is None
+                or encap_content_info is not None or digest_algorithm.lower() != "sha256"
+                or (attrs is not None and (attrs.cades_signed_attrs is not None
+                                           or getattr(attrs, "adobe_revinfo_attr", None)))):
+            return await super().async_sign(
+                data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
+                timestamper=timestamper, signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig, encap_content_info=encap_content_info)
+        signed = self._pades.signed_attributes(data_digest)
+        signature = await self.async_sign_raw(signed, "sha256")
+        token = await timestamper.async_timestamp(hashlib.sha256(signature).digest(), "sha256")
+        return cms.ContentInfo.load(self._pades.content_info(signed, signature, token.dump()))
 
 
 def _software_keystore(settings) -> SoftwareKeystore:

@@ -12,6 +12,8 @@ from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.general import as_signing_certificate_v2
 
+from workflows.trust.der import attribute, tlv
+
 # A policy OID in the UUID arc (X.667, 2.25): anyone may mint one without registration.
 TSA_POLICY = "2.25.238474059017442387493846116151437236181"
 ACCEPTED_DIGESTS = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -77,7 +79,7 @@ def respond(request_der: bytes, tsa: TsaIdentity) -> bytes:
 
     gen_time = tsa.now().replace(microsecond=0)
     parts = tsa.parts
-    tst_info = _tlv(0x30, b"".join((
+    tst_info = tlv(0x30, b"".join((
         parts.version_1, parts.policy, imprint.dump(),
         # 128 random bits: unique across processes without any shared counter.
         core.Integer(secrets.randbits(127) | (1 << 126)).dump(),
@@ -87,28 +89,28 @@ def respond(request_der: bytes, tsa: TsaIdentity) -> bytes:
     )))
     attributes = sorted((
         parts.content_type_attr,
-        _attribute(_OID_SIGNING_TIME, core.UTCTime(gen_time).dump()),
-        _attribute(_OID_MESSAGE_DIGEST, core.OctetString(hashlib.sha256(tst_info).digest()).dump()),
+        attribute(_OID_SIGNING_TIME, core.UTCTime(gen_time).dump()),
+        attribute(_OID_MESSAGE_DIGEST, core.OctetString(hashlib.sha256(tst_info).digest()).dump()),
         parts.signing_certificate_attr,
     ))
     try:
         # What is signed is the attributes as a SET (RFC 5652 §5.4).
-        signature = tsa.sign(_tlv(0x31, b"".join(attributes)))
+        signature = tsa.sign(tlv(0x31, b"".join(attributes)))
     except Exception:
         return rejection("system_failure", text="the TSA cannot sign now")
-    signer_info = _tlv(0x30, b"".join((
+    signer_info = tlv(0x30, b"".join((
         parts.version_1, parts.signer_id, parts.sha256,
-        _tlv(0xA0, b"".join(attributes)),  # [0] IMPLICIT SET OF Attribute
+        tlv(0xA0, b"".join(attributes)),  # [0] IMPLICIT SET OF Attribute
         parts.signature_algorithm, core.OctetString(signature).dump(),
     )))
-    signed_data = _tlv(0x30, b"".join((
-        parts.version_3, _tlv(0x31, parts.sha256),
-        _tlv(0x30, parts.tst_info_oid + _tlv(0xA0, core.OctetString(tst_info).dump())),
+    signed_data = tlv(0x30, b"".join((
+        parts.version_3, tlv(0x31, parts.sha256),
+        tlv(0x30, parts.tst_info_oid + tlv(0xA0, core.OctetString(tst_info).dump())),
         parts.certificates if cert_req else b"",
-        _tlv(0x31, signer_info),
+        tlv(0x31, signer_info),
     )))
-    token = _tlv(0x30, parts.signed_data_oid + _tlv(0xA0, signed_data))
-    return _tlv(0x30, parts.granted + token)
+    token = tlv(0x30, parts.signed_data_oid + tlv(0xA0, signed_data))
+    return tlv(0x30, parts.granted + token)
 
 
 # The granted answer is assembled from DER pieces: building it with asn1crypto objects
@@ -117,18 +119,6 @@ _OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 _OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 _OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    length = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
-def _attribute(oid: str, value_der: bytes) -> bytes:
-    return _tlv(0x30, core.ObjectIdentifier(oid).dump() + _tlv(0x31, value_der))
 
 
 @dataclass(frozen=True)
@@ -155,11 +145,11 @@ class _Parts:
         return cls(
             version_1=core.Integer(1).dump(), version_3=core.Integer(3).dump(),
             policy=core.ObjectIdentifier(tsa.policy).dump(),
-            accuracy=_tlv(0x30, core.Integer(1).dump()),
-            tsa_name=_tlv(0xA0, name),  # tsa [0] EXPLICIT GeneralName
-            content_type_attr=_attribute(
+            accuracy=tlv(0x30, core.Integer(1).dump()),
+            tsa_name=tlv(0xA0, name),  # tsa [0] EXPLICIT GeneralName
+            content_type_attr=attribute(
                 _OID_CONTENT_TYPE, core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()),
-            signing_certificate_attr=_attribute(
+            signing_certificate_attr=attribute(
                 _OID_SIGNING_CERTIFICATE_V2, as_signing_certificate_v2(tsa.cert).dump()),
             signer_id=cms.IssuerAndSerialNumber({
                 "issuer": tsa.cert.issuer, "serial_number": tsa.cert.serial_number}).dump(),
@@ -167,6 +157,6 @@ class _Parts:
             signature_algorithm=tsa.signature_algorithm.dump(),
             tst_info_oid=core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump(),
             signed_data_oid=core.ObjectIdentifier("1.2.840.113549.1.7.2").dump(),
-            certificates=_tlv(0xA0, b"".join(cert_ders)),  # [0] IMPLICIT SET OF
-            granted=_tlv(0x30, core.Integer(0).dump()),  # PKIStatusInfo { granted }
+            certificates=tlv(0xA0, b"".join(cert_ders)),  # [0] IMPLICIT SET OF
+            granted=tlv(0x30, core.Integer(0).dump()),  # PKIStatusInfo { granted }
         )

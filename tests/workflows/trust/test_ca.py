@@ -254,3 +254,18 @@ async def test_ocsp_good_revoked_unknown_with_nonce(trust, cabinet):
     assert status.name == "revoked"
     assert status.chosen["revocation_reason"].native == "key_compromise"
     assert ocsp_mod.response_status(await trust.ocsp_response(b"garbage")) == "malformed_request"
+
+
+async def test_a_revocation_in_another_process_reaches_the_bundles_crl(trust, cabinet, settings):
+    row = await trust.seal_certificate_for(cabinet)
+    before = await trust.validation_bundle([row])
+    other = await TrustService.open(settings)
+    await other.revoke(await other.issue_seal_certificate(cabinet), "superseded")
+    after = await trust.validation_bundle([row])
+    # The CRL the bundle carries was cached; it is rebuilt as soon as its CA revoked one more.
+    assert after.crls != before.crls and after.ocsps == before.ocsps
+    seal_ca = trust.authority("seal-ca").asn1.subject
+    listed = [asn1_crl.CertificateList.load(d) for d in after.crls]
+    (crl,) = [c for c in listed if c["tbs_cert_list"]["issuer"] == seal_ca]
+    assert len(crl["tbs_cert_list"]["revoked_certificates"]) == 1
+    assert await trust.crl("seal-ca") in after.crls
