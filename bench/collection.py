@@ -114,6 +114,7 @@ async def _signers(job: dict) -> dict:
 
     async def sign_one(session, link: str, email: str) -> None:
         async with gate:
+            await pause(0.5)  # opens the invitation mail, clicks the link
             if (status := await timed("page", session.get(link))) != 200:
                 failures.append(f"page {status}")
                 return
@@ -339,7 +340,9 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
         result = {
             "signers": signers, "concurrency": concurrency, "cores": svc.engine.workers,
             "think_s": {"min": think[0], "max": think[1],
-                        "between": "page and code (30 %), code and sign (70 %)"},
+                        "spent": "50 % before the page (opening the invitation), 30 % "
+                                 "before asking for the code, 70 % before signing (reading "
+                                 "the mail, typing the code)"},
             "database": settings.database_url.split(":", 1)[0], "create_collection_s": round(create_s, 2),
             "total_s": round(total_s, 1),
             "signatures_per_s": round(len(done_at) / total_s, 2) if total_s else None,
@@ -380,8 +383,8 @@ def main() -> None:
                         help="default: full up to 50 signers, else sample")
     parser.add_argument("--think", nargs=2, type=float, default=(1.0, 4.0),
                         metavar=("MIN", "MAX"),
-                        help="seconds a signer pauses in all between opening the page and "
-                             "signing, drawn uniformly (default 1 4; 0 0: no pause)")
+                        help="a signer's pauses are fractions of a time drawn uniformly "
+                             "between MIN and MAX seconds (default 1 4; 0 0: no pause)")
     parser.add_argument("--signers-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.signers_process:
