@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tortoise.functions import Count
 from tortoise.expressions import Q
+from tortoise.functions import Count
 
 from workflows import clock, links, notifications, person_notices
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
@@ -12,6 +12,19 @@ from workflows.models import Collection, CollectionDocument, Membership, Person,
 # collection of a thousand is told of each signature, and each of those mails (and its
 # outbox row) would otherwise carry the whole list.
 LISTED_SIGNERS = 25
+
+
+async def signer_counts(collection_id: int, *, waiting_before: int | None = None) -> dict:
+    """How many signers the collection has ("total") and how many signed ("signed"), in
+    one query; with `waiting_before`, also how many before that position have not signed
+    ("waiting")."""
+    counts = {"total": Count("id"), "signed": Count("id", _filter=Q(state="signed"))}
+    if waiting_before is not None:
+        counts["waiting"] = Count("id", _filter=Q(position__lt=waiting_before)
+                                  & ~Q(state="signed"))
+    found = await (Signer.filter(collection_id=collection_id).annotate(**counts)
+                   .first().values(*counts))
+    return {name: found[name] or 0 for name in counts}
 
 
 def _iso(value) -> str | None:
@@ -26,9 +39,7 @@ async def collection_context(collection: Collection) -> dict:
                   .prefetch_related("original").order_by("position"))
     signers = await Signer.filter(collection_id=collection.id).order_by("position").limit(
         LISTED_SIGNERS)
-    counts = await (Signer.filter(collection_id=collection.id)
-                    .annotate(total=Count("id"), signed=Count("id", _filter=Q(state="signed")))
-                    .first().values("total", "signed"))
+    counts = await signer_counts(collection.id)
     return {
         "collection_id": collection.id, "title": collection.title,
         "message": collection.message, "cabinet": cabinet.slug, "cabinet_name": cabinet.name,
@@ -38,7 +49,7 @@ async def collection_context(collection: Collection) -> dict:
         "documents": [{"position": d.position, "filename": d.original.filename,
                        "sha256": d.original.sha256} for d in docs],
         "signers": [{"name": s.name, "email": s.email, "state": s.state} for s in signers],
-        "signer_count": counts["total"], "signed_count": counts["signed"] or 0,
+        "signer_count": counts["total"], "signed_count": counts["signed"],
         "more_signers": counts["total"] - len(signers),
     }
 

@@ -13,8 +13,6 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.expressions import Q
-from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from workflows import billing, clock, delegations, evidence, links, otp, people, terms
@@ -516,18 +514,13 @@ async def signer_view(token: str) -> SignerView:
             collection.state == "cancelled" and collection.launched_at is None):
         raise SignerLinkInvalidError("this signature link is not valid")
     # Counts, not rows: a collection may have a thousand signers.
-    counts = await (Signer.filter(collection_id=collection.id)
-                    .annotate(total=Count("id"),
-                              signed=Count("id", _filter=Q(state="signed")),
-                              waiting=Count("id", _filter=Q(position__lt=signer.position)
-                                            & ~Q(state="signed")))
-                    .first().values("total", "signed", "waiting"))
+    counts = await notices.signer_counts(collection.id, waiting_before=signer.position)
     return SignerView(
         collection=collection, signer=signer, cabinet=collection.cabinet,
         initiator=collection.created_by,
         documents=list(await CollectionDocument.filter(collection_id=collection.id)
                        .select_related("original", "current").order_by("position")),
-        signer_count=counts["total"], signed_count=counts["signed"] or 0,
+        signer_count=counts["total"], signed_count=counts["signed"],
         turn=not collection.ordered or not counts["waiting"])
 
 

@@ -35,8 +35,9 @@ from collections import OrderedDict
 from pyhanko.pdf_utils import form_tools, generic, incremental_writer, misc, reader, xref
 from pyhanko.sign import fields
 
-# Parsed sections kept per process; one is a few hundred bytes of source.
-CACHE_ENTRIES = 50_000
+# Parsed sections kept per process (one is a few hundred bytes of source), and per offset:
+# files of the same shape put different sections at the same offset.
+CACHE_ENTRIES, ENTRIES_PER_OFFSET = 50_000, 4
 # Parsed objects kept per process, and the most source bytes they may hold.
 OBJECT_ENTRIES, OBJECT_BYTES = 100_000, 32 * 1024 * 1024
 # Larger objects (a signature dictionary is about 33 KB) are not worth a cache entry.
@@ -152,7 +153,9 @@ class CachingXRefBuilder(xref.XRefBuilder):
             raw = stream.read(end - start)
             template = _rebind(trailer, None)
             entry = _Parsed(section, template, prev, _top_level_refs(template))
-            _sections.setdefault(key, []).insert(0, (raw, entry))
+            entries = _sections.setdefault(key, [])
+            entries.insert(0, (raw, entry))
+            del entries[ENTRIES_PER_OFFSET:]
             _sections.move_to_end(key)
             while len(_sections) > CACHE_ENTRIES:
                 _sections.popitem(last=False)
