@@ -1,13 +1,16 @@
 """Sealing through the REST API: 20 concurrent clients on loopback; prints one JSON document.
 
     python bench/api.py [--clients 20] [--requests 400] [--database-url URL] [--cpu]
+                        [--idempotency-keys]
 
 Targets (issue 8): at least 40 seals/s, p95 at most 300 ms. The server runs in a child
 process (as `paraphe serve` would), the clients in this one; each client is one
 integration with its own API key (the per-key rate limit is 50 req/s, burst 100).
 With --cpu (Linux) it also reports the CPU milliseconds per seal of the server's main
 process, of its signing workers and of the clients: unlike wall-clock figures, these hold
-on a machine that other work shares.
+on a machine that other work shares. With --idempotency-keys each request carries a fresh
+Idempotency-Key, as in the README's examples: the key is claimed, then its
+answer kept, in two more writes per seal.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -59,9 +63,11 @@ def cpu_seconds(root: int) -> dict[int, float]:
     return found
 
 
-async def client(session, url, token, pdfs, count, latencies, statuses):
+async def client(session, url, token, pdfs, count, latencies, statuses, keys=False):
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     for i in range(count):
+        if keys:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
         form = aiohttp.FormData()
         form.add_field("file", pdfs[i % len(pdfs)], filename="facture.pdf",
                        content_type="application/pdf")
@@ -121,7 +127,8 @@ async def main(args) -> dict:
             client_before = time.process_time()
             started = time.perf_counter()
             await asyncio.gather(*(client(session, url, tokens[i], pdfs, per_client, latencies,
-                                          statuses) for i in range(args.clients)))
+                                          statuses, args.idempotency_keys)
+                                   for i in range(args.clients)))
             elapsed = time.perf_counter() - started
             client_cpu = time.process_time() - client_before
             cpu_after = cpu_seconds(server.pid) if args.cpu else {}
@@ -140,6 +147,7 @@ async def main(args) -> dict:
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies), 1),
         "pdf": "1 page",
+        "idempotency_keys": args.idempotency_keys,
         "database": info["database"],
         "cpus": os.cpu_count(),
         "targets": {"seals_per_second": 40, "p95_ms": 300},
@@ -164,6 +172,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=400, help="seals in all")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--cpu", action="store_true", help="CPU ms per seal, by process (Linux)")
+    parser.add_argument("--idempotency-keys", action="store_true",
+                        help="a fresh Idempotency-Key on every request")
     parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     cli = parser.parse_args()
     if cli.serve:

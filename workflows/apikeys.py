@@ -8,8 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence, people
 from workflows.actors import Actor
 from workflows.errors import (
@@ -23,6 +21,7 @@ from workflows.errors import (
 )
 from workflows.models import ApiKey, Membership
 from workflows.models.apikeys import SCOPES
+from workflows.transactions import in_transaction
 
 PREFIX = "pk_"
 LAST_USED_GRANULARITY = timedelta(minutes=5)

@@ -13,8 +13,6 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import billing, clock, delegations, evidence, links, otp, people, terms
 from workflows import collection_notices as notices
 from workflows.actors import Actor
@@ -44,6 +42,7 @@ from workflows.models import (
     SignerCode,
 )
 from workflows.models.collections import ENDED, STATES
+from workflows.transactions import in_transaction
 
 MAX_EXPIRY_DAYS = 365
 MAX_REASON = 2000

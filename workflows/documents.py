@@ -62,9 +62,24 @@ class DocumentStore:
 
     async def put(self, data: bytes, filename: str) -> Document:
         """Stores the bytes (if new) and returns their Document row."""
+        sha256 = await self.write(data)
+        return await self._row(sha256, len(data), filename)
+
+    async def write(self, data: bytes) -> str:
+        """Writes the bytes to disk (if new) and returns their SHA-256; no database row yet.
+
+        Files are named by their content, so writing one before the transaction that
+        records it is harmless when that transaction fails.
+        """
         sha256 = hashlib.sha256(data).hexdigest()
         await asyncio.get_running_loop().run_in_executor(None, self._write, sha256, data)
-        return await self._row(sha256, len(data), filename)
+        return sha256
+
+    async def register(self, sha256: str, size: int, filename: str) -> None:
+        """The Document row of a file `write` stored, in one statement that does nothing
+        when the row exists (for a use case's transaction, which it does not abort)."""
+        await Document.bulk_create([Document(sha256=sha256, size=size, filename=filename[:255],
+                                             created_at=clock.now())], ignore_conflicts=True)
 
     async def adopt(self, source: Path, sha256: str, filename: str) -> Document:
         """Moves a file whose SHA-256 the caller computed into the store (on the same file

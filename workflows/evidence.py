@@ -64,21 +64,48 @@ async def record(kind: str, actor: Actor, *, data: dict | None = None,
         payload.setdefault("origin", actor.origin)
     # Round-trip through JSON so that what is hashed is exactly what the database gives back.
     payload = json.loads(canonical(payload))
+    at = clock.now()
+
+    def link(prev: tuple[int, str]) -> str:
+        return event_hash(seq=prev[0] + 1, at=at, kind=kind, channel=actor.channel,
+                          cabinet_id=cabinet_id, person_id=person_id,
+                          collection_id=collection_id, data=payload, prev_hash=prev[1])
+
     async with atomic():
-        head = await EvidenceHead.select_for_update().get(id=HEAD_ID)
-        seq = head.seq + 1
-        at = clock.now()
-        digest = event_hash(seq=seq, at=at, kind=kind, channel=actor.channel,
-                            cabinet_id=cabinet_id, person_id=person_id,
-                            collection_id=collection_id, data=payload, prev_hash=head.hash)
+        # Move the head from the one this process last wrote, in one statement whose
+        # condition checks that guess. When another process (or a rolled-back
+        # transaction) moved it since, nothing matches: lock and read the real head.
+        prev = _last_head
+        digest = link(prev)
+        if not await _advance(prev, digest):
+            head = await EvidenceHead.select_for_update().get(id=HEAD_ID)
+            prev = (head.seq, head.hash)
+            digest = link(prev)
+            if not await _advance(prev, digest):  # Cannot happen under the row lock: a guard.
+                raise RuntimeError("evidence head moved during append")
         event = await EvidenceEvent.create(
-            seq=seq, at=at, kind=kind, channel=actor.channel, cabinet_id=cabinet_id,
+            seq=prev[0] + 1, at=at, kind=kind, channel=actor.channel, cabinet_id=cabinet_id,
             person_id=person_id, collection_id=collection_id, data=payload,
-            prev_hash=head.hash, hash=digest)
-        updated = await EvidenceHead.filter(id=HEAD_ID, seq=head.seq).update(seq=seq, hash=digest)
-        if updated != 1:  # Another writer moved the head; the transaction must not commit.
-            raise RuntimeError("evidence head moved during append")
+            prev_hash=prev[1], hash=digest)
+    _remember(prev[0] + 1, digest)
     return event
+
+
+# The head as this process last moved it: a guess that `_advance` verifies in the database.
+_last_head: tuple[int, str] = (0, GENESIS)
+
+
+def _remember(seq: int, digest: str) -> None:
+    global _last_head
+    _last_head = (seq, digest)
+
+
+async def _advance(prev: tuple[int, str], digest: str) -> bool:
+    """Moves the head from exactly `prev` (seq and hash) to the next event; the UPDATE
+    locks the row until commit, so no other append can link to the same event."""
+    seq, prev_hash = prev
+    return await EvidenceHead.filter(id=HEAD_ID, seq=seq, hash=prev_hash).update(
+        seq=seq + 1, hash=digest) == 1
 
 
 @dataclass(frozen=True)

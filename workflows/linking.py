@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from workflows import clock, evidence
 from workflows.actors import Actor
@@ -19,6 +18,7 @@ from workflows.errors import (
     TelegramAlreadyLinkedError,
 )
 from workflows.models import Person
+from workflows.transactions import in_transaction
 
 # How long a link code stays usable after it is issued.
 LINK_CODE_TTL = timedelta(hours=72)

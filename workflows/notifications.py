@@ -7,10 +7,10 @@ from typing import Iterable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from workflows import clock
 from workflows.models import Notification
+from workflows.transactions import in_transaction
 
 # Retry delays after each failed attempt; after the last one the notification is failed for good.
 BACKOFF = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),

@@ -6,7 +6,6 @@ import re
 import secrets
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from workflows import clock, evidence
 from workflows.actors import Actor
@@ -22,6 +21,7 @@ from workflows.errors import (
 )
 from workflows.models import Cabinet, Membership, Person
 from workflows.models.people import ROLES
+from workflows.transactions import in_transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -132,17 +132,37 @@ async def resolve_cabinet(person: Person, slug: str | None) -> Cabinet:
 
     Raises CabinetNotFoundError, NotAMemberError, CabinetAmbiguousError (details["cabinets"]).
     """
+    return (await resolve_membership(person, slug)).cabinet
+
+
+async def acting_membership(person_id: int, slug: str | None) -> Membership:
+    """`resolve_membership` for a person known by id (an actor), with the person loaded too:
+    one query when the cabinet is named and the person belongs to it."""
+    if slug:
+        membership = await Membership.filter(person_id=person_id, cabinet__slug=slug) \
+            .select_related("cabinet", "person").first()
+        if membership is not None:
+            return membership
+    person = await Person.get(id=person_id)
+    membership = await resolve_membership(person, slug)  # The only one, or the error.
+    membership.person = person
+    return membership
+
+
+async def resolve_membership(person: Person, slug: str | None) -> Membership:
+    """`resolve_cabinet`, giving the membership (its role, its cabinet loaded) so that a
+    caller checking a right (`delegations.basis`) need not read it again."""
     if slug:
         # One joined query: this runs on every seal and signature of every channel.
         membership = await Membership.filter(person_id=person.id, cabinet__slug=slug) \
             .select_related("cabinet").first()
         if membership is not None:
-            return membership.cabinet
+            return membership
         await get_cabinet(slug)
         raise NotAMemberError(f"{person.email} is not a member of {slug}", cabinet=slug)
     memberships = await memberships_of(person)
     if len(memberships) == 1:
-        return memberships[0].cabinet
+        return memberships[0]
     if not memberships:
         raise NotAMemberError(f"{person.email} is not a member of any cabinet")
     raise CabinetAmbiguousError(

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from tortoise.transactions import in_transaction
 
 from workflows import clock, evidence, notifications, otp, person_codes
 from workflows.actors import Actor
@@ -18,6 +17,7 @@ from workflows.errors import (
     PersonNotFoundError,
 )
 from workflows.models import Cabinet, Certificate, Membership, Person, Registration
+from workflows.transactions import in_transaction
 
 REVOCATION_CODE = "revocation"
 

@@ -46,8 +46,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence, otp, people, person_codes
 from workflows.actors import Actor
 from workflows.errors import (
@@ -72,6 +70,7 @@ from workflows.models import (
     Registration,
 )
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
+from workflows.transactions import in_transaction
 
 MOBILE_CODE = "mobile"
 # Steps answered by a message or a file rather than a button, and how long after the

@@ -14,12 +14,11 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence, notifications
 from workflows.actors import Actor
 from workflows.errors import RegistrationLinkExpiredError, RegistrationLinkInvalidError
 from workflows.models import Person, RegistrationLink
+from workflows.transactions import in_transaction
 
 LINK_LIFETIME = timedelta(days=30)
 MAX_TOKEN = 128

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence, notifications
 from workflows.actors import Actor
 from workflows.errors import (
@@ -18,6 +16,7 @@ from workflows.errors import (
 from workflows.identity_vault import IdentityVault
 from workflows.models import IdentityDocument, Person, Registration
 from workflows.registration import check_phone_free, identity_of
+from workflows.transactions import in_transaction
 
 MAX_REASON = 1000
 

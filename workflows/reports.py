@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence
 from workflows import collection_notices as notices
 from workflows.actors import Actor
@@ -30,6 +28,7 @@ from workflows.models import (
     Person,
     Signer,
 )
+from workflows.transactions import in_transaction
 
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)

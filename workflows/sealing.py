@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePath
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from workflows import billing, clock, delegations, evidence, people, terms
 from workflows.actors import Actor
 from workflows.errors import CabinetNotFoundError, CreditInsufficientError
-from workflows.models import Cabinet, Operation, Person
+from workflows.models import Cabinet, Membership, Operation, Person
 from workflows.services import Services
+from workflows.transactions import in_transaction
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,14 @@ async def _replay(key: str | None) -> SealResult | None:
     return SealResult(**{**done.result, "replayed": True})
 
 
-async def _cabinet_for(actor: Actor, cabinet: str | None) -> tuple[Person | None, Cabinet]:
+async def _cabinet_for(actor: Actor, cabinet: str | None
+                       ) -> tuple[Person | None, Cabinet, Membership | None]:
     if actor.person_id is None:
         if not cabinet:
             raise CabinetNotFoundError("name the cabinet whose seal to apply")
-        return None, await people.get_cabinet(cabinet)
-    person = await Person.get(id=actor.person_id)
-    return person, await people.resolve_cabinet(person, cabinet)
+        return None, await people.get_cabinet(cabinet), None
+    membership = await people.acting_membership(actor.person_id, cabinet)
+    return membership.person, membership.cabinet, membership
 
 
 async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, filename: str,
@@ -65,10 +66,10 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     """
     if (done := await _replay(idempotency_key)) is not None:
         return done
-    person, cab = await _cabinet_for(actor, cabinet)
+    person, cab, membership = await _cabinet_for(actor, cabinet)
     await terms.require_accepted(cab, svc.settings, person)
     if person is not None:
-        await delegations.require(person, cab, "seal")
+        await delegations.basis(person, cab, membership, "seal")
     cost = await billing.price(cab, "seal")
     # Refuse before any signing work when the credit is already short. `cab` was read just
     # now; the debit at commit is the check that counts.
@@ -76,14 +77,15 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
         raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
                                       needed=cost, available=available)
     source_sha256 = hashlib.sha256(data).hexdigest()
-    cert = await svc.trust.seal_certificate_for(cab)
-    key = await svc.trust.signing_key(cert)
+    cert, key = await svc.trust.seal_key_for(cab)
     bundle = await svc.trust.validation_bundle([cert])
     # The signing worker checks the untrusted PDF first (off this process), then seals it.
     sealed = await svc.engine.sign(data, key, reason=f"Cachet de {cab.name}", name=cab.name,
                                    bundle=bundle,
                                    intake=(filename, svc.settings.max_document_bytes))
     out_name = sealed_filename(filename)
+    # On disk before the transaction, which then holds the database for statements only.
+    sealed_sha256 = await svc.documents.write(sealed)
     try:
         async with in_transaction():
             # The delegation is checked again at commit: it must hold at the moment of the seal.
@@ -92,14 +94,14 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
                 cab, cost, operation="seal", reference=idempotency_key or out_name,
                 low_credit_threshold=svc.settings.low_credit_threshold) if cost else \
                 await billing.balance(cab)
-            doc = await svc.documents.put(sealed, out_name)
-            result = SealResult(sha256=doc.sha256, filename=out_name, size=len(sealed),
+            await svc.documents.register(sealed_sha256, len(sealed), out_name)
+            result = SealResult(sha256=sealed_sha256, filename=out_name, size=len(sealed),
                                 cabinet=cab.slug, credit_left=left, source_sha256=source_sha256,
                                 certificate_serial=cert.serial)
             await evidence.record("seal.applied", actor, cabinet_id=cab.id,
                                   person_id=person.id if person else None,
                                   data={"filename": filename, "source_sha256": source_sha256,
-                                        "sealed_sha256": doc.sha256, "basis": basis,
+                                        "sealed_sha256": sealed_sha256, "basis": basis,
                                         "price": cost, "certificate": cert.serial,
                                         "idempotency_key": idempotency_key})
             if idempotency_key:

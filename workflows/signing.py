@@ -14,8 +14,6 @@ import asyncio
 import base64
 from collections import defaultdict
 
-from tortoise.transactions import in_transaction
-
 from workflows import billing, clock, evidence, otp, terms
 from workflows import collection_notices as notices
 from workflows.actors import Actor
@@ -30,6 +28,7 @@ from workflows.models import (
     Signer,
     SignerCode,
 )
+from workflows.transactions import in_transaction
 
 MAX_RETRIES = 8
 # Up to this many signers, each signature carries its validation data in its own DSS update
@@ -87,7 +86,10 @@ async def certificate_for(svc, signer: Signer):
     """The certificate this signer signs with: personal for an expert or `sign` holder of the
     cabinet (who must be registered), else one-time (external signers, co-signers)."""
     if signer.person_id is not None:
-        from workflows.personal_certificates import require_signing_certificate, signs_in_own_name
+        from workflows.personal_certificates import (
+            require_signing_certificate,
+            signs_in_own_name,
+        )
 
         person = await Person.get(id=signer.person_id)
         cabinet = await Cabinet.get(id=(await Collection.get(id=signer.collection_id)).cabinet_id)

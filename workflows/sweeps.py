@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock
 from workflows import collection_notices as notices
 from workflows.models import Collection, Signer, TelegramConversation
+from workflows.transactions import in_transaction
 
 log = logging.getLogger("paraphe.sweeps")
 

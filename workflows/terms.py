@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from paraphe.templating import LANGUAGES, TEMPLATES_DIR
 from workflows import clock, evidence, people
@@ -28,6 +27,7 @@ from workflows.errors import (
     TermsVersionInvalidError,
 )
 from workflows.models import Cabinet, Collection, Membership, Person, TermsAcceptance
+from workflows.transactions import in_transaction
 
 TERMS_DIR = TEMPLATES_DIR / "terms"
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from tortoise.transactions import in_transaction
-
 from workflows import clock, evidence, notifications, people
 from workflows.actors import Actor
 from workflows.errors import WebhookInvalidError, WebhookNotFoundError
@@ -33,6 +31,7 @@ from workflows.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from workflows.transactions import in_transaction
 
 # Evidence kinds that become webhook events.
 EVENT_PREFIXES = ("seal.", "collection.", "signer.")

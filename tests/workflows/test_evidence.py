@@ -4,11 +4,11 @@ import json
 
 import pytest
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
-from workflows import evidence
+from workflows import clock, evidence
 from workflows.actors import Actor
-from workflows.models import EvidenceEvent
+from workflows.models import EvidenceEvent, EvidenceHead
+from workflows.transactions import in_transaction
 
 
 async def _fill(n=5):
@@ -69,4 +69,22 @@ async def test_an_event_joins_the_callers_transaction_and_rolls_back_with_it(db)
             raise Abandoned()
     await _fill(1)  # The chain goes on from the last committed event.
     assert [e.seq for e in await EvidenceEvent.all().order_by("seq")] == [1, 2, 3]
+    assert (await evidence.verify_chain()).ok
+
+
+async def test_the_chain_goes_on_from_an_event_another_process_appended(db):
+    await _fill(2)
+    # Another process (the CLI, say) appends event 3: this process's last head is now stale.
+    head = await EvidenceHead.get(id=evidence.HEAD_ID)
+    at = clock.now()
+    digest = evidence.event_hash(seq=3, at=at, kind="other.process", channel="cli",
+                                 cabinet_id=None, person_id=None, collection_id=None, data={},
+                                 prev_hash=head.hash)
+    await EvidenceEvent.create(seq=3, at=at, kind="other.process", channel="cli", data={},
+                               prev_hash=head.hash, hash=digest)
+    await EvidenceHead.filter(id=evidence.HEAD_ID).update(seq=3, hash=digest)
+    await _fill(1)
+    events = await EvidenceEvent.all().order_by("seq")
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert events[3].prev_hash == digest
     assert (await evidence.verify_chain()).ok

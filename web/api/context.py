@@ -58,6 +58,16 @@ class Form:
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+def media_type_of(request: web.Request) -> str:
+    """The body's media type, lower case, without parameters.
+
+    Read from the header directly: aiohttp's `request.content_type` parses it with the
+    e-mail package, which costs the event loop a third of a millisecond per request.
+    """
+    raw = request.headers.get("Content-Type", "")
+    return raw.split(";", 1)[0].strip().lower() or "application/octet-stream"
+
+
 async def read_form(request: web.Request, max_total: int) -> Form:
     """Reads a multipart/form-data body within `max_total` bytes.
 
@@ -65,12 +75,13 @@ async def read_form(request: web.Request, max_total: int) -> Form:
     when the body is too big.
     """
     form = Form()
-    if request.content_type == "application/x-www-form-urlencoded":
+    media_type = media_type_of(request)
+    if media_type == "application/x-www-form-urlencoded":
         for name, value in (await request.post()).items():
             form.fields.setdefault(name, []).append(str(value))
         return form
-    if request.content_type != "multipart/form-data":
-        raise ApiRequestInvalidError("send multipart/form-data", content_type=request.content_type)
+    if media_type != "multipart/form-data":
+        raise ApiRequestInvalidError("send multipart/form-data", content_type=media_type)
     total = 0
     try:
         reader = await request.multipart()

@@ -57,9 +57,9 @@ class _SignJob:
 class SigningEngine:
     """Signs and timestamps PDFs off the event loop; create one per service, `close()` at exit.
 
-    Documents travel to the workers as files in a private folder (mode 0700, files 0600)
-    that the worker signs in place: piping 10 MB through pickle both ways cost more than
-    the signature itself.
+    Documents are signed in place in files of a private folder (mode 0700, files 0600):
+    piping 10 MB through pickle both ways cost more than the signature itself. Documents
+    up to INLINE_BYTES travel in the job instead, and the worker writes their file.
     """
 
     def __init__(self, settings, *, workers: int | None = None) -> None:
@@ -99,14 +99,17 @@ class SigningEngine:
             raise TrustServiceError("the signing worker stopped; try again") from None
 
     async def _run_on_file(self, data: bytes, fn, *args) -> bytes:
-        # mkstemp creates the file with mode 0600: documents are confidential.
-        fd, name = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
+        """Runs `fn(path, *args)` in a worker on a spool file holding `data`; returns what
+        the file holds afterwards. The event loop never does the file's I/O: a small
+        document travels in the job and the worker writes and reads its file; a large one
+        is written and read back by a thread."""
+        if len(data) <= INLINE_BYTES:
+            return await self._run(_on_spool_file, str(self._spool_dir()), data, fn, *args)
+        loop = asyncio.get_running_loop()
+        name = await loop.run_in_executor(None, _spool_write, str(self._spool_dir()), data)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
             await self._run(fn, name, *args)
-            with open(name, "rb") as fh:
-                return fh.read()
+            return await loop.run_in_executor(None, _read_bytes, name)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
@@ -191,6 +194,39 @@ def _init_worker(settings) -> None:
     _state["settings"] = settings
     _state["loop"] = asyncio.new_event_loop()
     _state["materials"] = OrderedDict()
+
+
+# Up to this size a document crosses the process boundary inside the job (pickled), which
+# costs the service less than writing, reading back and removing a file on its event loop.
+INLINE_BYTES = 512 * 1024
+
+
+def _spool_write(spool: str, data: bytes) -> str:
+    # mkstemp creates the file with mode 0600: documents are confidential.
+    fd, name = tempfile.mkstemp(suffix=".pdf", dir=spool)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return name
+
+
+def _read_bytes(name: str) -> bytes:
+    with open(name, "rb") as fh:
+        return fh.read()
+
+
+def _on_spool_file(spool: str, data: bytes, fn, *args) -> bytes:
+    """In a worker: `fn(path, *args)` on a spool file of its own holding `data`."""
+    name = _spool_write(spool, data)
+    try:
+        fn(name, *args)
+        return _read_bytes(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def _ping() -> int:

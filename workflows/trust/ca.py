@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from workflows import clock
 from workflows.errors import (
@@ -28,6 +27,7 @@ from workflows.errors import (
     TrustServiceError,
 )
 from workflows.models import Certificate
+from workflows.transactions import in_transaction
 from workflows.trust import crl as crl_mod
 from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import profiles
@@ -212,14 +212,26 @@ class TrustService:
         """The cabinet's current seal certificate, issued on demand when there is none valid
         (none yet, revoked, expiring within 30 days, or naming an old name or SIREN)."""
         subject = profiles.seal_subject(cabinet.name, cabinet.siren).rfc4514_string()[:512]
-        lock = self._issue_locks.setdefault(("seal", cabinet.id), asyncio.Lock())
-        async with lock:
-            current = await Certificate.filter(
+
+        def current():
+            return Certificate.filter(
                 kind="seal", cabinet_id=cabinet.id, revoked_at=None, subject=subject,
                 not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
-            if current is not None:
-                return current
+
+        # Every seal comes here: the usual case (a valid certificate) takes no lock, so
+        # concurrent seals of one cabinet do not queue behind each other's lookup.
+        if (found := await current()) is not None:
+            return found
+        async with self._issue_locks.setdefault(("seal", cabinet.id), asyncio.Lock()):
+            if (found := await current()) is not None:  # Issued while this one waited.
+                return found
             return await self.issue_seal_certificate(cabinet)
+
+    async def seal_key_for(self, cabinet) -> tuple[Certificate, SigningKeyRef]:
+        """The cabinet's current seal certificate and what a worker needs to seal with it,
+        from the one row `seal_certificate_for` read (valid, not revoked, with its key)."""
+        cert = await self.seal_certificate_for(cabinet)
+        return cert, self._key_of(cert)
 
     async def issue_personal_certificate(self, person, organization: str | None = None
                                          ) -> Certificate:
@@ -305,6 +317,9 @@ class TrustService:
         row = await Certificate.get_or_none(id=cert.id)
         if row is None:
             raise CertificateNotFoundError("no such certificate")
+        return self._key_of(row)
+
+    def _key_of(self, row: Certificate) -> SigningKeyRef:
         if row.revoked_at is not None:
             raise CertificateRevokedError("the certificate is revoked")
         if row.not_after <= clock.now() or not row.key_ref:

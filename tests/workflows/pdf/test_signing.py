@@ -178,3 +178,20 @@ async def test_the_engine_runs_the_intake_before_signing(trust, engine, seal):
                         (make_pdf(pages=40), DocumentTooLargeError)):
         with pytest.raises(error):
             await engine.sign(data, key, reason="r", bundle=bundle, intake=("in.pdf", 5000))
+
+
+async def test_small_and_large_documents_leave_nothing_in_the_spool(trust, engine, seal):
+    from workflows.errors import DocumentBrokenError
+    from workflows.pdf.engine import INLINE_BYTES
+
+    _, key, bundle = seal
+    small, large = make_pdf(), make_pdf(image_bytes=INLINE_BYTES + 100_000)
+    assert len(small) <= INLINE_BYTES < len(large)  # Sent in the job / through a spool file.
+    for source in (small, large):
+        signed = await seal_once(engine, seal, source)
+        assert signed.startswith(source)
+        assert (await verify_pdf(signed, trust_roots=trust.trust_roots()))["ok"]
+        with pytest.raises(DocumentBrokenError):  # A failed job cleans up too.
+            await engine.sign(b"%PDF" + source[4:-200], key, reason="r", bundle=bundle,
+                              intake=("broken.pdf", 10 * 1024 * 1024))
+    assert list(engine._spool_dir().iterdir()) == []
