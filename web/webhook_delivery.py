@@ -9,6 +9,7 @@ import time
 import aiohttp
 
 from workflows import webhooks
+from workflows.webhook_secrets import SecretBox
 
 log = logging.getLogger("paraphe.webhooks")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -19,6 +20,7 @@ class WebhookWorker:
 
     def __init__(self, svc, *, interval: float = 2.0, batch: int = 20) -> None:
         self.svc = svc
+        self.box = SecretBox(svc.settings)
         self.interval = interval
         self.batch = batch
         self._task: asyncio.Task | None = None
@@ -30,7 +32,7 @@ class WebhookWorker:
         return self._session
 
     async def _send(self, notification) -> str | None:
-        outgoing = await webhooks.prepare(notification)
+        outgoing = await webhooks.prepare(notification, self.box)
         if outgoing is None:
             return None
         session = await self._session_open()
@@ -85,4 +87,7 @@ class WebhookWorker:
 
 async def start_webhook_worker(svc, *, interval: float = 2.0) -> WebhookWorker:
     """Starts the worker on the running loop; the runtime awaits `stop()` at shutdown."""
-    return WebhookWorker(svc, interval=interval).start()
+    worker = WebhookWorker(svc, interval=interval)
+    if sealed := await webhooks.seal_stored_secrets(worker.box):
+        log.info("sealed %d webhook secret(s) stored in clear by an earlier version", sealed)
+    return worker.start()

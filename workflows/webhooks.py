@@ -32,6 +32,7 @@ from workflows.models import (
     WebhookEvent,
 )
 from workflows.transactions import in_transaction
+from workflows.webhook_secrets import SecretBox, is_sealed
 
 # Evidence kinds that become webhook events.
 EVENT_PREFIXES = ("seal.", "collection.", "signer.")
@@ -80,15 +81,18 @@ def _check_events(events: list[str] | None) -> list[str]:
     return patterns
 
 
-async def add_endpoint(actor: Actor, *, cabinet: str, url: str,
+async def add_endpoint(actor: Actor, *, cabinet: str, url: str, box: SecretBox,
                        events: list[str] | None = None) -> CreatedEndpoint:
-    """Registers an endpoint; raises CabinetNotFoundError or WebhookInvalidError."""
+    """Registers an endpoint; raises CabinetNotFoundError or WebhookInvalidError.
+
+    The signing secret is returned once, here; the database keeps it sealed by `box`.
+    """
     url, patterns = _check_url(url), _check_events(events)
     cab = await people.get_cabinet(cabinet)
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with in_transaction():
         endpoint = await WebhookEndpoint.create(cabinet=cab, url=url, events=patterns,
-                                                secret=secret, created_at=clock.now())
+                                                secret=box.seal(secret), created_at=clock.now())
         await evidence.record("webhook.added", actor, cabinet_id=cab.id,
                               data={"endpoint_id": endpoint.id, "url": url, "events": patterns})
     return CreatedEndpoint(endpoint=endpoint, secret=secret)
@@ -211,7 +215,17 @@ async def claim_due(limit: int = 20) -> list[Notification]:
     return await notifications.claim_due(limit, channel="webhook")
 
 
-async def prepare(notification: Notification) -> OutgoingDelivery | None:
+async def seal_stored_secrets(box: SecretBox) -> int:
+    """Seals the secrets that an earlier version stored in clear; returns how many."""
+    sealed = 0
+    for endpoint in await WebhookEndpoint.all().only("id", "secret"):
+        if not is_sealed(endpoint.secret):
+            sealed += await WebhookEndpoint.filter(id=endpoint.id, secret=endpoint.secret) \
+                .update(secret=box.seal(endpoint.secret))
+    return sealed
+
+
+async def prepare(notification: Notification, box: SecretBox) -> OutgoingDelivery | None:
     """The request to send for a claimed delivery, or None when its endpoint was removed."""
     endpoint = await WebhookEndpoint.get_or_none(id=notification.context.get("endpoint_id"))
     event = await WebhookEvent.get_or_none(id=notification.context.get("event_id"))
@@ -228,7 +242,7 @@ async def prepare(notification: Notification) -> OutgoingDelivery | None:
         "Paraphe-Event-Id": event.event_id,
         "Paraphe-Event-Type": event.type,
         "Paraphe-Delivery-Attempt": str(notification.attempts),
-        SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
+        SIGNATURE_HEADER: sign(box.open(endpoint.secret), timestamp, body),
     }
     return OutgoingDelivery(url=endpoint.url, body=body, headers=headers,
                             event_id=event.event_id)

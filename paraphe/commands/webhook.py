@@ -5,6 +5,7 @@ from __future__ import annotations
 from paraphe.cli import CliError, print_json
 from workflows import webhooks
 from workflows.actors import Actor
+from workflows.webhook_secrets import SecretBox
 
 
 def register(sub) -> None:
@@ -37,7 +38,8 @@ async def add_endpoint(args, ctx) -> int:
     await ctx.open(services=False)
     events = [e for e in args.events.split(",") if e.strip()]
     created = await webhooks.add_endpoint(Actor.operator(command="webhook add"),
-                                          cabinet=args.slug, url=args.url, events=events)
+                                          cabinet=args.slug, url=args.url, events=events,
+                                          box=SecretBox(ctx.settings))
     if args.json:
         print_json({"id": created.endpoint.id, "url": created.endpoint.url,
                     "events": created.endpoint.events, "secret": created.secret})

@@ -11,7 +11,8 @@ class WebhookEndpoint(Model):
     url = fields.CharField(max_length=2000)
     # Event type patterns ("seal.*", "collection.completed"); empty means every event.
     events = fields.JSONField(default=list)
-    # The HMAC key must be usable to sign, so it cannot be a hash; it is shown once at creation.
+    # The HMAC key must be usable to sign, so it cannot be a hash: it is shown once at
+    # creation and kept sealed (AES-GCM, workflows.webhook_secrets).
     secret = fields.CharField(max_length=128)
     created_at = fields.DatetimeField()
     removed_at = fields.DatetimeField(null=True)

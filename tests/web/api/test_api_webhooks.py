@@ -11,7 +11,8 @@ from tests.cli import paraphe
 from web.webhook_delivery import WebhookWorker
 from workflows import clock, evidence, people, webhooks
 from workflows.actors import Actor
-from workflows.models import WebhookDelivery, WebhookEvent
+from workflows.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from workflows.webhook_secrets import SecretBox
 
 
 class Receiver:
@@ -48,6 +49,10 @@ async def receiver():
     await r.runner.cleanup()
 
 
+def _box(api) -> SecretBox:
+    return SecretBox(api.svc.settings)
+
+
 async def _launch_event(slug: str, collection_id: int = 7):
     cabinet = await people.get_cabinet(slug)
     await evidence.record("collection.launched", Actor.system(sweep="test"), cabinet_id=cabinet.id,
@@ -56,8 +61,8 @@ async def _launch_event(slug: str, collection_id: int = 7):
 
 
 async def test_signed_delivery_that_receiver_verifies(api, receiver):
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url)
-    other = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url,
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
+    other = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url,
                                         events=["seal.*"])
     assert other.secret != created.secret
     await _launch_event("alpha")
@@ -82,7 +87,7 @@ async def test_signed_delivery_that_receiver_verifies(api, receiver):
 
 async def test_failures_are_retried_with_backoff_then_delivered(api, receiver):
     receiver.fail = 2
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url)
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
     try:
@@ -112,7 +117,7 @@ async def test_failures_are_retried_with_backoff_then_delivered(api, receiver):
 
 async def test_retries_stop_after_24_hours(api, receiver):
     receiver.fail = 10 ** 6
-    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url)
+    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
     outcomes = []
@@ -131,7 +136,7 @@ async def test_retries_stop_after_24_hours(api, receiver):
 
 
 async def test_unreachable_endpoint_is_logged_and_removed_endpoint_stops(api):
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha",
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
                                           url="http://127.0.0.1:9/nothing-listens")
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
@@ -151,7 +156,7 @@ async def test_unreachable_endpoint_is_logged_and_removed_endpoint_stops(api):
 async def test_only_events_after_registration_and_each_once(api, receiver):
     await _launch_event("alpha", collection_id=1)
     clock.fast_forward(seconds=1)
-    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url)
+    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
     await _launch_event("alpha", collection_id=2)
     worker = WebhookWorker(api.svc)
     try:
@@ -187,7 +192,7 @@ async def test_running_worker_delivers_an_api_seal(api, receiver):
     from tests.web.api.conftest import pdf_form
     from web.webhook_delivery import start_webhook_worker
 
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", url=receiver.url,
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url,
                                           events=["seal.*"])
     worker = await start_webhook_worker(api.svc, interval=0.05)
     try:
@@ -206,3 +211,41 @@ async def test_running_worker_delivers_an_api_seal(api, receiver):
     event = json.loads(body)
     assert event["type"] == "seal.applied"
     assert event["data"]["sealed_sha256"] == sealed["sha256"]
+
+
+async def test_the_database_never_holds_a_secret_in_clear(api, receiver, settings):
+    from pydantic import SecretStr
+
+    from workflows.errors import MasterKeyWrongError
+
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
+                                          url=receiver.url)
+    stored = (await WebhookEndpoint.get(id=created.endpoint.id)).secret
+    assert stored.startswith("enc1:") and created.secret not in stored
+    assert _box(api).open(stored) == created.secret
+    # Under another master key the secret does not open (and says why).
+    other = SecretBox(settings.model_copy(update={"master_key": SecretStr("another-master-key-" + "1" * 16)}))
+    with pytest.raises(MasterKeyWrongError):
+        other.open(stored)
+
+
+async def test_a_secret_stored_in_clear_before_is_sealed_at_start(api, receiver):
+    from web.webhook_delivery import start_webhook_worker
+
+    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
+                                          url=receiver.url)
+    # As an earlier version left it: the secret in clear.
+    await WebhookEndpoint.filter(id=created.endpoint.id).update(secret=created.secret)
+    worker = await start_webhook_worker(api.svc, interval=3600)
+    await worker.stop()
+    stored = (await WebhookEndpoint.get(id=created.endpoint.id)).secret
+    assert stored.startswith("enc1:") and created.secret not in stored
+    assert await webhooks.seal_stored_secrets(_box(api)) == 0  # Nothing left to seal.
+    await _launch_event("alpha")
+    worker = WebhookWorker(api.svc)
+    try:
+        assert await worker.run_once() == ["delivered"]
+    finally:
+        await worker.stop()
+    [(headers, body)] = receiver.calls
+    assert webhooks.verify_signature(created.secret, headers["Paraphe-Signature"], body)
