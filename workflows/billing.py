@@ -152,7 +152,7 @@ async def reserve(cabinet: Cabinet, amount: int, *, reference: str = "",
     gives the cabinet's experts a low-credit notice.
     """
     _check_amount(amount)
-    async with in_transaction():
+    async with atomic():
         left = await _take(cabinet.id, amount)
         reservation = await Reservation.create(cabinet_id=cabinet.id, amount=amount,
                                                remaining=amount, reference=reference[:128],
@@ -172,7 +172,7 @@ async def capture(reservation: Reservation, amount: int, *, operation: str,
     CreditInsufficientError when the reservation holds less than `amount`.
     """
     _check_amount(amount)
-    async with in_transaction():
+    async with atomic():
         done = await (Reservation.filter(id=reservation.id, state="open", remaining__gte=amount)
                       .update(remaining=F("remaining") - amount))
         if done != 1:
@@ -190,7 +190,7 @@ async def release(reservation: Reservation, *, reference: str = "") -> int:
 
     Releasing an already closed reservation gives back nothing (idempotent).
     """
-    async with in_transaction():
+    async with atomic():
         fresh = await Reservation.select_for_update().get(id=reservation.id)
         closed = await Reservation.filter(id=reservation.id, state="open").update(
             state="closed", closed_at=clock.now())

@@ -83,9 +83,14 @@ class DocumentStore:
 
     async def adopt(self, source: Path, sha256: str, filename: str) -> Document:
         """Moves a file whose SHA-256 the caller computed into the store (on the same file
-        system, e.g. the signing engine's spool) and returns its Document row."""
-        size = await asyncio.get_running_loop().run_in_executor(None, self._adopt, sha256,
-                                                                Path(source))
+        system, e.g. the signing engine's spool) and returns its Document row. When the
+        move fails, the source is removed all the same: a signed copy is not left behind."""
+        try:
+            size = await asyncio.get_running_loop().run_in_executor(None, self._adopt, sha256,
+                                                                    Path(source))
+        except BaseException:
+            Path(source).unlink(missing_ok=True)
+            raise
         return await self._row(sha256, size, filename)
 
     async def _row(self, sha256: str, size: int, filename: str) -> Document:

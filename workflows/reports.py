@@ -48,20 +48,8 @@ class EvidenceReport:
 # --- the platform's seal ------------------------------------------------------------------
 
 async def platform_seal_certificate(svc) -> Certificate:
-    """The platform's own seal (O/CN "Paraphe", no cabinet), issued on first need.
-
-    T's TrustService has no cabinet-less seal yet; this asks its issuing path for one.
-    """
-    from workflows.trust import profiles
-
-    subject = profiles.seal_subject(PLATFORM_NAME, None)
-    current = await Certificate.filter(
-        kind="seal", cabinet_id=None, revoked_at=None, subject=subject.rfc4514_string()[:512],
-        not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
-    if current is not None:
-        return current
-    return await svc.trust._issue(kind="seal", ca_name=profiles.SEAL_CA, subject=subject,
-                                  lifetime=profiles.SEAL_LIFETIME)
+    """The platform's own seal (O/CN "Paraphe", no cabinet), issued on first need."""
+    return await svc.trust.platform_seal_certificate(PLATFORM_NAME)
 
 
 # --- building -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from workflows import clock
 from workflows import collection_notices as notices
-from workflows.models import Collection, Signer, TelegramConversation
+from workflows.models import Collection, Signer, TelegramConversation, TelegramUpdate
 from workflows.transactions import in_transaction
 
 log = logging.getLogger("paraphe.sweeps")
@@ -24,9 +24,13 @@ BATCH = 200
 
 # A chat conversation (/collect…) left untouched this long is forgotten.
 CONVERSATION_TTL = timedelta(days=7)
+# Telegram redelivers an update for at most 24 hours: the ids of handled updates are kept
+# a week for the bot to skip a redelivery, then forgotten.
+HANDLED_UPDATE_TTL = timedelta(days=7)
 
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
-            "forget_stale_conversations": 3600, "erase_identity_documents": 3600}
+            "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
+            "erase_identity_documents": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -125,6 +129,12 @@ async def forget_stale_conversations(svc) -> int:
     """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
     return await TelegramConversation.filter(
         updated_at__lt=clock.now() - CONVERSATION_TTL).delete()
+
+
+async def forget_handled_updates(svc) -> int:
+    """Deletes the ids of Telegram updates handled more than HANDLED_UPDATE_TTL ago (the
+    bot's redelivery guard, bot.dedupe); returns how many."""
+    return await TelegramUpdate.filter(received_at__lt=clock.now() - HANDLED_UPDATE_TTL).delete()
 
 
 async def erase_identity_documents(svc, limit: int = BATCH) -> int:

@@ -8,8 +8,8 @@ from tests.bot.conftest import link
 from tests.fakes.telegram import User
 from tests.pdfs import make_pdf
 from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
-from workflows import billing, clock
-from workflows.models import EvidenceEvent, LedgerEntry
+from workflows import billing, clock, sweeps
+from workflows.models import EvidenceEvent, LedgerEntry, TelegramUpdate
 
 
 async def test_seal_a_pdf_by_button(tg, bot, firm, svc, web, tmp_path):
@@ -122,6 +122,26 @@ async def test_duplicate_command_answers_once(tg, bot, firm):
     assert "dupont (expert)" in (await tg.next_in_chat(anne.id, 2)).text
     credit = [s for s in tg.chat(anne.id) if "crédit(s) disponible(s)" in s.text]
     assert len(credit) == 1 and "dupont : 10 crédit(s) disponible(s)" in credit[0].text
+
+
+async def test_handled_update_ids_are_kept_a_week_then_forgotten(tg, bot, firm):
+    anne = User(607, "Anne")
+    await link(tg, firm.expert, anne)
+    update = await tg.send_text(anne, "/credit")
+    await tg.next_in_chat(anne.id, 1)
+    handled = await TelegramUpdate.all().count()
+    assert handled >= 2  # The link's /start and the /credit.
+    clock.fast_forward(days=6)
+    assert await sweeps.forget_handled_updates(None) == 0
+    await tg.push(dict(update))  # Redelivered within the week: still skipped.
+    await tg.drained()
+    await tg.send_text(anne, "/delegations")
+    await tg.next_in_chat(anne.id, 2)
+    assert len([s for s in tg.chat(anne.id) if "crédit(s) disponible(s)" in s.text]) == 1
+    clock.fast_forward(days=1, minutes=1)
+    # The table does not grow for ever: past the week, the ids seen then are gone.
+    assert await sweeps.forget_handled_updates(None) == handled
+    assert await TelegramUpdate.all().count() == 1  # Only the /delegations of day 6.
 
 
 async def test_help_lists_only_what_the_person_may_do(tg, bot, firm):

@@ -235,11 +235,22 @@ def _ping() -> int:
     return os.getpid()
 
 
+# Every this many jobs a worker thaws what it froze, so that frozen objects which have
+# since dropped out of its caches (an older validation bundle, evicted parse results) and
+# hold reference cycles are collected too, in one full collection.
+UNFREEZE_EVERY = 500
+_settled = 0
+
+
 def _settle() -> None:
     """Frees a job's garbage now, then sets what survives (keys, the parse caches of
     workflows.pdf.revisions) aside from later collections: otherwise a full collection
     over the caches of a worker that signed a large document would cost more than a
     signature, at random moments."""
+    global _settled
+    _settled += 1
+    if _settled % UNFREEZE_EVERY == 0:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 

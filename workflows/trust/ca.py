@@ -211,21 +211,32 @@ class TrustService:
     async def seal_certificate_for(self, cabinet) -> Certificate:
         """The cabinet's current seal certificate, issued on demand when there is none valid
         (none yet, revoked, expiring within 30 days, or naming an old name or SIREN)."""
-        subject = profiles.seal_subject(cabinet.name, cabinet.siren).rfc4514_string()[:512]
+        return await self._current_seal(cabinet, cabinet.name, cabinet.siren)
+
+    async def platform_seal_certificate(self, name: str) -> Certificate:
+        """The platform's own seal (O/CN `name`, no cabinet), which seals what the platform
+        itself issues (evidence reports); issued on first need, renewed like a cabinet's."""
+        return await self._current_seal(None, name, None)
+
+    async def _current_seal(self, cabinet, name: str, siren: str | None) -> Certificate:
+        subject = profiles.seal_subject(name, siren)
+        cabinet_id = cabinet.id if cabinet is not None else None
 
         def current():
             return Certificate.filter(
-                kind="seal", cabinet_id=cabinet.id, revoked_at=None, subject=subject,
+                kind="seal", cabinet_id=cabinet_id, revoked_at=None,
+                subject=subject.rfc4514_string()[:512],
                 not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
 
         # Every seal comes here: the usual case (a valid certificate) takes no lock, so
         # concurrent seals of one cabinet do not queue behind each other's lookup.
         if (found := await current()) is not None:
             return found
-        async with self._issue_locks.setdefault(("seal", cabinet.id), asyncio.Lock()):
+        async with self._issue_locks.setdefault(("seal", cabinet_id), asyncio.Lock()):
             if (found := await current()) is not None:  # Issued while this one waited.
                 return found
-            return await self.issue_seal_certificate(cabinet)
+            return await self._issue(kind="seal", ca_name=profiles.SEAL_CA, cabinet=cabinet,
+                                     subject=subject, lifetime=profiles.SEAL_LIFETIME)
 
     async def seal_key_for(self, cabinet) -> tuple[Certificate, SigningKeyRef]:
         """The cabinet's current seal certificate and what a worker needs to seal with it,

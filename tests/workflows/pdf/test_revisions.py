@@ -12,6 +12,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from tests.pdfs import make_pdf
 from tests.workflows.pdf.test_signing import check_with_everyone
+from workflows.documents import DocumentStore
 from workflows.errors import DocumentNotFoundError
 from workflows.pdf import revisions
 from workflows.signing import stamp_for
@@ -54,6 +55,20 @@ async def test_signing_a_missing_file_says_so(trust, engine, tmp_path):
         await engine.sign_file(tmp_path / "gone.pdf", await trust.signing_key(cert),
                                reason=None, bundle=None)
     assert not list(engine._spool_dir().iterdir())  # nothing left behind
+
+
+async def test_a_signed_copy_the_store_cannot_take_is_not_left_behind(trust, engine, tmp_path):
+    source = tmp_path / "lettre.pdf"
+    source.write_bytes(make_pdf())
+    cert = await trust.issue_one_time_certificate("Signataire", "s@client.test")
+    signed, sha256 = await engine.sign_file(
+        source, await trust.signing_key(cert), reason=None,
+        bundle=await trust.validation_bundle([cert]))
+    blocked = tmp_path / "store"
+    blocked.write_bytes(b"a file where the store's folder should be")
+    with pytest.raises(OSError):
+        await DocumentStore(blocked).adopt(signed, sha256, "lettre.pdf")
+    assert not list(engine._spool_dir().iterdir())  # the signed copy is gone too
 
 
 def _plain(obj):

@@ -195,3 +195,25 @@ async def test_small_and_large_documents_leave_nothing_in_the_spool(trust, engin
             await engine.sign(b"%PDF" + source[4:-200], key, reason="r", bundle=bundle,
                               intake=("broken.pdf", 10 * 1024 * 1024))
     assert list(engine._spool_dir().iterdir()) == []
+
+
+def test_garbage_a_worker_froze_is_collected_in_time():
+    import gc
+    import weakref
+
+    from workflows.pdf import engine as engine_mod
+
+    class Node:
+        pass
+
+    node = Node()
+    node.cycle = node  # Only a full collection frees a cycle.
+    ref = weakref.ref(node)
+    try:
+        engine_mod._settle()  # A job ends while the node is still in use: it is frozen.
+        del node
+        for _ in range(engine_mod.UNFREEZE_EVERY):
+            engine_mod._settle()
+        assert ref() is None
+    finally:
+        gc.unfreeze()  # This process is the test runner, not a worker.

@@ -130,6 +130,16 @@ async def test_seal_without_siren_and_renewal(trust, cabinet):
     assert (await trust.seal_certificate_for(cabinet)).id not in (first.id, renamed.id)
 
 
+async def test_the_platform_seal_is_issued_once_and_renewed_when_revoked(trust):
+    first, again = await asyncio.gather(trust.platform_seal_certificate("Paraphe"),
+                                        trust.platform_seal_certificate("Paraphe"))
+    assert first.id == again.id  # Two at once still issue one.
+    assert first.kind == "seal" and first.cabinet_id is None
+    assert _subject(_x509(first), NameOID.ORGANIZATION_NAME) == ["Paraphe"]
+    await trust.revoke(first, "superseded")
+    assert (await trust.platform_seal_certificate("Paraphe")).id != first.id
+
+
 async def test_personal_and_one_time_profiles(trust, person):
     personal = _x509(await trust.issue_personal_certificate(person))
     assert _subject(personal, NameOID.COMMON_NAME) == ["Marie Salomea Curie"]
