@@ -30,7 +30,7 @@ HANDLED_UPDATE_TTL = timedelta(days=7)
 
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
             "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
-            "erase_identity_documents": 3600}
+            "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -135,6 +135,17 @@ async def forget_handled_updates(svc) -> int:
     """Deletes the ids of Telegram updates handled more than HANDLED_UPDATE_TTL ago (the
     bot's redelivery guard, bot.dedupe); returns how many."""
     return await TelegramUpdate.filter(received_at__lt=clock.now() - HANDLED_UPDATE_TTL).delete()
+
+
+async def send_chat_notices_by_mail(svc) -> int:
+    """Without a Telegram bot (no PARAPHE_TELEGRAM_TOKEN), the notices waiting for a chat
+    go by mail (workflows.person_notices); with one, the bot delivers them. Returns how
+    many were moved to mail."""
+    if svc.settings.telegram_token:
+        return 0
+    from workflows.person_notices import send_chat_notices_by_mail
+
+    return await send_chat_notices_by_mail()
 
 
 async def erase_identity_documents(svc, limit: int = BATCH) -> int:

@@ -65,3 +65,33 @@ async def test_racing_debits_cross_once(db):
                            for _ in range(4)))
     assert await billing.balance(cabinet) == 17
     assert len(await _notices()) == 2
+
+
+async def test_without_a_bot_a_chat_notice_goes_by_mail(db, settings):
+    from types import SimpleNamespace
+
+    from mail_gateway.delivery import DeliveryWorker
+    from tests.mail_gateway.mailer import outbox
+    from workflows import notifications, sweeps
+
+    cabinet = await _firm()
+    await billing.add_credit(OP, cabinet, 21)
+    await billing.debit(cabinet, 2, operation="seal", low_credit_threshold=20)
+    mail_copy = await notifications.enqueue(  # A chat copy of a mail notice, made earlier.
+        channel="telegram", template="expert/collection_expiring", recipient="7001",
+        context={}, dedup_key="telegram:mirror:999")
+    # With a bot configured, the bot delivers: nothing moves.
+    with_bot = SimpleNamespace(settings=settings.model_copy(update={"telegram_token": "1:x"}))
+    assert await sweeps.send_chat_notices_by_mail(with_bot) == 0
+    assert ("telegram", "7001", "en", 19) in await _notices()
+    # Without one, Marc's notice goes to his address, in his language; the copy is dropped.
+    no_bot = SimpleNamespace(settings=settings)
+    assert await sweeps.send_chat_notices_by_mail(no_bot) == 1
+    assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19),
+                                ("mail", "marc@dupont.fr", "en", 19)]
+    assert (await Notification.get(id=mail_copy.id)).state == "failed"
+    assert await sweeps.send_chat_notices_by_mail(no_bot) == 0  # Once.
+    svc = SimpleNamespace(settings=settings)
+    assert await DeliveryWorker(svc).run_once() == 2
+    assert sorted(m["To"] for m in outbox(settings.home)) == ["anne@dupont.fr",
+                                                               "marc@dupont.fr"]
