@@ -143,9 +143,9 @@ async def send_chat_notices_by_mail(svc) -> int:
     many were moved to mail."""
     if svc.settings.telegram_token:
         return 0
-    from workflows.person_notices import send_chat_notices_by_mail
+    from workflows import person_notices
 
-    return await send_chat_notices_by_mail()
+    return await person_notices.send_chat_notices_by_mail()
 
 
 async def erase_identity_documents(svc, limit: int = BATCH) -> int:
