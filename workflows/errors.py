@@ -497,3 +497,12 @@ class PersonalCertificateMissingError(CertificateMissingError):
 class PersonalCertificateRevokedError(CertificateRevokedError):
     """The personal certificate is revoked: register again to get a new one (/register)."""
     code, kind = "personal_certificate_revoked", "gone"
+
+
+# --- Text from outside -----------------------------------------------------------------
+
+# details: ``field`` (which input), ``reason`` (not_text, required, unsafe_character,
+# line_break, too_long) and, where it helps, ``position`` or ``limit``.
+class TextInvalidError(ParapheError):
+    """This text cannot be used: it holds a control or invalid character, or is too long."""
+    code = "text_invalid"
