@@ -63,7 +63,9 @@ class GatewayHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         try:
-            await self.gateway.accept(envelope.mail_from or "", envelope.paraphe_recipients,
+            # aiosmtpd keeps a null reverse-path (bounces, RFC 5321 4.5.5) as the text "<>".
+            mail_from = "" if (envelope.mail_from or "").strip() == "<>" else envelope.mail_from
+            await self.gateway.accept(mail_from or "", envelope.paraphe_recipients,
                                       envelope.original_content, peer=session.peer)
         except ParapheError as exc:
             log.info("refused a message from %s: %s", session.peer, exc.code)

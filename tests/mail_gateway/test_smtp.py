@@ -177,15 +177,6 @@ async def test_same_message_id_with_other_content_is_another_message(gateway, fi
     assert await LedgerEntry.filter(kind="debit").count() == 2
 
 
-async def test_auto_replies_are_not_answered(gateway, firm, dupont_key, settings):
-    msg = build(sender="paul@dupont.fr", to=SEAL, subject="Absence",
-                headers={"Auto-Submitted": "auto-replied"})
-    await send(gateway.port, dupont_key.sign(raw(msg)), mail_from="paul@dupont.fr", rcpts=SEAL)
-    await gateway.worker.idle.wait()
-    assert await gateway.delivery.run_once() == 0
-    assert (await InboundMessage.get()).outcome == {"ignored": "auto-submitted"}
-
-
 async def test_help_lists_what_the_sender_may_do_per_cabinet(gateway, firm, dupont_key, settings):
     msg = build(sender="claire@dupont.fr", to="help@paraphe.localhost", subject="Aide")
     await send(gateway.port, dupont_key.sign(raw(msg)), mail_from="claire@dupont.fr",
