@@ -15,6 +15,7 @@ from mail_gateway.commands import seal as seal_command
 from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
+from mail_gateway.sender_auth import parse_headers
 from mail_gateway.spool import Spool
 from workflows import clock
 from workflows.actors import Actor
@@ -120,13 +121,14 @@ class SpoolWorker:
         envelope = spooled.envelope
         content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
         mail = await loop.run_in_executor(None, mime.parse, spooled.raw)
+        headers = parse_headers(spooled.raw)  # the header section only, for the rules
         del spooled
         key = mime.message_key(mail.message_id, content_hash, envelope["command"]
                                + "+" + (envelope.get("cabinet") or ""))
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                outcome = await self._process(key, content_hash, envelope, mail)
+                outcome = await self._process(key, content_hash, envelope, mail, headers)
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
@@ -135,24 +137,29 @@ class SpoolWorker:
         return outcome
 
     async def _process(self, key: str, content_hash: str, envelope: dict,
-                       mail: mime.InboundMail) -> str:
+                       mail: mime.InboundMail, headers) -> str:
         record = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
             log.info("message %s already processed; redelivery ignored", mail.message_id)
             return "duplicate"
         await InboundMessage.filter(id=record.id).update(attempts=F("attempts") + 1)
         person = await Person.get_or_none(id=envelope["person_id"])
-        if person is None or mail.auto_submitted or not envelope.get("mail_from"):
-            # No one to answer, or an auto-reply / bounce: answering could loop between robots.
-            await _done(record, {"ignored": "auto-submitted" if person else "no person"})
+        if person is None:
+            await _done(record, {"ignored": "no person"})
             return "ignored"
         actor = Actor(person_id=person.id, channel="mail", origin={
             "message_id": mail.message_id, "auth": envelope["auth"], "to": envelope["rcpt"]})
         ctx = MailContext(svc=self.svc, key=key, command=envelope["command"], mail=mail,
-                          person=person, actor=actor, address_cabinet=envelope.get("cabinet"))
+                          person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
+                          mail_from=envelope.get("mail_from") or "", headers=headers)
         try:
             await rules.run_chain(ctx)
             reply = await COMMANDS[ctx.command](ctx)
+        except rules.Discard as discarded:
+            log.info("message %s from a robot (%s): recorded, not answered", mail.message_id,
+                     discarded.marker)
+            await _done(record, {"ignored": "robot", "marker": discarded.marker})
+            return "ignored"
         except ParapheError as exc:
             if exc.kind == "unavailable" and record.attempts < len(RETRY_DELAYS):
                 raise
