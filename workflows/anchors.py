@@ -10,7 +10,6 @@ evidence report carries the head and its token out of the platform.
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,7 +21,6 @@ from workflows import clock, evidence
 from workflows.errors import TrustServiceError
 from workflows.models import Certificate, EvidenceAnchor, EvidenceEvent, EvidenceHead
 
-log = logging.getLogger("paraphe.evidence")
 BATCH = 500
 
 

@@ -80,6 +80,19 @@ async def test_the_sweep_anchors_only_when_the_head_moved(svc):
     assert sweeps.SCHEDULE["anchor_evidence"] <= 600
 
 
+async def test_anchors_come_from_the_configured_tsa(svc, settings):
+    from tests.web.trust_server import serving_trust
+
+    await _fill(2)
+    svc.settings = settings.model_copy(update={"tsa_url": settings.public_url + "/tsa"})
+    assert await sweeps.anchor_evidence(svc) == 0  # Nothing answers there yet: the next run retries.
+    assert await EvidenceAnchor.all().count() == 0
+    async with serving_trust(svc.trust):  # The platform's TSA, reached over HTTP.
+        assert await sweeps.anchor_evidence(svc) == 1
+    assert _audit(settings) == (0, "evidence chain intact: 2 events, 1 timestamp anchor(s) "
+                                   "verified")
+
+
 async def test_an_intact_chain_with_anchors_passes(svc, settings):
     await _fill(3)
     await sweeps.anchor_evidence(svc)
