@@ -40,9 +40,6 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = "paraphe"
     pkcs11_pin: SecretStr | None = None
     trusted_authserv_ids: str = ""
-    # Webhook URLs resolving to loopback, link-local, private, multicast or reserved addresses
-    # are refused (when added and at each delivery) unless this is set: for local receivers.
-    webhook_allow_private: bool = False
     master_key: SecretStr | None = None
     dkim_private_key: Path | None = None
     dkim_selector: str = "paraphe"
@@ -54,6 +51,9 @@ class Settings(BaseSettings):
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
+    # Webhook URLs resolving to loopback, link-local, private, multicast or reserved addresses
+    # are refused (when added and at each delivery) unless this is set: for local receivers.
+    webhook_allow_private: bool = False
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":
