@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
+    # Webhook URLs resolving to loopback, link-local, private, multicast or reserved addresses
+    # are refused (when added and at each delivery) unless this is set: for local receivers.
+    webhook_allow_private: bool = False
 
     @field_validator("trusted_relays")
     @classmethod

@@ -288,6 +288,11 @@ class WebhookInvalidError(ParapheError):
     code = "webhook_invalid"
 
 
+class WebhookTargetForbiddenError(WebhookInvalidError):
+    """The webhook URL reaches a loopback, link-local, private, multicast or reserved address."""
+    code = "webhook_target_forbidden"
+
+
 # --- Telegram ------------------------------------------------------------------------
 
 class LinkCodeInvalidError(ParapheError):

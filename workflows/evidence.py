@@ -115,6 +115,7 @@ class ChainReport:
     broken_seq: int | None = None
     broken_id: int | None = None
     reason: str = ""
+    anchors: int = 0  # timestamp anchors checked (workflows.anchors)
 
 
 async def verify_chain(batch: int = 1000) -> ChainReport:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence
+from workflows import anchors, clock, evidence
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.models import (
@@ -153,6 +153,9 @@ async def build_report(svc, collection_id: int, language: str = "fr") -> Evidenc
     from workflows.trust.signers import load_signer
 
     data = await report_data(collection_id)
+    # The chain head now (at completion, when finalising), sealed by the TSA: a witness of
+    # the evidence log that leaves the platform with the report.
+    data["evidence_chain"] = await anchors.head_for_report(svc)
     raw = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
     json_sha256 = hashlib.sha256(raw).hexdigest()
     text = render("reports/collection/evidence", language, report=data, json_sha256=json_sha256)

@@ -33,6 +33,7 @@ from workflows.models import (
 )
 from workflows.transactions import in_transaction
 from workflows.webhook_secrets import SecretBox, is_sealed
+from workflows.webhook_targets import WebhookTargets
 
 # Evidence kinds that become webhook events.
 EVENT_PREFIXES = ("seal.", "collection.", "signer.")
@@ -82,12 +83,15 @@ def _check_events(events: list[str] | None) -> list[str]:
 
 
 async def add_endpoint(actor: Actor, *, cabinet: str, url: str, box: SecretBox,
-                       events: list[str] | None = None) -> CreatedEndpoint:
-    """Registers an endpoint; raises CabinetNotFoundError or WebhookInvalidError.
+                       targets: WebhookTargets, events: list[str] | None = None
+                       ) -> CreatedEndpoint:
+    """Registers an endpoint; raises CabinetNotFoundError, WebhookInvalidError or
+    WebhookTargetForbiddenError (the URL reaches a non-public address under `targets`).
 
     The signing secret is returned once, here; the database keeps it sealed by `box`.
     """
     url, patterns = _check_url(url), _check_events(events)
+    await targets.check_url(url)
     cab = await people.get_cabinet(cabinet)
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with in_transaction():

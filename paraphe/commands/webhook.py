@@ -6,6 +6,7 @@ from paraphe.cli import CliError, print_json
 from workflows import webhooks
 from workflows.actors import Actor
 from workflows.webhook_secrets import SecretBox
+from workflows.webhook_targets import WebhookTargets
 
 
 def register(sub) -> None:
@@ -39,7 +40,8 @@ async def add_endpoint(args, ctx) -> int:
     events = [e for e in args.events.split(",") if e.strip()]
     created = await webhooks.add_endpoint(Actor.operator(command="webhook add"),
                                           cabinet=args.slug, url=args.url, events=events,
-                                          box=SecretBox(ctx.settings))
+                                          box=SecretBox(ctx.settings),
+                                          targets=WebhookTargets.from_settings(ctx.settings))
     if args.json:
         print_json({"id": created.endpoint.id, "url": created.endpoint.url,
                     "events": created.endpoint.events, "secret": created.secret})

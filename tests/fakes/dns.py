@@ -52,3 +52,23 @@ class FakeDns:
         self.queries.append(name)
         txt = self.records.get(name)
         return txt.encode() if txt is not None else None
+
+
+class FakeHosts:
+    """A resolver for webhook targets (workflows.webhook_targets.Resolve): the names set here
+    are answered from memory, whatever the machine's DNS says; others go to the system."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {}
+        self.queries: list[str] = []
+
+    def set(self, name: str, *addresses: str) -> None:
+        self.names[name.lower()] = list(addresses)
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        from workflows.webhook_targets import system_resolve
+
+        self.queries.append(host)
+        if host.lower().rstrip(".") in self.names:
+            return list(self.names[host.lower().rstrip(".")])
+        return await system_resolve(host, port)

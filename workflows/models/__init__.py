@@ -5,7 +5,7 @@ from workflows.models.cabinets import Cabinet, Tariff, TermsAcceptance
 from workflows.models.certificates import Certificate
 from workflows.models.collections import Collection, CollectionDocument, Signer, SignerCode
 from workflows.models.documents import Document
-from workflows.models.evidence import EvidenceEvent, EvidenceHead
+from workflows.models.evidence import EvidenceAnchor, EvidenceEvent, EvidenceHead
 from workflows.models.inbound import InboundMessage
 from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
@@ -22,7 +22,8 @@ from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEnd
 
 __all__ = [
     "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
-    "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead", "InboundMessage",
+    "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
+    "EvidenceAnchor", "InboundMessage",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
     "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "TelegramConversation", "SignerCode",

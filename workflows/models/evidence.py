@@ -30,3 +30,18 @@ class EvidenceHead(Model):
 
     class Meta:
         table = "evidence_head"
+
+
+class EvidenceAnchor(Model):
+    # The chain head at `seq` sealed with an RFC 3161 timestamp: the TSA's signature over
+    # the head's hash vouches for the chain from outside the database.
+
+    id = fields.BigIntField(primary_key=True)
+    seq = fields.BigIntField(unique=True)
+    hash = fields.CharField(max_length=64)
+    token = fields.BinaryField()  # the timestamp token (DER ContentInfo)
+    stamped_at = fields.DatetimeField()  # the token's genTime
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "evidence_anchor"

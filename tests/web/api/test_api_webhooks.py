@@ -1,4 +1,8 @@
-"""Webhooks: a receiver on loopback checks the signature, sees retries, and the delivery log shows them."""
+"""Webhooks: a receiver on loopback checks the signature, sees retries, and the delivery log shows them.
+
+The receiver listens on 127.0.0.1, so these tests run with PARAPHE_WEBHOOK_ALLOW_PRIVATE=true
+(tests/web/api/test_webhook_targets.py checks the refusals without it).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from workflows import clock, evidence, people, webhooks
 from workflows.actors import Actor
 from workflows.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from workflows.webhook_secrets import SecretBox
+from workflows.webhook_targets import WebhookTargets
 
 
 class Receiver:
@@ -43,6 +48,11 @@ class Receiver:
 
 
 @pytest.fixture
+def settings(settings):
+    return settings.model_copy(update={"webhook_allow_private": True})
+
+
+@pytest.fixture
 async def receiver():
     r = await Receiver().start()
     yield r
@@ -53,6 +63,12 @@ def _box(api) -> SecretBox:
     return SecretBox(api.svc.settings)
 
 
+async def _add(api, url: str, **kwargs):
+    return await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=url,
+                                       targets=WebhookTargets.from_settings(api.svc.settings),
+                                       **kwargs)
+
+
 async def _launch_event(slug: str, collection_id: int = 7):
     cabinet = await people.get_cabinet(slug)
     await evidence.record("collection.launched", Actor.system(sweep="test"), cabinet_id=cabinet.id,
@@ -61,9 +77,8 @@ async def _launch_event(slug: str, collection_id: int = 7):
 
 
 async def test_signed_delivery_that_receiver_verifies(api, receiver):
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
-    other = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url,
-                                        events=["seal.*"])
+    created = await _add(api, receiver.url)
+    other = await _add(api, receiver.url, events=["seal.*"])
     assert other.secret != created.secret
     await _launch_event("alpha")
     await _launch_event("beta")  # Another cabinet's events never reach alpha's endpoints.
@@ -87,7 +102,7 @@ async def test_signed_delivery_that_receiver_verifies(api, receiver):
 
 async def test_failures_are_retried_with_backoff_then_delivered(api, receiver):
     receiver.fail = 2
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
+    created = await _add(api, receiver.url)
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
     try:
@@ -117,7 +132,7 @@ async def test_failures_are_retried_with_backoff_then_delivered(api, receiver):
 
 async def test_retries_stop_after_24_hours(api, receiver):
     receiver.fail = 10 ** 6
-    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
+    await _add(api, receiver.url)
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
     outcomes = []
@@ -136,8 +151,7 @@ async def test_retries_stop_after_24_hours(api, receiver):
 
 
 async def test_unreachable_endpoint_is_logged_and_removed_endpoint_stops(api):
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
-                                          url="http://127.0.0.1:9/nothing-listens")
+    created = await _add(api, "http://127.0.0.1:9/nothing-listens")
     await _launch_event("alpha")
     worker = WebhookWorker(api.svc)
     try:
@@ -156,7 +170,7 @@ async def test_unreachable_endpoint_is_logged_and_removed_endpoint_stops(api):
 async def test_only_events_after_registration_and_each_once(api, receiver):
     await _launch_event("alpha", collection_id=1)
     clock.fast_forward(seconds=1)
-    await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url)
+    await _add(api, receiver.url)
     await _launch_event("alpha", collection_id=2)
     worker = WebhookWorker(api.svc)
     try:
@@ -192,8 +206,7 @@ async def test_running_worker_delivers_an_api_seal(api, receiver):
     from tests.web.api.conftest import pdf_form
     from web.webhook_delivery import start_webhook_worker
 
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api), url=receiver.url,
-                                          events=["seal.*"])
+    created = await _add(api, receiver.url, events=["seal.*"])
     worker = await start_webhook_worker(api.svc, interval=0.05)
     try:
         async with api.session.post(api.url("/seals"), headers=api.auth(),
@@ -218,8 +231,7 @@ async def test_the_database_never_holds_a_secret_in_clear(api, receiver, setting
 
     from workflows.errors import MasterKeyWrongError
 
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
-                                          url=receiver.url)
+    created = await _add(api, receiver.url)
     stored = (await WebhookEndpoint.get(id=created.endpoint.id)).secret
     assert stored.startswith("enc1:") and created.secret not in stored
     assert _box(api).open(stored) == created.secret
@@ -232,8 +244,7 @@ async def test_the_database_never_holds_a_secret_in_clear(api, receiver, setting
 async def test_a_secret_stored_in_clear_before_is_sealed_at_start(api, receiver):
     from web.webhook_delivery import start_webhook_worker
 
-    created = await webhooks.add_endpoint(Actor.operator(), cabinet="alpha", box=_box(api),
-                                          url=receiver.url)
+    created = await _add(api, receiver.url)
     # As an earlier version left it: the secret in clear.
     await WebhookEndpoint.filter(id=created.endpoint.id).update(secret=created.secret)
     worker = await start_webhook_worker(api.svc, interval=3600)
