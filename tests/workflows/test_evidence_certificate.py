@@ -1,0 +1,163 @@
+"""The certificate of evidence as a reader gets it: page 1 as an image and text, the PDF/A-3
+with its JSON, the seal, and the hash chain recomputed by a standalone script."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.workflows.collection_world import (  # noqa: F401 - fixtures
+    code_of,
+    link_of,
+    pdf,
+    token_of,
+    world,
+    world_settings,
+)
+from workflows import collections, reports, sms
+from workflows.collections import SignerSpec
+from workflows.errors import OtpInvalidError
+from workflows.models import EvidenceEvent
+
+CHECKER = Path(__file__).resolve().parents[1] / "evidence_chain_check.py"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+REPRS = ("True", "False", "None", "{'", "':", "in_progress", "completed", "signer.signed",
+         "collection.", "+00:00")
+
+
+async def _run(*cmd: str) -> str:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _completed(world):
+    """Two clients: one by e-mail code after a wrong code, one by SMS; a collection completed."""
+    collection = await collections.create_collection(
+        world.svc, world.actor(world.launcher), cabinet="dupre",
+        documents=[("lettre-de-mission.pdf", pdf())], title="Lettre de mission 2027",
+        signers=[SignerSpec("Claire Client", "claire@client.test"),
+                 SignerSpec("Paul Client", "paul@client.test", "+33611223344")])
+    web = dict(ip="203.0.113.7", user_agent=BROWSER)
+    token = token_of(await link_of("claire@client.test"))
+    await collections.note_opened(await collections.signer_view(token), **web)
+    await collections.note_opened(await collections.signer_view(token), **web)  # once only
+    await collections.send_code(world.svc, token, "mail", **web)
+    code = await code_of("claire@client.test")
+    with pytest.raises(OtpInvalidError):
+        await collections.sign_with_code(world.svc, token, f"{(int(code) + 1) % 10**6:06d}",
+                                         consent=True, **web)
+    await collections.sign_with_code(world.svc, token, code, consent=True, language="fr", **web)
+    token = token_of(await link_of("paul@client.test"))
+    await collections.send_code(world.svc, token, "sms", **web)
+    code = sms.read_outbox(world.svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    await collections.sign_with_code(world.svc, token, code, consent=True, **web)
+    return collection
+
+
+async def test_certificate_reads_well_and_its_chain_recomputes(world, tmp_path):
+    for tool in ("pdftoppm", "pdftotext", "pdfdetach", "qpdf"):
+        require_tool(tool)
+    collection = await _completed(world)
+    kinds = await EvidenceEvent.filter(collection_id=collection.id).values_list("kind", flat=True)
+    for kind in ("signer.invited", "signer.opened", "signer.code_sent", "signer.code_wrong",
+                 "signer.signed", "collection.completed", "collection.report_sealed"):
+        assert kind in kinds, kinds
+    assert kinds.count("signer.opened") == 1
+    report = await reports.evidence_report(world.svc, collection.id)
+    path = tmp_path / "preuve.pdf"
+    path.write_bytes(report.pdf)
+
+    # Page 1 as a person sees it (the PNG is kept for a look), and its words.
+    await _run("pdftoppm", "-f", "1", "-l", "1", "-r", "110", "-png", str(path),
+               str(tmp_path / "page"))
+    png = next(tmp_path.glob("page*.png"))
+    assert png.stat().st_size > 20_000
+    first = await _run("pdftotext", "-f", "1", "-l", "1", "-layout", str(path), "-")
+    for words in ("Certificat de preuve", "Résumé", "Cabinet Dupré – SIREN 552 100 554",
+                  "Léa Lance", "Signataires et identification",
+                  "Code à usage unique reçu par courriel",
+                  "Code à usage unique reçu par SMS (+33611223344)",
+                  "terminée, toutes les signatures recueillies", "avant signature",
+                  "après signature"):
+        assert words in " ".join(first.split()), (words, first)
+    text = await _run("pdftotext", "-layout", str(path), "-")
+    flat = " ".join(text.split())
+    for words in ("Chronologie", "Invitation à signer envoyée", "Page de signature ouverte",
+                  "Code erroné saisi", "essais restants : 4", "adresse IP 203.0.113.7",
+                  "Consentement", "J'ai lu le document et j'accepte de le signer électroniquement.",
+                  "Horodatages", "Annexe – recalculer le chaînage"):
+        assert words in flat, words
+    # Paris time in words, UTC beside it.
+    signed = await EvidenceEvent.get(collection_id=collection.id, kind="signer.signed",
+                                     data__contains={"signer": 1}) \
+        if False else [e for e in await EvidenceEvent.filter(
+            collection_id=collection.id, kind="signer.signed").order_by("seq")][0]
+    from babel.dates import format_datetime
+    paris = format_datetime(signed.at, "d MMMM y 'à' H 'h' mm", tzinfo=_paris(),
+                            locale="fr")
+    assert paris in flat and signed.at.strftime("%Y-%m-%d %H:%M:%S UTC") in flat
+    assert re.search(r"\d{1,2} (janvier|février|mars|avril|mai|juin|juillet|août|septembre|"
+                     r"octobre|novembre|décembre) \d{4} à \d{1,2} h \d{2}", first)
+    # The appendix's people, but none of a developer's dump before it.
+    body = flat.split("Annexe – recalculer")[0]
+    for repr_ in REPRS:
+        assert repr_ not in body, repr_
+    # The consent's hash is that of its words.
+    words = "J'ai lu le document et j'accepte de le signer électroniquement."
+    assert hashlib.sha256(words.encode()).hexdigest() in flat
+
+    # The JSON's hash printed is that of the JSON attached (PDF/A-3 associated file).
+    assert report.json_sha256 in flat.replace(" ", "")
+    await _run("pdfdetach", "-saveall", "-o", str(tmp_path), str(path))
+    attached = (tmp_path / f"preuve-{collection.id}.json").read_bytes()
+    assert attached == report.json
+    qdf = tmp_path / "qdf.pdf"
+    await _run("qpdf", "--qdf", "--object-streams=disable", str(path), str(qdf))
+    raw = qdf.read_bytes()
+    assert b"/AFRelationship /Data" in raw and b"pdfaid:part" in raw.replace(b"\n", b" ")
+
+    # A third party recomputes the chain, from the JSON and from the printed appendix alone.
+    (tmp_path / "preuve.json").write_bytes(report.json)
+    (tmp_path / "preuve.txt").write_text(text, encoding="utf-8")
+    events = len(json.loads(report.json)["events"])
+    for source in ("preuve.json", "preuve.txt"):
+        out = subprocess.run([sys.executable, "-I", str(CHECKER), str(tmp_path / source)],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"{events} events: the chain holds" in out.stdout, out.stdout
+        assert "linked to the previous event" in out.stdout
+    # A changed field is caught.
+    tampered = text.replace("Claire␣Client", "Claire␣Cliente", 1)
+    assert tampered != text
+    (tmp_path / "tampered.txt").write_text(tampered, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-I", str(CHECKER), str(tmp_path / "tampered.txt")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "HASH MISMATCH" in out.stdout
+
+    # The seal validates (pyHanko), as the other reports do.
+    from workflows.pdf.verify import verify_pdf
+    checked = await verify_pdf(report.pdf, trust_roots=world.svc.trust.trust_roots())
+    assert checked["ok"], checked
+    # The stored bytes come back the same on the next request, with their .p7s.
+    again = await reports.evidence_report(world.svc, collection.id)
+    assert (again.json, again.pdf) == (report.json, report.pdf) and again.json_signature
+    (tmp_path / "page-kept.png").write_bytes(png.read_bytes())
+    Path("/tmp/evr").mkdir(exist_ok=True)
+    Path("/tmp/evr/certificate-page1.png").write_bytes(png.read_bytes())
+    Path("/tmp/evr/certificate.pdf").write_bytes(report.pdf)
+
+
+def _paris():
+    from zoneinfo import ZoneInfo
+    return ZoneInfo("Europe/Paris")
