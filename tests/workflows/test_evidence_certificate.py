@@ -161,3 +161,29 @@ async def test_certificate_reads_well_and_its_chain_recomputes(world, tmp_path):
 def _paris():
     from zoneinfo import ZoneInfo
     return ZoneInfo("Europe/Paris")
+
+
+async def test_certificate_in_english_with_a_declined_signer(world, tmp_path):
+    require_tool("pdftotext")
+    collection = await collections.create_collection(
+        world.svc, world.actor(world.launcher), cabinet="dupre",
+        documents=[("engagement.pdf", pdf())], title="Engagement letter",
+        signers=[SignerSpec("Claire Client", "claire@client.test")])
+    token = token_of(await link_of("claire@client.test"))
+    await collections.decline(world.svc, token, "Wrong amount", ip="203.0.113.7",
+                              user_agent=BROWSER)
+    report = await reports.build_report(world.svc, collection.id, "en")
+    (tmp_path / "report.pdf").write_bytes(report.pdf)
+    flat = " ".join((await _run("pdftotext", "-layout", str(tmp_path / "report.pdf"),
+                                "-")).split())
+    for words in ("Certificate of evidence", "Cabinet Dupré – SIREN 552 100 554",
+                  "declined by a signer", "Declined to sign", "reason: “Wrong amount”",
+                  "No consent was collected", "No timestamp"):
+        assert words in flat, words
+    assert re.search(r"\d{1,2} (January|February|March|April|May|June|July|August|September|"
+                     r"October|November|December) \d{4} at \d{2}:\d{2}", flat)
+    for repr_ in ("True", "None", "{'", "declined_at", "signer.declined"):
+        assert repr_ not in flat.split("Appendix")[0], repr_
+    # A declined collection's report is stored at the first request: the same bytes after.
+    first = await reports.evidence_report(world.svc, collection.id)
+    assert (await reports.evidence_report(world.svc, collection.id)).json == first.json
