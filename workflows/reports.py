@@ -186,6 +186,7 @@ def timeline(data: dict) -> list[dict]:
     """The events as the certificate lists them: one line per signer for a batch of invitations."""
     rows = []
     people = data.get("people", {})
+    signers = {s["position"]: s for s in data.get("signers", [])}
     for e in data["events"]:
         d = e["data"] if isinstance(e["data"], dict) else {}
         origin = d.get("origin") or {}
@@ -197,7 +198,10 @@ def timeline(data: dict) -> list[dict]:
             for s in d.get("signers", []):
                 rows.append({**base, "signer": s.get("name", ""), "email": s.get("email", "")})
         else:
-            rows.append({**base, "signer": d.get("name", ""), "email": d.get("email", "")})
+            # Events that name the signer by position only (a code sent) get the name too.
+            known = signers.get(d.get("signer")) if isinstance(d.get("signer"), int) else None
+            rows.append({**base, "signer": d.get("name") or (known or {}).get("name", ""),
+                         "email": d.get("email") or (known or {}).get("email", "")})
     return rows
 
 
@@ -223,14 +227,34 @@ def _text(path: str, language: str, **context) -> str:
     return render(path, language, **context).strip()
 
 
+async def _report_json(svc, collection_id: int) -> tuple[dict, bytes]:
+    data = await report_data(collection_id)
+    await add_timestamps(svc, data)
+    return data, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
+
+
+async def _sign_json(svc, key, raw: bytes) -> bytes:
+    from workflows.trust.signers import load_signer
+
+    cms = await load_signer(svc.settings, key).async_sign_general_data(raw, "sha256",
+                                                                        detached=True)
+    return cms.dump()
+
+
+async def build_snapshot(svc, collection_id: int) -> EvidenceReport:
+    """The JSON report of a collection under way, with its detached signature: no PDF,
+    whose rendering is kept for the end of the collection."""
+    _data, raw = await _report_json(svc, collection_id)
+    key = await svc.trust.signing_key(await platform_seal_certificate(svc))
+    return EvidenceReport(json=raw, pdf=b"", json_signature=await _sign_json(svc, key, raw),
+                          json_sha256=hashlib.sha256(raw).hexdigest(), pdf_sha256="")
+
+
 async def build_report(svc, collection_id: int, language: str = "fr") -> EvidenceReport:
     """Builds and seals both reports now (nothing stored)."""
     from workflows.pdf.html import AssociatedFile
-    from workflows.trust.signers import load_signer
 
-    data = await report_data(collection_id)
-    await add_timestamps(svc, data)
-    raw = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
+    data, raw = await _report_json(svc, collection_id)
     json_sha256 = hashlib.sha256(raw).hexdigest()
     zone = getattr(svc.settings, "timezone", "Europe/Paris")
     html = render_certificate(data, json_sha256, language, zone)
@@ -246,9 +270,7 @@ async def build_report(svc, collection_id: int, language: str = "fr") -> Evidenc
     sealed = await svc.engine.sign(pdf, key, reason=_text("reports/collection/seal_reason",
                                                           language),
                                    name=PLATFORM_NAME, bundle=bundle, field_name="PlatformSeal")
-    signer = load_signer(svc.settings, key)
-    cms = await signer.async_sign_general_data(raw, "sha256", detached=True)
-    return EvidenceReport(json=raw, pdf=sealed, json_signature=cms.dump(),
+    return EvidenceReport(json=raw, pdf=sealed, json_signature=await _sign_json(svc, key, raw),
                           json_sha256=json_sha256,
                           pdf_sha256=hashlib.sha256(sealed).hexdigest())
 
@@ -291,20 +313,22 @@ async def evidence_report(svc, collection_id: int) -> EvidenceReport:
     """The stored report of a collection, or one built (and sealed) now.
 
     The report of a collection that ended without completing is stored at the first
-    request, so every later one gets the same bytes; a collection still under way gets
-    a fresh snapshot. Raises DocumentNotFoundError when the stored files are missing.
+    request, so every later one gets the same bytes; a collection under way (or completed
+    and not yet finalised) gets a fresh JSON snapshot without PDF (`pdf` is empty).
+    Raises DocumentNotFoundError when the stored files are missing.
     """
     collection = await Collection.get(id=collection_id)
     found = await _stored(svc, collection)
     if found is not None:
         return found
+    if collection.state not in ENDED or collection.state == "completed":
+        return await build_snapshot(svc, collection_id)
     initiator = await Person.get(id=collection.created_by_id)
     report = await build_report(svc, collection_id, initiator.language)
-    if collection.state in ENDED and collection.state != "completed":
-        async with in_transaction():
-            stored = await _store(svc, collection, report)
-        if stored is None:
-            return await _stored(svc, await Collection.get(id=collection_id))
+    async with in_transaction():
+        stored = await _store(svc, collection, report)
+    if stored is None:
+        return await _stored(svc, await Collection.get(id=collection_id))
     return report
 
 

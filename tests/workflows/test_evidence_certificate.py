@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 
 from tests.conftest import require_tool
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
@@ -92,19 +95,19 @@ async def test_certificate_reads_well_and_its_chain_recomputes(world, tmp_path):
                   "après signature"):
         assert words in " ".join(first.split()), (words, first)
     text = await _run("pdftotext", "-layout", str(path), "-")
-    flat = " ".join(text.split())
+    # Reading order (no -layout) keeps the words of a table cell together.
+    flat = " ".join((await _run("pdftotext", str(path), "-")).split())
     for words in ("Chronologie", "Invitation à signer envoyée", "Page de signature ouverte",
-                  "Code erroné saisi", "essais restants : 4", "adresse IP 203.0.113.7",
+                  "Code erroné saisi – Claire Client", "essais restants : 4",
+                  "Code à usage unique envoyé – Paul Client", "par SMS",
+                  "par courriel à paul@client.test", "adresse IP 203.0.113.7",
                   "Consentement", "J'ai lu le document et j'accepte de le signer électroniquement.",
                   "Horodatages", "Annexe – recalculer le chaînage"):
         assert words in flat, words
     # Paris time in words, UTC beside it.
-    signed = await EvidenceEvent.get(collection_id=collection.id, kind="signer.signed",
-                                     data__contains={"signer": 1}) \
-        if False else [e for e in await EvidenceEvent.filter(
-            collection_id=collection.id, kind="signer.signed").order_by("seq")][0]
-    from babel.dates import format_datetime
-    paris = format_datetime(signed.at, "d MMMM y 'à' H 'h' mm", tzinfo=_paris(),
+    signed = (await EvidenceEvent.filter(collection_id=collection.id, kind="signer.signed")
+              .order_by("seq").first())
+    paris = format_datetime(signed.at, "d MMMM y 'à' H 'h' mm", tzinfo=ZoneInfo("Europe/Paris"),
                             locale="fr")
     assert paris in flat and signed.at.strftime("%Y-%m-%d %H:%M:%S UTC") in flat
     assert re.search(r"\d{1,2} (janvier|février|mars|avril|mai|juin|juillet|août|septembre|"
@@ -152,15 +155,11 @@ async def test_certificate_reads_well_and_its_chain_recomputes(world, tmp_path):
     # The stored bytes come back the same on the next request, with their .p7s.
     again = await reports.evidence_report(world.svc, collection.id)
     assert (again.json, again.pdf) == (report.json, report.pdf) and again.json_signature
-    (tmp_path / "page-kept.png").write_bytes(png.read_bytes())
-    Path("/tmp/evr").mkdir(exist_ok=True)
-    Path("/tmp/evr/certificate-page1.png").write_bytes(png.read_bytes())
-    Path("/tmp/evr/certificate.pdf").write_bytes(report.pdf)
-
-
-def _paris():
-    from zoneinfo import ZoneInfo
-    return ZoneInfo("Europe/Paris")
+    keep = os.environ.get("EVIDENCE_CERTIFICATE_KEEP")  # a folder, to look at the page
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / "certificate-page1.png").write_bytes(png.read_bytes())
+        (Path(keep) / "certificate.pdf").write_bytes(report.pdf)
 
 
 async def test_certificate_in_english_with_a_declined_signer(world, tmp_path):

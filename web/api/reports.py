@@ -30,8 +30,10 @@ async def evidence_response(request: web.Request, svc, actor, collection) -> web
     """Answers with the sealed evidence report, its stored bytes as they are (the SHA-256
     printed in the PDF is that of these bytes); raises DocumentNotFoundError when there is none."""
     report = await _report(svc, collection)
-    as_pdf = "application/pdf" in request.headers.get("Accept", "")
-    if as_pdf and report.pdf:
+    if "application/pdf" in request.headers.get("Accept", ""):
+        if not report.pdf:
+            raise DocumentNotFoundError("the certificate of evidence (PDF) is made when the "
+                                        "collection ends; its JSON is available now")
         return web.Response(body=report.pdf, content_type="application/pdf",
                             headers={"X-Document-Sha256": report.pdf_sha256})
     return web.Response(body=report.json, content_type="application/json",
