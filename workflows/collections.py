@@ -28,7 +28,6 @@ from workflows.errors import (
     LinkExpiredError,
     NotASignerError,
     NotYourTurnError,
-    OtpInvalidError,
     OtpLockedError,
     SignerLinkInvalidError,
     SmsUnavailableError,
@@ -543,18 +542,18 @@ async def note_opened(view: SignerView, *, ip: str | None, user_agent: str | Non
 
 
 async def _checked_code(collection: Collection, signer: Signer, code: str, actor: Actor):
-    """The signer's live code row when `code` is right; a wrong code is recorded in the
-    evidence log (at most MAX_ATTEMPTS per code sent) before its error goes up."""
-    try:
-        return await otp.check(signer, code, bound_to=await code_binding(collection))
-    except (OtpInvalidError, OtpLockedError) as exc:
+    """The signer's live code row when `code` is right; each wrong try counted (at most
+    MAX_ATTEMPTS per code sent, none once the code is dead) is recorded in the evidence log."""
+    async def wrong(exc: Exception) -> None:
         await evidence.record(
             "signer.code_wrong", actor, cabinet_id=collection.cabinet_id,
             person_id=signer.person_id, collection_id=collection.id,
             data={"signer": signer.position, "name": signer.name,
-                  "attempts_left": exc.details.get("attempts_left", 0),
+                  "attempts_left": getattr(exc, "details", {}).get("attempts_left", 0),
                   "locked": isinstance(exc, OtpLockedError)})
-        raise
+
+    return await otp.check(signer, code, bound_to=await code_binding(collection),
+                           on_wrong=wrong)
 
 
 def consent_text(language: str, document_count: int) -> str:

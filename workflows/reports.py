@@ -1,4 +1,4 @@
-"""The certificate of evidence of a collection (JSON, and a readable PDF/A-3 sealed by the platform) and its finalisation.
+"""The certificate of evidence of a collection (JSON, and a sealed PDF/A-3) and its finalisation.
 
 The JSON report holds every evidence event of the collection with every field its hash
 covers, so anyone can recompute the chain; the PDF (rendered from templates/reports with

@@ -226,7 +226,8 @@ async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerC
             person_id=signer.person_id, collection_id=collection.id,
             data={"signer": signer.position, "name": signer.name, "email": signer.email,
                   "internal": signer.person_id is not None, "certificate": cert.serial,
-                  "certificate_kind": getattr(cert, "kind", None), "code_channel": code_row.channel,
+                  "certificate_kind": getattr(cert, "kind", None),
+                  "code_channel": code_row.channel,
                   "consent": True, **_consent(consent),
                   "documents": [{"position": row.position, "before_sha256": before,
                                  "after_sha256": stored.sha256}

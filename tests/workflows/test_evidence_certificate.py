@@ -186,3 +186,23 @@ async def test_certificate_in_english_with_a_declined_signer(world, tmp_path):
     # A declined collection's report is stored at the first request: the same bytes after.
     first = await reports.evidence_report(world.svc, collection.id)
     assert (await reports.evidence_report(world.svc, collection.id)).json == first.json
+
+
+async def test_wrong_codes_are_evidence_but_a_dead_code_adds_nothing(world):
+    from workflows.errors import OtpLockedError
+    from workflows.otp import MAX_ATTEMPTS
+
+    await collections.create_collection(
+        world.svc, world.actor(world.launcher), cabinet="dupre",
+        documents=[("lettre.pdf", pdf())], signers=[SignerSpec("Claire", "claire@client.test")])
+    token = token_of(await link_of("claire@client.test"))
+    await collections.send_code(world.svc, token, "mail")
+    wrong = f"{(int(await code_of('claire@client.test')) + 1) % 10**6:06d}"
+    for _ in range(MAX_ATTEMPTS + 3):
+        with pytest.raises((OtpInvalidError, OtpLockedError)):
+            await collections.sign_with_code(world.svc, token, wrong, consent=True,
+                                             ip="203.0.113.7", user_agent=BROWSER)
+    rows = await EvidenceEvent.filter(kind="signer.code_wrong").order_by("seq")
+    assert [r.data["attempts_left"] for r in rows] == [4, 3, 2, 1, 0]
+    assert [r.data["locked"] for r in rows] == [False] * 4 + [True]
+    assert rows[0].data["origin"]["ip"] == "203.0.113.7"
