@@ -201,7 +201,10 @@ async def _report(request: web.Request, kind: str) -> web.Response:
         view = await collections.signer_view(token)
         if not (view.collection.state == "completed" and view.collection.finalized_at):
             raise DocumentNotFoundError("the evidence report exists once everyone has signed")
-        report = await reports.evidence_report(request.app[SERVICES], view.collection.id)
+        # The certificate in the page's language (the JSON is the same bytes in both).
+        known = view.signer.language if view.signer.person_id else None
+        report = await reports.evidence_report(request.app[SERVICES], view.collection.id,
+                                               language_of(request, known))
     except ParapheError as exc:
         return error_page(request, exc)
     if kind == "pdf":

@@ -36,6 +36,7 @@ from workflows.transactions import in_transaction
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)
 REPORT_FORMAT = "paraphe-evidence-report/2"
+LANGUAGES = ("fr", "en")
 # The printed appendix: hashed bodies cut in lines of this many characters.
 APPENDIX_WIDTH = 92
 VISIBLE_SPACE = "\u2423"  # ␣: a space that survives copying from the printed page
@@ -48,6 +49,7 @@ class EvidenceReport:
     json_signature: bytes  # detached CMS (DER) over `json`
     json_sha256: str
     pdf_sha256: str
+    language: str | None = None  # of the PDF
 
 
 # --- the platform's seal ------------------------------------------------------------------
@@ -250,14 +252,13 @@ async def build_snapshot(svc, collection_id: int) -> EvidenceReport:
                           json_sha256=hashlib.sha256(raw).hexdigest(), pdf_sha256="")
 
 
-async def build_report(svc, collection_id: int, language: str = "fr") -> EvidenceReport:
-    """Builds and seals both reports now (nothing stored)."""
+async def _certificate(svc, data: dict, raw: bytes, language: str) -> bytes:
+    """The certificate's PDF/A-3 for `data` (whose JSON is `raw`, attached), sealed."""
     from workflows.pdf.html import AssociatedFile
 
-    data, raw = await _report_json(svc, collection_id)
-    json_sha256 = hashlib.sha256(raw).hexdigest()
+    collection_id = data["collection"]["id"]
     zone = getattr(svc.settings, "timezone", "Europe/Paris")
-    html = render_certificate(data, json_sha256, language, zone)
+    html = render_certificate(data, hashlib.sha256(raw).hexdigest(), language, zone)
     attachment = AssociatedFile(
         f"preuve-{collection_id}.json", raw,
         _text("reports/collection/json_description", language, collection_id=collection_id))
@@ -267,12 +268,19 @@ async def build_report(svc, collection_id: int, language: str = "fr") -> Evidenc
     cert = await platform_seal_certificate(svc)
     key = await svc.trust.signing_key(cert)
     bundle = await svc.trust.validation_bundle([cert])
-    sealed = await svc.engine.sign(pdf, key, reason=_text("reports/collection/seal_reason",
-                                                          language),
-                                   name=PLATFORM_NAME, bundle=bundle, field_name="PlatformSeal")
+    return await svc.engine.sign(pdf, key, reason=_text("reports/collection/seal_reason",
+                                                        language),
+                                 name=PLATFORM_NAME, bundle=bundle, field_name="PlatformSeal")
+
+
+async def build_report(svc, collection_id: int, language: str = "fr") -> EvidenceReport:
+    """Builds and seals both reports now (nothing stored)."""
+    data, raw = await _report_json(svc, collection_id)
+    sealed = await _certificate(svc, data, raw, language)
+    key = await svc.trust.signing_key(await platform_seal_certificate(svc))
     return EvidenceReport(json=raw, pdf=sealed, json_signature=await _sign_json(svc, key, raw),
-                          json_sha256=json_sha256,
-                          pdf_sha256=hashlib.sha256(sealed).hexdigest())
+                          json_sha256=hashlib.sha256(raw).hexdigest(),
+                          pdf_sha256=hashlib.sha256(sealed).hexdigest(), language=language)
 
 
 async def _stored(svc, collection: Collection) -> EvidenceReport | None:
@@ -288,7 +296,8 @@ async def _stored(svc, collection: Collection) -> EvidenceReport | None:
     return EvidenceReport(json=await svc.documents.read(json_doc.sha256),
                           pdf=await svc.documents.read(pdf_doc.sha256),
                           json_signature=signature, json_sha256=json_doc.sha256,
-                          pdf_sha256=pdf_doc.sha256)
+                          pdf_sha256=pdf_doc.sha256,
+                          language=event.data.get("language") if event is not None else None)
 
 
 async def _store(svc, collection: Collection, report: EvidenceReport) -> dict | None:
@@ -302,24 +311,29 @@ async def _store(svc, collection: Collection, report: EvidenceReport) -> dict | 
     if done != 1:
         return None
     sealed = {"json_sha256": json_doc.sha256, "pdf_sha256": pdf_doc.sha256,
-              "json_signature_sha256": cms_doc.sha256}
+              "json_signature_sha256": cms_doc.sha256, "language": report.language}
     await evidence.record("collection.report_sealed", Actor.system(),
                           cabinet_id=collection.cabinet_id, collection_id=collection.id,
                           data=sealed)
     return sealed
 
 
-async def evidence_report(svc, collection_id: int) -> EvidenceReport:
+async def evidence_report(svc, collection_id: int, language: str | None = None
+                          ) -> EvidenceReport:
     """The stored report of a collection, or one built (and sealed) now.
 
     The report of a collection that ended without completing is stored at the first
     request, so every later one gets the same bytes; a collection under way (or completed
-    and not yet finalised) gets a fresh JSON snapshot without PDF (`pdf` is empty).
-    Raises DocumentNotFoundError when the stored files are missing.
+    and not yet finalised) gets a fresh JSON snapshot without PDF (`pdf` is empty). The
+    certificate is in the initiator's language; asked in the other one, it is rendered
+    once from the stored JSON (the same bytes, attached) and kept. Raises
+    DocumentNotFoundError when the stored files are missing.
     """
     collection = await Collection.get(id=collection_id)
     found = await _stored(svc, collection)
     if found is not None:
+        if language in LANGUAGES and found.language and language != found.language:
+            return await _in_language(svc, collection, found, language)
         return found
     if collection.state not in ENDED or collection.state == "completed":
         return await build_snapshot(svc, collection_id)
@@ -330,6 +344,26 @@ async def evidence_report(svc, collection_id: int) -> EvidenceReport:
     if stored is None:
         return await _stored(svc, await Collection.get(id=collection_id))
     return report
+
+
+async def _in_language(svc, collection: Collection, report: EvidenceReport,
+                       language: str) -> EvidenceReport:
+    """The stored report with its certificate in `language`, rendered on first request."""
+    kept = [e for e in await EvidenceEvent.filter(collection_id=collection.id,
+                                                  kind="collection.report_translated")
+            if e.data.get("language") == language]
+    if kept:
+        pdf = await svc.documents.read(kept[0].data["pdf_sha256"])
+    else:
+        pdf = await _certificate(svc, json.loads(report.json), report.json, language)
+        doc = await svc.documents.put(pdf, f"preuve-{collection.id}-{language}.pdf")
+        await evidence.record("collection.report_translated", Actor.system(),
+                              cabinet_id=collection.cabinet_id, collection_id=collection.id,
+                              data={"language": language, "pdf_sha256": doc.sha256,
+                                    "json_sha256": report.json_sha256})
+    return EvidenceReport(json=report.json, pdf=pdf, json_signature=report.json_signature,
+                          json_sha256=report.json_sha256,
+                          pdf_sha256=hashlib.sha256(pdf).hexdigest(), language=language)
 
 
 # --- finalisation -------------------------------------------------------------------------

@@ -252,6 +252,22 @@ async def test_evidence_json_is_the_same_bytes_everywhere(site, tmp_path):
         "pdftotext", "-layout", str(tmp_path / "preuve.pdf"), "-", stdout=asyncio.subprocess.PIPE)
     text = (await proc.communicate())[0].decode()
     assert hashlib.sha256(raw).hexdigest() in text
+    # English on request: the same JSON bytes attached, and its SHA-256 printed; kept once made.
+    english = []
+    for url, headers in ((f"{api}/evidence?lang=en", {**auth, "Accept": "application/pdf"}),
+                         (link + "/evidence.pdf?lang=en", {})):
+        async with site.session.get(url, headers=headers) as r:
+            assert r.status == 200 and r.content_type == "application/pdf"
+            english.append(await r.read())
+    assert english[0] == english[1] != report_pdf
+    (tmp_path / "en.pdf").write_bytes(english[0])
+    proc = await asyncio.create_subprocess_exec(
+        "pdftotext", str(tmp_path / "en.pdf"), "-", stdout=asyncio.subprocess.PIPE)
+    text_en = " ".join((await proc.communicate())[0].decode().split())
+    assert "Certificate of evidence" in text_en and hashlib.sha256(raw).hexdigest() in text_en
+    from workflows.pdf.verify import verify_pdf
+    checked = await verify_pdf(english[0], trust_roots=site.world.svc.trust.trust_roots())
+    assert checked["ok"], checked
     # The .p7s is a detached CMS signature over exactly those bytes, by the platform's chain.
     (tmp_path / "preuve.json").write_bytes(raw)
     (tmp_path / "preuve.p7s").write_bytes(p7s)

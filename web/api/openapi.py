@@ -190,7 +190,14 @@ def document(server_url: str = "/api/v1") -> dict:
                     "404": _problem("No such collection or document"), **ERRORS}}},
             "/collections/{id}/evidence": {"get": {
                 "summary": "The sealed evidence report (JSON, or PDF by Accept) (scope read)",
-                "operationId": "getEvidenceReport", "parameters": [COLLECTION_ID],
+                "description": "The JSON is the stored bytes whose SHA-256 the PDF prints; the "
+                               "PDF (a certificate of evidence, PDF/A-3 with the JSON attached) "
+                               "exists once the collection has ended.",
+                "operationId": "getEvidenceReport",
+                "parameters": [COLLECTION_ID, {"name": "lang", "in": "query", "required": False,
+                                               "schema": {"enum": ["fr", "en"]},
+                                               "description": "Language of the PDF "
+                                                              "(default: the initiator's)"}],
                 "responses": {"200": {"description": "The report", "content": {
                     "application/json": {"schema": {"type": "object"}},
                     "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},

@@ -18,18 +18,19 @@ def _core():
         return None
 
 
-async def _report(svc, collection):
+async def _report(svc, collection, language: str | None = None):
     reports = _core()
     build = getattr(reports, "evidence_report", None) if reports else None
     if build is None:
         raise DocumentNotFoundError("the evidence report of this collection is not available")
-    return await build(svc, collection.id)
+    return await build(svc, collection.id, language)
 
 
 async def evidence_response(request: web.Request, svc, actor, collection) -> web.Response:
     """Answers with the sealed evidence report, its stored bytes as they are (the SHA-256
-    printed in the PDF is that of these bytes); raises DocumentNotFoundError when there is none."""
-    report = await _report(svc, collection)
+    printed in the PDF is that of these bytes); `?lang=en|fr` picks the certificate's
+    language. Raises DocumentNotFoundError when there is none."""
+    report = await _report(svc, collection, request.query.get("lang"))
     if "application/pdf" in request.headers.get("Accept", ""):
         if not report.pdf:
             raise DocumentNotFoundError("the certificate of evidence (PDF) is made when the "
