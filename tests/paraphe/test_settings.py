@@ -47,3 +47,18 @@ def test_secrets_are_not_shown(monkeypatch, tmp_path):
     monkeypatch.setenv("PARAPHE_MASTER_KEY", "master-secret")
     text = repr(Settings())
     assert "very-secret" not in text and "master-secret" not in text
+
+
+def test_timezone_defaults_to_paris_and_an_unknown_one_fails_at_start(monkeypatch, tmp_path):
+    import pydantic
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    assert Settings().timezone == "Europe/Paris"
+    monkeypatch.setenv("PARAPHE_TIMEZONE", "America/Montreal")
+    assert Settings().timezone == "America/Montreal"
+    monkeypatch.setenv("PARAPHE_TIMEZONE", "Europe/Atlantis")
+    with pytest.raises(pydantic.ValidationError, match="unknown time zone"):
+        Settings()

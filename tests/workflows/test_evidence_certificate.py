@@ -206,3 +206,17 @@ async def test_wrong_codes_are_evidence_but_a_dead_code_adds_nothing(world):
     assert [r.data["attempts_left"] for r in rows] == [4, 3, 2, 1, 0]
     assert [r.data["locked"] for r in rows] == [False] * 4 + [True]
     assert rows[0].data["origin"]["ip"] == "203.0.113.7"
+
+
+def test_dates_read_as_people_say_them():
+    from workflows import dates
+
+    french = "d MMMM y 'à' H 'h' mm"
+    assert dates.local("2026-12-01T13:05:00.000000Z", french, "fr",
+                       "Europe/Paris") == "1 décembre 2026 à 14 h 05"
+    assert dates.local("2026-07-01T13:05:00+00:00", french, "fr",
+                       "Europe/Paris") == "1 juillet 2026 à 15 h 05"  # summer time
+    assert dates.local("2026-12-01T13:05:00Z", french, "fr",
+                       "America/Montreal") == "1 décembre 2026 à 8 h 05"
+    assert dates.utc("2026-12-01T13:05:00.000000Z") == "2026-12-01 13:05:00 UTC"
+    assert dates.local(None, french, "fr", "Europe/Paris") == ""
