@@ -170,7 +170,9 @@ def printable_json(value) -> str:
         if ch == " ":
             out.append(VISIBLE_SPACE)
         elif ch == VISIBLE_SPACE or ch.isspace() or unicodedata.category(ch)[0] in "CZ":
-            out.append(f"\\u{ord(ch):04x}")
+            # JSON escapes a character beyond the BMP as its UTF-16 surrogate pair.
+            units = ch.encode("utf-16-be")
+            out.extend(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
         else:
             out.append(ch)
     return "".join(out)

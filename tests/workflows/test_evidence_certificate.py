@@ -220,3 +220,18 @@ def test_dates_read_as_people_say_them():
                        "America/Montreal") == "1 décembre 2026 à 8 h 05"
     assert dates.utc("2026-12-01T13:05:00.000000Z") == "2026-12-01 13:05:00 UTC"
     assert dates.local(None, french, "fr", "Europe/Paris") == ""
+
+
+def test_printed_bodies_survive_a_page_whatever_their_characters():
+    from workflows import evidence
+
+    value = {"name": "Zoé  d'Œuvre\u00a0\u2423\u200b\U000e0001", "note": "a\tb\nc \"q\" \\",
+             "n": [1, None, True]}
+    text = reports.printable_json(value)
+    assert " " not in text and "\u00a0" not in text and "\t" not in text
+    back = json.loads(text.replace("\u2423", " "))
+    assert back == value and evidence.canonical(back) == evidence.canonical(value)
+    lines = reports.appendix_lines({"seq": 1, "at": "x", "kind": "k", "channel": "web",
+                                    "cabinet_id": 1, "person_id": None, "collection_id": 2,
+                                    "data": value, "prev_hash": "0" * 64}, width=10)
+    assert all(len(line) <= 10 for line in lines) and "".join(lines).startswith('{"at":"x"')
