@@ -1,4 +1,4 @@
-"""The evidence report of a collection, as the core's reports module builds it (JSON or PDF by Accept)."""
+"""The evidence report of a collection as stored by the core (JSON, or PDF by Accept) and its JSON's .p7s."""
 
 from __future__ import annotations
 
