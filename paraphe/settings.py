@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
     dkim_private_key: Path | None = None
     dkim_selector: str = "paraphe"
     default_language: str = "fr"
+    # The time zone of dates shown to people (evidence certificates); UTC stays beside them.
+    timezone: str = "Europe/Paris"
     terms_version: str = "2026-01"
     # Where the texts of the terms are (cgu.<version>.<lang>.md); unset: templates/terms.
     terms_dir: Path | None = None
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite://{self.home / 'paraphe.sqlite3'}"
         self.public_url = self.public_url.rstrip("/")
+        try:  # An unknown zone fails at start, not in the first report.
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"PARAPHE_TIMEZONE: unknown time zone {self.timezone!r}") from None
         return self
 
     @classmethod

@@ -49,6 +49,7 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
         "expires_at": c.expires_at.strftime("%d/%m/%Y") if c.expires_at else None,
         "report_url": f"{base}/evidence.pdf" if completed else None,
         "report_json_url": f"{base}/evidence.json" if completed else None,
+        "report_p7s_url": f"{base}/evidence.p7s" if completed else None,
         "sent": request.query.get("sent") if request.query.get("sent") in (
             "mail", "sms", "registration_link") else None,
         "problem": None,
@@ -69,10 +70,13 @@ def _blocking(view) -> ParapheError | None:
     return None
 
 
-async def _page(request: web.Request, token: str, *, problem: ParapheError | None = None
-                ) -> web.Response:
+async def _page(request: web.Request, token: str, *, problem: ParapheError | None = None,
+                opened: bool = False) -> web.Response:
     try:
         view = await collections.signer_view(token)
+        if opened:
+            ip, agent = _client(request)
+            await collections.note_opened(view, ip=ip, user_agent=agent)
     except ParapheError as exc:
         return error_page(request, exc)
     # A member's language is known; for a client, their browser's says more than our default.
@@ -91,7 +95,7 @@ async def _page(request: web.Request, token: str, *, problem: ParapheError | Non
 
 
 async def page(request: web.Request) -> web.Response:
-    return await _page(request, request.match_info["token"])
+    return await _page(request, request.match_info["token"], opened=True)
 
 
 async def _form(request: web.Request):
@@ -125,7 +129,8 @@ async def sign(request: web.Request) -> web.Response:
     try:
         await collections.sign_with_code(
             request.app[SERVICES], token, str(form.get("code", "")),
-            consent=form.get("consent") in ("yes", "on", "1", "true"), ip=ip, user_agent=agent)
+            consent=form.get("consent") in ("yes", "on", "1", "true"), ip=ip, user_agent=agent,
+            language=str(form.get("lang", "")))
     except ParapheError as exc:
         return await _problem(request, token, exc)
     raise _after(token)
@@ -196,12 +201,22 @@ async def _report(request: web.Request, kind: str) -> web.Response:
         view = await collections.signer_view(token)
         if not (view.collection.state == "completed" and view.collection.finalized_at):
             raise DocumentNotFoundError("the evidence report exists once everyone has signed")
-        report = await reports.evidence_report(request.app[SERVICES], view.collection.id)
+        # The certificate in the page's language (the JSON is the same bytes in both).
+        known = view.signer.language if view.signer.person_id else None
+        report = await reports.evidence_report(request.app[SERVICES], view.collection.id,
+                                               language_of(request, known))
     except ParapheError as exc:
         return error_page(request, exc)
     if kind == "pdf":
         return web.Response(body=report.pdf, content_type="application/pdf", headers={
             **PAGE_HEADERS, "X-Document-Sha256": report.pdf_sha256})
+    if kind == "p7s":
+        if not report.json_signature:
+            return error_page(request, DocumentNotFoundError("no signature of this report"))
+        return web.Response(body=report.json_signature,
+                            content_type="application/pkcs7-signature", headers={
+                                **PAGE_HEADERS, "Content-Disposition":
+                                f"attachment; filename=preuve-{view.collection.id}.json.p7s"})
     return web.Response(body=report.json, content_type="application/json", headers={
         **PAGE_HEADERS, "X-Document-Sha256": report.json_sha256})
 
@@ -212,6 +227,10 @@ async def report_pdf(request: web.Request) -> web.Response:
 
 async def report_json(request: web.Request) -> web.Response:
     return await _report(request, "json")
+
+
+async def report_p7s(request: web.Request) -> web.Response:
+    return await _report(request, "p7s")
 
 
 async def unknown(request: web.Request) -> web.Response:
@@ -230,4 +249,5 @@ def add_routes(app: web.Application, svc) -> None:
     app.router.add_get(f"/s/{TOKEN}/documents/{{position:[0-9]{{1,4}}}}", document)
     app.router.add_get(f"/s/{TOKEN}/evidence.pdf", report_pdf)
     app.router.add_get(f"/s/{TOKEN}/evidence.json", report_json)
+    app.router.add_get(f"/s/{TOKEN}/evidence.p7s", report_p7s)
     app.router.add_get("/s/{rest:.*}", unknown)

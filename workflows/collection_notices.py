@@ -5,7 +5,8 @@ from __future__ import annotations
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from workflows import clock, links, notifications, person_notices
+from workflows import clock, evidence, links, notifications, person_notices
+from workflows.actors import Actor
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
 
 # A mail lists this many signers at most and counts the others: the initiator of a
@@ -55,17 +56,34 @@ async def collection_context(collection: Collection) -> dict:
 
 
 async def invite(svc, collection: Collection, signer: Signer, *, context: dict | None = None
-                 ) -> None:
-    """Sends the signer their link (once: the dedup key names the signer)."""
+                 ) -> bool:
+    """Sends the signer their link (once: the dedup key names the signer); True when the
+    signer was not asked before."""
     ctx = dict(context or await collection_context(collection))
     ctx.update(signer_name=signer.name,
                link=links.link_for(svc.settings, signer.id, collection.id),
                internal=signer.person_id is not None)
-    await Signer.filter(id=signer.id, notified_at=None).update(notified_at=clock.now())
+    first = await Signer.filter(id=signer.id, notified_at=None).update(
+        notified_at=clock.now()) == 1
     await notifications.enqueue(
         channel="mail", template="signer/invitation", recipient=signer.email,
         language=signer.language, context=ctx, person_id=signer.person_id,
         dedup_key=f"collection:{collection.id}:signer:{signer.id}:invitation")
+    return first
+
+
+async def invite_all(svc, collection: Collection, signers: list[Signer], actor: Actor, *,
+                     context: dict | None = None) -> None:
+    """Invites each signer, and records the invitations sent in one evidence event: a
+    collection of a thousand signers adds one link to the chain, not a thousand."""
+    context = context or await collection_context(collection)
+    invited = [s for s in signers if await invite(svc, collection, s, context=context)]
+    if invited:
+        await evidence.record(
+            "signer.invited", actor, cabinet_id=collection.cabinet_id,
+            collection_id=collection.id,
+            data={"channel": "mail", "signers": [
+                {"signer": s.position, "name": s.name, "email": s.email} for s in invited]})
 
 
 async def remind(svc, collection: Collection, signer: Signer, *, stage: str, number: int,
@@ -74,6 +92,10 @@ async def remind(svc, collection: Collection, signer: Signer, *, stage: str, num
     ctx = dict(context or await collection_context(collection))
     ctx.update(signer_name=signer.name, last_warning=stage == "last_warning",
                link=links.link_for(svc.settings, signer.id, collection.id))
+    await evidence.record("signer.reminded", Actor.system(), cabinet_id=collection.cabinet_id,
+                          person_id=signer.person_id, collection_id=collection.id,
+                          data={"signer": signer.position, "name": signer.name,
+                                "email": signer.email, "stage": stage, "number": number})
     await notifications.enqueue(
         channel="mail", template="signer/reminder", recipient=signer.email,
         language=signer.language, context=ctx, person_id=signer.person_id,

@@ -28,6 +28,7 @@ from workflows.errors import (
     LinkExpiredError,
     NotASignerError,
     NotYourTurnError,
+    OtpLockedError,
     SignerLinkInvalidError,
     SmsUnavailableError,
 )
@@ -267,10 +268,9 @@ async def _launch(svc, actor: Actor, collection: Collection, *, basis: str,
                           person_id=actor.person_id, collection_id=collection.id,
                           data={"basis": basis, "cost": cost,
                                 "expires_at": expires.isoformat()})
-    context = await notices.collection_context(collection)
     pending = await Signer.filter(collection_id=collection.id).order_by("position")
-    for signer in (pending[:1] if collection.ordered else pending):
-        await notices.invite(svc, collection, signer, context=context)
+    await notices.invite_all(svc, collection, pending[:1] if collection.ordered else pending,
+                             Actor.system())
 
 
 async def approve_collection(svc, actor: Actor, collection_id) -> Collection:
@@ -523,6 +523,47 @@ async def signer_view(token: str) -> SignerView:
         turn=not collection.ordered or not counts["waiting"])
 
 
+async def note_opened(view: SignerView, *, ip: str | None, user_agent: str | None) -> None:
+    """Records the signer's first opening of their page; later openings cost nothing (the
+    view already holds the signer's row)."""
+    if view.signer.opened_at is not None or view.collection.state != "in_progress":
+        return
+    now = clock.now()
+    async with in_transaction():
+        if await Signer.filter(id=view.signer.id, opened_at=None).update(opened_at=now) != 1:
+            return
+        await evidence.record(
+            "signer.opened", signer_actor(view.signer, ip=ip, user_agent=user_agent),
+            cabinet_id=view.collection.cabinet_id, person_id=view.signer.person_id,
+            collection_id=view.collection.id,
+            data={"signer": view.signer.position, "name": view.signer.name,
+                  "email": view.signer.email})
+    view.signer.opened_at = now
+
+
+async def _checked_code(collection: Collection, signer: Signer, code: str, actor: Actor):
+    """The signer's live code row when `code` is right; each wrong try counted (at most
+    MAX_ATTEMPTS per code sent, none once the code is dead) is recorded in the evidence log."""
+    async def wrong(exc: Exception) -> None:
+        await evidence.record(
+            "signer.code_wrong", actor, cabinet_id=collection.cabinet_id,
+            person_id=signer.person_id, collection_id=collection.id,
+            data={"signer": signer.position, "name": signer.name,
+                  "attempts_left": getattr(exc, "details", {}).get("attempts_left", 0),
+                  "locked": isinstance(exc, OtpLockedError)})
+
+    return await otp.check(signer, code, bound_to=await code_binding(collection),
+                           on_wrong=wrong)
+
+
+def consent_text(language: str, document_count: int) -> str:
+    """The consent sentence the signer page shows (templates/web/signer/consent)."""
+    from paraphe.templating import render
+
+    return " ".join(render("web/signer/consent", language,
+                           document_count=document_count).split())
+
+
 async def _actionable(collection: Collection, signer: Signer) -> None:
     """Raises what stops this signer from acting now."""
     if collection.state in ("expired", "cancelled", "declined", "completed"):
@@ -645,7 +686,7 @@ async def send_code(svc, token: str, channel: str = "mail", *, ip: str | None = 
 
 
 async def sign_with_code(svc, token: str, code: str, *, consent: bool, ip: str | None,
-                         user_agent: str | None) -> Signer:
+                         user_agent: str | None, language: str | None = None) -> Signer:
     """Signs every document of the collection for this signer, after their code.
 
     Raises SignerLinkInvalidError, ConsentRequiredError, LinkExpiredError,
@@ -658,11 +699,14 @@ async def sign_with_code(svc, token: str, code: str, *, consent: bool, ip: str |
     await _actionable(collection, signer)
     if not consent:
         raise ConsentRequiredError("tick the box to consent to sign electronically")
-    code_row = await otp.check(signer, code, bound_to=await code_binding(collection))
+    actor = signer_actor(signer, ip=ip, user_agent=user_agent)
+    code_row = await _checked_code(collection, signer, code, actor)
     from workflows import signing
 
-    return await signing.sign(svc, collection, signer, code_row,
-                              signer_actor(signer, ip=ip, user_agent=user_agent))
+    # The words the signer agreed to, in the language their page was shown in.
+    count = await CollectionDocument.filter(collection_id=collection.id).count()
+    words = consent_text(language if language in ("fr", "en") else signer.language, count)
+    return await signing.sign(svc, collection, signer, code_row, actor, consent=words)
 
 
 async def decline(svc, token: str, reason: str, *, ip: str | None, user_agent: str | None
@@ -718,7 +762,7 @@ async def sign_internal(svc, actor: Actor, collection_id, code: str) -> Signer:
     Raises CollectionNotFoundError, NotASignerError and what `sign_with_code` raises.
     """
     collection, signer = await _internal_signer(actor, collection_id)
-    code_row = await otp.check(signer, code, bound_to=await code_binding(collection))
+    code_row = await _checked_code(collection, signer, code, actor)
     from workflows import signing
 
     return await signing.sign(svc, collection, signer, code_row, actor)

@@ -25,7 +25,8 @@ def canonical(value: Any) -> bytes:
                       default=str).encode("utf-8")
 
 
-def _timestamp(at: datetime) -> str:
+def timestamp_text(at: datetime) -> str:
+    """The form of an event's time its hash covers: UTC, microseconds, a Z."""
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -33,7 +34,7 @@ def event_hash(*, seq: int, at: datetime, kind: str, channel: str, cabinet_id: i
                person_id: int | None, collection_id: int | None, data: Any,
                prev_hash: str) -> str:
     body = {
-        "seq": seq, "at": _timestamp(at), "kind": kind, "channel": channel,
+        "seq": seq, "at": timestamp_text(at), "kind": kind, "channel": channel,
         "cabinet_id": cabinet_id, "person_id": person_id, "collection_id": collection_id,
         "data": data, "prev_hash": prev_hash,
     }

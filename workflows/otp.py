@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Callable, NoReturn
+from typing import Awaitable, Callable, NoReturn
 
 from tortoise.expressions import F
 
@@ -103,18 +103,24 @@ async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
     return code
 
 
-async def check(signer: Signer, code: str, *, bound_to: str) -> SignerCode:
+async def check(signer: Signer, code: str, *, bound_to: str,
+                on_wrong: Callable[[Exception], Awaitable[None]] | None = None) -> SignerCode:
     """The signer's live code row when `code` matches it; does not consume it.
 
-    A wrong code counts as a try; the fifth wrong one kills the code. Raises
-    OtpExpiredError (none sent, expired, replaced or used), OtpLockedError,
-    OtpInvalidError (details: attempts_left).
+    A wrong code counts as a try (and `on_wrong` hears of it, with the error about to be
+    raised); the fifth wrong one kills the code. Raises OtpExpiredError (none sent,
+    expired, replaced or used), OtpLockedError, OtpInvalidError (details: attempts_left).
     """
     row = await SignerCode.filter(signer_id=signer.id).order_by("-id").first()
     refuse_dead(row, clock.now())
     if matches(code, lambda typed: _digest(typed, row.salt, signer.id, bound_to), row.digest):
         return row
-    await count_wrong_try(SignerCode, row)
+    try:
+        await count_wrong_try(SignerCode, row)
+    except (OtpInvalidError, OtpLockedError) as exc:
+        if on_wrong is not None:
+            await on_wrong(exc)
+        raise
 
 
 async def consume(row: SignerCode) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 from collections import defaultdict
 
 from workflows import billing, clock, evidence, otp, terms
@@ -117,13 +118,14 @@ async def _sign_documents(svc, collection: Collection, signer: Signer, key, bund
 
 
 async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode,
-               actor: Actor) -> Signer:
+               actor: Actor, *, consent: str | None = None) -> Signer:
     """Adds the signer's B-LT signature with a visible stamp to every document.
 
     When it is the last signature, the collection completes and is finalised (document
     timestamps, sealed evidence report, mails). Raises AlreadySignedError,
     OtpExpiredError (the code was used meanwhile), CollectionStateError (the collection
-    ended meanwhile), TermsNotAcceptedError and TrustServiceError.
+    ended meanwhile), TermsNotAcceptedError and TrustServiceError. `consent` is the
+    wording the signer agreed to, kept in the evidence log with its SHA-256.
     """
     # Checked before the code is consumed, so a refused signer keeps a usable code.
     await terms.require_signable(
@@ -142,7 +144,7 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
                                            bundle if inline else None)
             try:
                 completed = await _commit(svc, collection, signer, code_row, actor, cert,
-                                          signed)
+                                          signed, consent)
             except _VersionMoved:
                 await _forget([stored for *_, stored in signed], svc)
                 continue
@@ -165,6 +167,12 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
     return await Signer.get(id=signer.id)
 
 
+def _consent(words: str | None) -> dict:
+    if not words:
+        return {}
+    return {"consent_text": words, "consent_sha256": hashlib.sha256(words.encode()).hexdigest()}
+
+
 async def _forget(documents, svc) -> None:
     """Removes stored versions no collection document points at any more (best effort)."""
     import os
@@ -181,7 +189,7 @@ async def _forget(documents, svc) -> None:
 
 
 async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerCode,
-                  actor: Actor, cert, signed) -> bool:
+                  actor: Actor, cert, signed, consent: str | None = None) -> bool:
     now = clock.now()
     async with in_transaction():
         # Locks the collection row (PostgreSQL) so a cancel or expiry waits for this commit.
@@ -218,7 +226,9 @@ async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerC
             person_id=signer.person_id, collection_id=collection.id,
             data={"signer": signer.position, "name": signer.name, "email": signer.email,
                   "internal": signer.person_id is not None, "certificate": cert.serial,
-                  "consent": True, "code_channel": code_row.channel,
+                  "certificate_kind": getattr(cert, "kind", None),
+                  "code_channel": code_row.channel,
+                  "consent": True, **_consent(consent),
                   "documents": [{"position": row.position, "before_sha256": before,
                                  "after_sha256": stored.sha256}
                                 for row, _v, before, stored in signed]})
@@ -238,5 +248,5 @@ async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerC
                                       collection_id=collection.id).count()})
             return True
         if collection.ordered:
-            await notices.invite(svc, fresh, remaining[0])
+            await notices.invite_all(svc, fresh, remaining[:1], Actor.system())
     return False

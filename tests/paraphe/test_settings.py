@@ -66,3 +66,18 @@ def test_trusted_relays_are_addresses_and_networks(monkeypatch, tmp_path):
         Settings()
     monkeypatch.delenv("PARAPHE_TRUSTED_RELAYS")
     assert Settings().trusted_relay_networks == []
+
+
+def test_timezone_defaults_to_paris_and_an_unknown_one_fails_at_start(monkeypatch, tmp_path):
+    import pydantic
+    import pytest
+
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    assert Settings().timezone == "Europe/Paris"
+    monkeypatch.setenv("PARAPHE_TIMEZONE", "America/Montreal")
+    assert Settings().timezone == "America/Montreal"
+    monkeypatch.setenv("PARAPHE_TIMEZONE", "Europe/Atlantis")
+    with pytest.raises(pydantic.ValidationError, match="unknown time zone"):
+        Settings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     world_settings,
 )
 from workflows import clock, collections, sweeps
+from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.models import Collection, EvidenceEvent
 
@@ -218,3 +221,69 @@ async def test_unregistered_member_signing_in_own_name_is_told_to_register(site)
     assert r.status == 403
     assert "/register" in await r.text()
     assert (await Collection.get(id=collection.id)).state == "in_progress"
+
+
+async def test_evidence_json_is_the_same_bytes_everywhere(site, tmp_path):
+    from tests.conftest import require_tool
+    from workflows import apikeys
+
+    for tool in ("pdftotext", "openssl"):
+        require_tool(tool)
+    collection = await _create(site)
+    link = await _sign_over_http(site, "c1@example.test")
+    await _sign_over_http(site, "c2@example.test")
+    page = await (await site.session.get(link)).text()
+    assert "evidence.p7s" in page
+    raw = await (await site.session.get(link + "/evidence.json")).read()
+    p7s = await (await site.session.get(link + "/evidence.p7s")).read()
+    report_pdf = await (await site.session.get(link + "/evidence.pdf")).read()
+    key = await apikeys.create_key(Actor.operator(), cabinet="dupre", email="expert@dupre.test",
+                                   name="erp", scopes=["read"])
+    api = f"{site.base}/api/v1/collections/{collection.id}"
+    auth = {"Authorization": f"Bearer {key.token}"}
+    async with site.session.get(f"{api}/evidence", headers=auth) as r:
+        assert r.status == 200 and await r.read() == raw
+    async with site.session.get(f"{api}/evidence.p7s", headers=auth) as r:
+        assert r.status == 200 and r.content_type == "application/pkcs7-signature"
+        assert await r.read() == p7s
+    # The SHA-256 printed in the certificate is that of the bytes every channel serves.
+    (tmp_path / "preuve.pdf").write_bytes(report_pdf)
+    proc = await asyncio.create_subprocess_exec(
+        "pdftotext", "-layout", str(tmp_path / "preuve.pdf"), "-", stdout=asyncio.subprocess.PIPE)
+    text = (await proc.communicate())[0].decode()
+    assert hashlib.sha256(raw).hexdigest() in text
+    # English on request: the same JSON bytes attached, and its SHA-256 printed; kept once made.
+    english = []
+    for url, headers in ((f"{api}/evidence?lang=en", {**auth, "Accept": "application/pdf"}),
+                         (link + "/evidence.pdf?lang=en", {})):
+        async with site.session.get(url, headers=headers) as r:
+            assert r.status == 200 and r.content_type == "application/pdf"
+            english.append(await r.read())
+    assert english[0] == english[1] != report_pdf
+    (tmp_path / "en.pdf").write_bytes(english[0])
+    proc = await asyncio.create_subprocess_exec(
+        "pdftotext", str(tmp_path / "en.pdf"), "-", stdout=asyncio.subprocess.PIPE)
+    text_en = " ".join((await proc.communicate())[0].decode().split())
+    assert "Certificate of evidence" in text_en and hashlib.sha256(raw).hexdigest() in text_en
+    from workflows.pdf.verify import verify_pdf
+    checked = await verify_pdf(english[0], trust_roots=site.world.svc.trust.trust_roots())
+    assert checked["ok"], checked
+    # The .p7s is a detached CMS signature over exactly those bytes, by the platform's chain.
+    (tmp_path / "preuve.json").write_bytes(raw)
+    (tmp_path / "preuve.p7s").write_bytes(p7s)
+    (tmp_path / "root.pem").write_text(site.world.svc.trust.root_pem())
+    proc = await asyncio.create_subprocess_exec(
+        "openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+        str(tmp_path / "preuve.p7s"), "-content", str(tmp_path / "preuve.json"),
+        "-CAfile", str(tmp_path / "root.pem"), "-purpose", "any", "-out", "/dev/null",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    (tmp_path / "preuve.json").write_bytes(raw.replace(b"Client 1", b"Client 9"))
+    proc = await asyncio.create_subprocess_exec(
+        "openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+        str(tmp_path / "preuve.p7s"), "-content", str(tmp_path / "preuve.json"),
+        "-CAfile", str(tmp_path / "root.pem"), "-purpose", "any", "-out", "/dev/null",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    await proc.communicate()
+    assert proc.returncode != 0

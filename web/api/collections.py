@@ -68,6 +68,7 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
             "declined_at": _iso(s.declined_at), "decline_reason": s.decline_reason,
         } for s in signers],
         "evidence_report": f"{base}/evidence",
+        "evidence_signature": f"{base}/evidence.p7s",
     }
 
 
@@ -247,6 +248,14 @@ async def evidence_report(request: web.Request) -> web.Response:
     return await reports.evidence_response(request, services(request), actor, collection)
 
 
+async def evidence_signature(request: web.Request) -> web.Response:
+    from web.api import reports
+
+    key, actor = authorize(request, "read")
+    collection = await _owned(request, key)
+    return await reports.signature_response(request, services(request), actor, collection)
+
+
 def add(router: web.UrlDispatcher) -> None:
     router.add_post("/collections", create)
     router.add_get("/collections", list_)
@@ -256,3 +265,4 @@ def add(router: web.UrlDispatcher) -> None:
     router.add_post("/collections/{id}/remind", _action("collect", _remind))
     router.add_get("/collections/{id}/documents/{position}", document)
     router.add_get("/collections/{id}/evidence", evidence_report)
+    router.add_get("/collections/{id}/evidence.p7s", evidence_signature)

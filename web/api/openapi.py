@@ -88,6 +88,7 @@ SCHEMAS = {
             "launched_at": DATE, "expires_at": DATE, "ended_at": DATE,
             "reminded": {"type": "integer"},
             "evidence_report": {"type": "string"},
+            "evidence_signature": {"type": "string"},
             "documents": {"type": "array", "items": {
                 "type": "object", "required": ["position", "filename", "original_sha256"],
                 "properties": {"position": {"type": "integer"}, "filename": {"type": "string"},
@@ -189,10 +190,25 @@ def document(server_url: str = "/api/v1") -> dict:
                     "404": _problem("No such collection or document"), **ERRORS}}},
             "/collections/{id}/evidence": {"get": {
                 "summary": "The sealed evidence report (JSON, or PDF by Accept) (scope read)",
-                "operationId": "getEvidenceReport", "parameters": [COLLECTION_ID],
+                "description": "The JSON is the stored bytes whose SHA-256 the PDF prints; the "
+                               "PDF (a certificate of evidence, PDF/A-3 with the JSON attached) "
+                               "exists once the collection has ended.",
+                "operationId": "getEvidenceReport",
+                "parameters": [COLLECTION_ID, {"name": "lang", "in": "query", "required": False,
+                                               "schema": {"enum": ["fr", "en"]},
+                                               "description": "Language of the PDF "
+                                                              "(default: the initiator's)"}],
                 "responses": {"200": {"description": "The report", "content": {
                     "application/json": {"schema": {"type": "object"}},
                     "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                    "404": _problem("No such collection or no report yet"), **ERRORS}}},
+            "/collections/{id}/evidence.p7s": {"get": {
+                "summary": "The detached CAdES signature (DER) of the evidence report's JSON, "
+                           "by the platform's seal (scope read)",
+                "operationId": "getEvidenceSignature", "parameters": [COLLECTION_ID],
+                "responses": {"200": {"description": "The signature", "content": {
+                    "application/pkcs7-signature": {"schema": {"type": "string",
+                                                               "format": "binary"}}}},
                     "404": _problem("No such collection or no report yet"), **ERRORS}}},
         },
     }

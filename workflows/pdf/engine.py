@@ -164,6 +164,23 @@ class SigningEngine:
         (PAdES B-LTA). Raises DocumentBrokenError and TrustServiceError."""
         return await self._run_on_file(data, _timestamp_in_worker, _material(bundle), strict)
 
+    async def render_pdfa(self, html: str, files: tuple = (), *, title: str = "") -> bytes:
+        """The PDF/A-3b of `html` with `files` (AssociatedFile) attached, rendered in a
+        worker: laying out a report costs hundreds of milliseconds of CPU."""
+        from workflows.pdf import html as html_pdf
+
+        return await self._run(html_pdf.render_pdfa, html, tuple(files), title)
+
+    async def timestamps(self, paths: list[str]) -> list[list[dict]]:
+        """The timestamps inside each signed PDF of `paths` (see pdf.timestamps), parsed in a
+        worker. Raises DocumentBrokenError when a file cannot be read."""
+        from workflows.pdf.timestamps import timestamps_of
+
+        try:
+            return [await self._run(timestamps_of, path) for path in paths]
+        except (PdfError, OSError, ValueError) as exc:
+            raise DocumentBrokenError(f"cannot read the timestamps: {exc}") from None
+
     def close(self) -> None:
         """Stops the workers (waits for the jobs under way) and removes the spool folder."""
         if self._pool is not None:

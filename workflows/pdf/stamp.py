@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from io import BytesIO
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.api import ShapeResult
+from pyhanko.pdf_utils.font.basic import COURIER_META, SimpleFontEngine, SimpleFontEngineFactory
+from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign.fields import SigFieldSpec
 from pyhanko.stamp import TextStampStyle
 
@@ -38,9 +44,34 @@ def field_spec(stamp: StampSpec | None, field_name: str, page_count: int) -> Sig
     return SigFieldSpec(sig_field_name=field_name, on_page=page, box=(x1, y1, x2, y2))
 
 
+class WinAnsiFontEngine(SimpleFontEngine):
+    """Courier drawn with the bytes its WinAnsiEncoding declares.
+
+    pyHanko's simple engine writes text as a PDF text string (PDFDocEncoding) under a font
+    declared WinAnsi, so "–" (0x85 there) showed as "…" (0x85 in WinAnsi). French needs
+    only what Windows-1252 has; anything else shows as "?" rather than as another letter.
+    """
+
+    def shape(self, txt) -> ShapeResult:
+        ops = BytesIO()
+        generic.ByteStringObject(txt.encode("cp1252", errors="replace")).write_to_stream(ops)
+        ops.write(b" Tj")
+        return ShapeResult(graphics_ops=ops.getvalue(), x_advance=len(txt) * self.avg_width,
+                           y_advance=0)
+
+
+class WinAnsiFontFactory(SimpleFontEngineFactory):
+    def __init__(self) -> None:
+        super().__init__("Courier", 0.6, COURIER_META)
+
+    def create_font_engine(self, writer, obj_stream=None):
+        return WinAnsiFontEngine(writer, self.name, self.avg_width, self.meta)
+
+
 def stamp_style(stamp: StampSpec) -> TextStampStyle:
-    """pyHanko's text stamp style for this spec."""
-    return TextStampStyle(stamp_text=stamp.template, timestamp_format=stamp.time_format)
+    """pyHanko's text stamp style for this spec, its text encoded as its font declares."""
+    return TextStampStyle(stamp_text=stamp.template, timestamp_format=stamp.time_format,
+                          text_box_style=TextBoxStyle(font=WinAnsiFontFactory()))
 
 
 def text_params(stamp: StampSpec | None, *, signer: str, reason: str | None) -> dict | None:

@@ -160,7 +160,22 @@ async def test_evidence_report_of_a_collection(api):
                                headers=api.auth("readonly")) as r:
         report = await conforms(r, "/collections/{id}/evidence")
         assert r.status == 200, report
+    # The PDF is rendered once, when the collection ends; before, the JSON only.
     async with api.session.get(api.url(f"/collections/{body['id']}/evidence"),
                                headers=api.auth("readonly", Accept="application/pdf")) as r:
-        pdf = await conforms(r, "/collections/{id}/evidence")
-        assert r.content_type == "application/pdf" and pdf.startswith(b"%PDF")
+        assert r.status == 404 and (await r.json(content_type=None))["code"] == "document_not_found"
+    async with api.session.post(api.url(f"/collections/{body['id']}/cancel"),
+                                headers=api.auth()) as r:
+        assert r.status == 200
+    pdfs = []
+    for _ in range(2):
+        async with api.session.get(api.url(f"/collections/{body['id']}/evidence"),
+                                   headers=api.auth("readonly", Accept="application/pdf")) as r:
+            pdf = await conforms(r, "/collections/{id}/evidence")
+            assert r.content_type == "application/pdf" and pdf.startswith(b"%PDF")
+            pdfs.append(pdf)
+    assert pdfs[0] == pdfs[1]  # stored once, served as it is
+    async with api.session.get(api.url(f"/collections/{body['id']}/evidence.p7s"),
+                               headers=api.auth("readonly")) as r:
+        p7s = await conforms(r, "/collections/{id}/evidence.p7s")
+        assert r.status == 200 and p7s[:1] == b"\x30"  # a DER SEQUENCE

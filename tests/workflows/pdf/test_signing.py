@@ -101,6 +101,21 @@ async def test_a_visible_stamp_lands_on_the_given_page_and_box(trust, engine, se
     assert b"Tj" in appearance  # the stamp's text is drawn
 
 
+async def test_stamp_text_is_encoded_as_its_font_declares(trust, engine, seal):
+    _, key, bundle = seal
+    reason = "Signé par Zoé – collecte 7 (Cabinet Dupré)"
+    signed = await engine.sign(make_pdf(), key, reason=reason, name="Zoé Œuvré", bundle=bundle,
+                               stamp=StampSpec())
+    field = PdfFileReader(io.BytesIO(signed)).embedded_signatures[0].sig_field
+    appearance = field["/AP"]["/N"]
+    fonts = appearance["/Resources"]["/Font"]
+    assert {f.get_object()["/Encoding"] for f in fonts.values()} == {"/WinAnsiEncoding"}
+    # Decoded as WinAnsi (Windows-1252), the drawn strings say what was meant: an en dash,
+    # not the ellipsis that PDFDocEncoding's 0x85 is in WinAnsi.
+    drawn = b"".join(_strings(appearance.data)).decode("cp1252")
+    assert reason in drawn and "Zoé Œuvré" in drawn and "…" not in drawn
+
+
 async def test_a_byte_changed_in_the_signed_range_is_flagged(trust, engine, seal):
     signed = bytearray(await seal_once(engine, seal, make_pdf()))
     at = signed.find(b"Lettre de mission")
@@ -217,3 +232,17 @@ def test_garbage_a_worker_froze_is_collected_in_time():
         assert ref() is None
     finally:
         gc.unfreeze()  # This process is the test runner, not a worker.
+
+
+def _strings(content: bytes) -> list[bytes]:
+    """The operands of the Tj operators of a content stream (literal or hex strings)."""
+    import re
+
+    found = []
+    for literal, hexa in re.findall(rb"(?:\(((?:\\.|[^\\)])*)\)|<([0-9A-Fa-f]*)>)\s*Tj",
+                                    content):
+        if hexa:
+            found.append(bytes.fromhex(hexa.decode()))
+        else:
+            found.append(re.sub(rb"\\(.)", rb"\1", literal))
+    return found
