@@ -201,7 +201,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
             1 <= expiry_days <= MAX_EXPIRY_DAYS):
         raise CollectionInvalidError(f"expiry_days must be from 1 to {MAX_EXPIRY_DAYS}")
     await _check_documents(svc, list(documents))
-    stored = [await svc.documents.put(data, filename) for filename, data in documents]
+    stored = [await svc.documents.put(data) for _filename, data in documents]
     members = {p.email: p for p in await Person.filter(
         email__in=[s.email for s in specs], memberships__cabinet_id=cab.id)}
     now = clock.now()
@@ -213,7 +213,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
             else "web", expiry_days=expiry_days, created_at=now)
         for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
             await CollectionDocument.create(collection=collection, position=position,
-                                            original=doc)
+                                            filename=filename[:255], original=doc)
         for position, spec in enumerate(specs, start=1):
             member = members.get(spec.email)
             signer = await Signer.create(

@@ -79,7 +79,7 @@ async def report_data(collection_id: int) -> dict:
         "cabinet": {"slug": cabinet.slug, "name": cabinet.name, "siren": cabinet.siren},
         "initiator": {"name": initiator.name, "email": initiator.email},
         "documents": [{
-            "position": d.position, "filename": d.original.filename,
+            "position": d.position, "filename": d.filename,
             "original_sha256": d.original.sha256,
             "final_sha256": (d.current or d.original).sha256,
             "final_size": (d.current or d.original).size,
@@ -219,7 +219,7 @@ async def finalize(svc, collection_id: int) -> bool:
             base = row.current or row.original
             data = await svc.documents.read(base.sha256)
             out = await svc.engine.timestamp(data, bundle)
-            stored = await svc.documents.put(out, row.original.filename)
+            stored = await svc.documents.put(out)
             moved = await CollectionDocument.filter(id=row.id, version=row.version).update(
                 current_id=stored.id, version=row.version + 1)
             if moved == 1 and row.current is not None:
@@ -227,15 +227,15 @@ async def finalize(svc, collection_id: int) -> bool:
 
                 await _forget([row.current], svc)
             stamped.append({"position": row.position, "before_sha256": base.sha256,
-                            "after_sha256": stored.sha256, "filename": row.original.filename})
+                            "after_sha256": stored.sha256, "filename": row.filename})
         await evidence.record("collection.timestamped", Actor.system(),
                               cabinet_id=collection.cabinet_id, collection_id=collection_id,
                               data={"documents": stamped})
         initiator = await Person.get(id=collection.created_by_id)
         report = await build_report(svc, collection_id, initiator.language)
-        json_doc = await svc.documents.put(report.json, f"preuve-{collection_id}.json")
-        pdf_doc = await svc.documents.put(report.pdf, f"preuve-{collection_id}.pdf")
-        cms_doc = await svc.documents.put(report.json_signature, f"preuve-{collection_id}.p7s")
+        json_doc = await svc.documents.put(report.json)
+        pdf_doc = await svc.documents.put(report.pdf)
+        cms_doc = await svc.documents.put(report.json_signature)
         attachments = [{"sha256": s["after_sha256"], "filename": _signed_name(s["filename"])}
                        for s in stamped]
         attachments.append({"sha256": pdf_doc.sha256, "filename": f"preuve-{collection_id}.pdf"})

@@ -47,7 +47,7 @@ async def _owned(request: web.Request, key) -> Collection:
 
 async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
     docs = await (CollectionDocument.filter(collection_id=collection.id)
-                  .prefetch_related("original", "current").order_by("position"))
+                  .select_related("original", "current").order_by("position"))
     signers = await collection.signers.all().order_by("position")
     base = f"/api/v1/collections/{collection.id}"
     return {
@@ -57,7 +57,7 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
         "launched_at": _iso(collection.launched_at), "expires_at": _iso(collection.expires_at),
         "ended_at": _iso(collection.ended_at),
         "documents": [{
-            "position": d.position, "filename": d.original.filename,
+            "position": d.position, "filename": d.filename,
             "original_sha256": d.original.sha256,
             "current_sha256": d.current.sha256 if d.current else None,
             "download": f"{base}/documents/{d.position}",
@@ -235,7 +235,7 @@ async def document(request: web.Request) -> web.Response:
     stored = doc.current or doc.original
     data = await services(request).documents.read(stored.sha256)
     return web.Response(body=data, content_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.original.filename)}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
         "X-Document-Sha256": stored.sha256})
 
 
