@@ -9,7 +9,6 @@ per signer and document); each signature captures its part and the end gives the
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -152,15 +151,14 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
 
 
 async def _check_documents(svc, documents: list[tuple[str, bytes]]) -> None:
+    """Refuses, before anything is stored or reserved, a document the signers could not
+    sign: the intake's checks plus a strict parse, the real page count and a dry run of
+    the signing path, in a signing worker (workflows/pdf/intake.py `check_signable`)."""
     if not documents:
         from workflows.errors import DocumentMissingError
         raise DocumentMissingError("a collection needs at least one PDF")
-    from workflows.pdf.intake import check_pdf
-
-    loop = asyncio.get_running_loop()
     for filename, data in documents:
-        await loop.run_in_executor(None, lambda f=filename, d=data: check_pdf(
-            d, f, max_bytes=svc.settings.max_document_bytes))
+        await svc.engine.check_signable(data, filename, svc.settings.max_document_bytes)
 
 
 # --- initiator side ------------------------------------------------------------------
