@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from web.api.context import authorize, bad_request, idempotent, json_response, read_form, services
+from web.api.seals import core_key
 from workflows import errors
 from workflows.models import Collection, CollectionDocument
 from workflows.models.collections import STATES
@@ -122,10 +123,15 @@ async def create(request: web.Request) -> web.Response:
     expiry = _int(form.text("expiry_days"), "expiry_days", 15, 1, 365)
     title, message = (form.text("title") or "")[:255], form.text("message") or ""
 
+    idem = request.headers.get("Idempotency-Key")
+
     async def run() -> web.Response:
+        # The core's key too: a retry that takes over the claim of a crashed request gets
+        # the collection that request created, not a second one.
         collection = await create_collection(
             svc, actor, cabinet=key.cabinet.slug, documents=documents, signers=signers,
-            ordered=ordered, title=title, message=message, expiry_days=expiry)
+            ordered=ordered, title=title, message=message, expiry_days=expiry,
+            idempotency_key=core_key(key.id, idem))
         body = await serialize(collection, cabinet_slug=key.cabinet.slug)
         return json_response(body, status=201,
                              headers={"Location": f"/api/v1/collections/{collection.id}"})

@@ -1,4 +1,5 @@
-"""Document names move from the shared blob to the collection document that named it."""
+"""Document names move from the shared blob to the collection document that named it;
+Idempotency-Key claims become leases (holder, claimed_until)."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -40,4 +41,14 @@ class Migration(migrations.Migration):
             field=fields.CharField(max_length=255),
         ),
         DropColumn(model_name='Document', name='filename'),
+        ops.AddField(
+            model_name='ApiIdempotency',
+            name='claimed_until',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='ApiIdempotency',
+            name='holder',
+            field=fields.CharField(null=True, max_length=128),
+        ),
     ]

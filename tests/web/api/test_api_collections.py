@@ -11,7 +11,7 @@ from tests.pdfs import make_pdf
 from tests.web.api.conftest import conforms
 from workflows import delegations, people
 from workflows.actors import Actor
-from workflows.models import Collection, LedgerEntry, Reservation
+from workflows.models import ApiIdempotency, Collection, LedgerEntry, Reservation
 
 SIGNERS = json.dumps([{"name": "Claire Client", "email": "claire@client.test"},
                       {"name": "Paul Client", "email": "paul@client.test", "phone": "+33612345678"}])
@@ -192,3 +192,21 @@ async def test_a_pdf_the_signers_could_not_sign_is_refused_with_nothing_reserved
     assert await LedgerEntry.all().count() == ledger
     async with api.session.get(api.url("/credit"), headers=api.auth()) as r:
         assert (await r.json())["reserved"] == 0
+
+
+async def test_a_retry_after_a_crash_gets_the_collection_the_first_request_created(api):
+    from tests.web.api.test_api_seals import _dead_holder
+
+    headers = api.auth(**{"Idempotency-Key": "erp-crash-1"})
+    pdf = make_pdf(text="Lettre de mission")
+    async with api.session.post(api.url("/collections"), headers=headers,
+                                data=collection_form(pdf=pdf)) as r:
+        assert r.status == 201
+        first = await r.json()
+    # As a crash between the creation's commit and the stored answer leaves it.
+    await ApiIdempotency.filter(key="erp-crash-1").update(status=None, holder=_dead_holder())
+    async with api.session.post(api.url("/collections"), headers=headers,
+                                data=collection_form(pdf=pdf)) as r:
+        assert r.status == 201
+        assert (await r.json())["id"] == first["id"]
+    assert await Collection.all().count() == 1 and await Reservation.all().count() == 1
