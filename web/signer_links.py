@@ -35,7 +35,7 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
     docs = []
     for d in view.documents:
         shown = (d.current or d.original) if completed else d.original
-        docs.append({"filename": d.original.filename, "sha256": shown.sha256,
+        docs.append({"filename": d.filename, "sha256": shown.sha256,
                      "url": f"{base}/documents/{d.position}"})
     signed_count = view.signed_count
     return {
@@ -185,7 +185,7 @@ async def document(request: web.Request) -> web.Response:
         data = await request.app[SERVICES].documents.read(stored.sha256)
     except ParapheError as exc:
         return error_page(request, exc)
-    name = row.original.filename
+    name = row.filename
     if finished:
         name = name[:-4] + "-signe.pdf" if name.lower().endswith(".pdf") else name
     return web.Response(body=data, content_type="application/pdf", headers={

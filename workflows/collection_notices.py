@@ -47,7 +47,7 @@ async def collection_context(collection: Collection) -> dict:
         "initiator": initiator.name, "initiator_email": initiator.email,
         "ordered": collection.ordered, "state": collection.state,
         "expires_at": _iso(collection.expires_at),
-        "documents": [{"position": d.position, "filename": d.original.filename,
+        "documents": [{"position": d.position, "filename": d.filename,
                        "sha256": d.original.sha256} for d in docs],
         "signers": [{"name": s.name, "email": s.email, "state": s.state} for s in signers],
         "signer_count": counts["total"], "signed_count": counts["signed"],

@@ -9,9 +9,10 @@ per signer and document); each signature captures its part and the end gives the
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
 
 from workflows import billing, clock, delegations, evidence, links, otp, people, terms
 from workflows import collection_notices as notices
@@ -153,15 +154,14 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
 
 
 async def _check_documents(svc, documents: list[tuple[str, bytes]]) -> None:
+    """Refuses, before anything is stored or reserved, a document the signers could not
+    sign: the intake's checks plus a strict parse, the real page count and a dry run of
+    the signing path, in a signing worker (workflows/pdf/intake.py `check_signable`)."""
     if not documents:
         from workflows.errors import DocumentMissingError
         raise DocumentMissingError("a collection needs at least one PDF")
-    from workflows.pdf.intake import check_pdf
-
-    loop = asyncio.get_running_loop()
     for filename, data in documents:
-        await loop.run_in_executor(None, lambda f=filename, d=data: check_pdf(
-            d, f, max_bytes=svc.settings.max_document_bytes))
+        await svc.engine.check_signable(data, filename, svc.settings.max_document_bytes)
 
 
 # --- initiator side ------------------------------------------------------------------
@@ -202,51 +202,57 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
             1 <= expiry_days <= MAX_EXPIRY_DAYS):
         raise CollectionInvalidError(f"expiry_days must be from 1 to {MAX_EXPIRY_DAYS}")
     await _check_documents(svc, list(documents))
-    stored = [await svc.documents.put(data, filename) for filename, data in documents]
+    stored = [await svc.documents.put(data) for _filename, data in documents]
     members = {p.email: p for p in await Person.filter(
         email__in=[s.email for s in specs], memberships__cabinet_id=cab.id)}
     now = clock.now()
-    async with in_transaction():
-        collection = await Collection.create(
-            cabinet=cab, created_by=person, state="draft", ordered=bool(ordered),
-            title=(title or documents[0][0] or "").strip()[:255], message=message or "",
-            channel=actor.channel if actor.channel in ("mail", "telegram", "web", "api")
-            else "web", expiry_days=expiry_days, created_at=now)
-        for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
-            await CollectionDocument.create(collection=collection, position=position,
-                                            original=doc)
-        for position, spec in enumerate(specs, start=1):
-            member = members.get(spec.email)
-            signer = await Signer.create(
-                collection=collection, position=position, name=spec.name, email=spec.email,
-                phone=spec.phone or (member.phone if member else None),
-                language=member.language if member else svc.settings.default_language,
-                person=member)
-            signer.token_hash = links.token_hash(
-                links.token_for(svc.settings, signer.id, collection.id))
-            await signer.save(update_fields=["token_hash"])
-        await evidence.record(
-            "collection.created", actor, cabinet_id=cab.id, person_id=person.id,
-            collection_id=collection.id,
-            data={"basis": basis, "ordered": collection.ordered, "title": collection.title,
-                  "expiry_days": expiry_days,
-                  "documents": [{"filename": f, "sha256": d.sha256}
-                                for d, (f, _) in zip(stored, documents)],
-                  "signers": [{"name": s.name, "email": s.email, "internal": s.email in members}
-                              for s in specs]})
-        if launch:
-            await _launch(svc, actor, collection, basis=basis, sources=("draft",))
-        else:
-            await _transition(collection, ("draft",), "awaiting_approval")
-            cost = await signature_cost(collection)
-            await evidence.record("collection.submitted", actor, cabinet_id=cab.id,
-                                  person_id=person.id, collection_id=collection.id,
-                                  data={"basis": basis, "cost": cost})
-            await notices.ask_approval(collection, cost=cost)
-        if idempotency_key:
-            # Unique key: a concurrent retry with the same key fails here and rolls back.
-            await Operation.create(key=idempotency_key, kind="collection", cabinet=cab,
-                                   result={"collection_id": collection.id}, created_at=now)
+    try:
+        async with in_transaction():
+            collection = await Collection.create(
+                cabinet=cab, created_by=person, state="draft", ordered=bool(ordered),
+                title=(title or documents[0][0] or "").strip()[:255], message=message or "",
+                channel=actor.channel if actor.channel in ("mail", "telegram", "web", "api")
+                else "web", expiry_days=expiry_days, created_at=now)
+            for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
+                await CollectionDocument.create(collection=collection, position=position,
+                                                filename=filename[:255], original=doc)
+            for position, spec in enumerate(specs, start=1):
+                member = members.get(spec.email)
+                signer = await Signer.create(
+                    collection=collection, position=position, name=spec.name, email=spec.email,
+                    phone=spec.phone or (member.phone if member else None),
+                    language=member.language if member else svc.settings.default_language,
+                    person=member)
+                signer.token_hash = links.token_hash(
+                    links.token_for(svc.settings, signer.id, collection.id))
+                await signer.save(update_fields=["token_hash"])
+            await evidence.record(
+                "collection.created", actor, cabinet_id=cab.id, person_id=person.id,
+                collection_id=collection.id,
+                data={"basis": basis, "ordered": collection.ordered, "title": collection.title,
+                      "expiry_days": expiry_days,
+                      "documents": [{"filename": f, "sha256": d.sha256}
+                                    for d, (f, _) in zip(stored, documents)],
+                      "signers": [{"name": s.name, "email": s.email, "internal": s.email in members}
+                                  for s in specs]})
+            if launch:
+                await _launch(svc, actor, collection, basis=basis, sources=("draft",))
+            else:
+                await _transition(collection, ("draft",), "awaiting_approval")
+                cost = await signature_cost(collection)
+                await evidence.record("collection.submitted", actor, cabinet_id=cab.id,
+                                      person_id=person.id, collection_id=collection.id,
+                                      data={"basis": basis, "cost": cost})
+                await notices.ask_approval(collection, cost=cost)
+            if idempotency_key:
+                # Unique key: a concurrent retry with the same key fails here and rolls back.
+                await Operation.create(key=idempotency_key, kind="collection", cabinet=cab,
+                                       result={"collection_id": collection.id}, created_at=now)
+    except IntegrityError:
+        # A concurrent call with the same key committed first: its collection stands.
+        if idempotency_key and (done := await Operation.get_or_none(key=idempotency_key)):
+            return await Collection.get(id=done.result["collection_id"])
+        raise
     return await Collection.get(id=collection.id)
 
 

@@ -1,4 +1,4 @@
-"""Documents stored once by SHA-256 under PARAPHE_HOME/documents."""
+"""Documents stored once by SHA-256 under PARAPHE_HOME/documents; their names live with who uploaded them."""
 
 from __future__ import annotations
 
@@ -60,10 +60,10 @@ class DocumentStore:
             source.unlink()
         return size
 
-    async def put(self, data: bytes, filename: str) -> Document:
-        """Stores the bytes (if new) and returns their Document row."""
+    async def put(self, data: bytes) -> Document:
+        """Stores the bytes (if new) and returns their Document row (no name: see the model)."""
         sha256 = await self.write(data)
-        return await self._row(sha256, len(data), filename)
+        return await self._row(sha256, len(data))
 
     async def write(self, data: bytes) -> str:
         """Writes the bytes to disk (if new) and returns their SHA-256; no database row yet.
@@ -75,13 +75,13 @@ class DocumentStore:
         await asyncio.get_running_loop().run_in_executor(None, self._write, sha256, data)
         return sha256
 
-    async def register(self, sha256: str, size: int, filename: str) -> None:
+    async def register(self, sha256: str, size: int) -> None:
         """The Document row of a file `write` stored, in one statement that does nothing
         when the row exists (for a use case's transaction, which it does not abort)."""
-        await Document.bulk_create([Document(sha256=sha256, size=size, filename=filename[:255],
-                                             created_at=clock.now())], ignore_conflicts=True)
+        await Document.bulk_create([Document(sha256=sha256, size=size, created_at=clock.now())],
+                                   ignore_conflicts=True)
 
-    async def adopt(self, source: Path, sha256: str, filename: str) -> Document:
+    async def adopt(self, source: Path, sha256: str) -> Document:
         """Moves a file whose SHA-256 the caller computed into the store (on the same file
         system, e.g. the signing engine's spool) and returns its Document row. When the
         move fails, the source is removed all the same: a signed copy is not left behind."""
@@ -91,15 +91,14 @@ class DocumentStore:
         except BaseException:
             Path(source).unlink(missing_ok=True)
             raise
-        return await self._row(sha256, size, filename)
+        return await self._row(sha256, size)
 
-    async def _row(self, sha256: str, size: int, filename: str) -> Document:
+    async def _row(self, sha256: str, size: int) -> Document:
         existing = await Document.get_or_none(sha256=sha256)
         if existing:
             return existing
         try:
-            return await Document.create(sha256=sha256, size=size, filename=filename[:255],
-                                         created_at=clock.now())
+            return await Document.create(sha256=sha256, size=size, created_at=clock.now())
         except IntegrityError:
             return await Document.get(sha256=sha256)
 

@@ -8,8 +8,6 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, NoReturn
 
-from tortoise.expressions import F
-
 from workflows import clock
 from workflows.errors import (
     OtpExpiredError,
@@ -61,7 +59,7 @@ def refuse_dead(row, now: datetime) -> None:
     """Raises OtpExpiredError or OtpLockedError unless `row` is a live code."""
     if row is None or row.state in ("used", "replaced"):
         raise OtpExpiredError("no code is waiting: ask for a new one")
-    if row.state == "locked":
+    if row.state == "locked" or row.attempts >= MAX_ATTEMPTS:
         raise OtpLockedError("too many wrong codes: ask for a new one")
     if row.expires_at <= now:
         raise OtpExpiredError("the code has expired: ask for a new one")
@@ -74,16 +72,34 @@ def matches(code: str | None, digest_of: Callable[[str], str], expected: str) ->
             and hmac.compare_digest(digest_of(typed), expected))
 
 
-async def count_wrong_try(model, row) -> NoReturn:
-    """Counts a wrong try on a code row of `model` and raises OtpLockedError at the last
-    one, else OtpInvalidError (details: attempts_left)."""
-    # A conditional update, so that concurrent wrong tries all count.
-    await model.filter(id=row.id, state="active").update(attempts=F("attempts") + 1)
-    fresh = await model.get(id=row.id)
-    if fresh.attempts >= MAX_ATTEMPTS:
-        await model.filter(id=row.id, state="active").update(state="locked")
+async def take_try(model, row) -> int:
+    """Takes one of the code's tries before its comparison, in one conditional statement,
+    and returns the tries used with this one; raises OtpLockedError when none is left.
+
+    Taking the try first is what makes the limit hold under concurrency: a burst of
+    guesses gets at most MAX_ATTEMPTS comparisons, and every guess after those gets the
+    same answer whatever it is. UPDATE … RETURNING works on SQLite ≥ 3.35 and PostgreSQL.
+    """
+    table = model._meta.basetable
+    db = model._meta.db  # The caller's transaction when there is one.
+    query = (db.query_class.update(table)
+             .set(table.attempts, table.attempts + 1)
+             .where((table.id == int(row.id)) & (table.state == "active")
+                    & (table.attempts < MAX_ATTEMPTS))
+             .returning(table.attempts))
+    rows = await db.execute_query_dict(query.get_sql())
+    if not rows:
         raise OtpLockedError("too many wrong codes: ask for a new one")
-    raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - fresh.attempts)
+    return rows[0]["attempts"]
+
+
+def refuse_wrong(used: int) -> NoReturn:
+    """Raises OtpLockedError when the wrong try was the last one, else OtpInvalidError
+    (details: attempts_left). The code row is not marked: its tries are its lock, so a
+    right guess compared before the limit can still be consumed."""
+    if used >= MAX_ATTEMPTS:
+        raise OtpLockedError("too many wrong codes: ask for a new one")
+    raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - used)
 
 
 async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
@@ -107,16 +123,18 @@ async def check(signer: Signer, code: str, *, bound_to: str,
                 on_wrong: Callable[[Exception], Awaitable[None]] | None = None) -> SignerCode:
     """The signer's live code row when `code` matches it; does not consume it.
 
-    A wrong code counts as a try (and `on_wrong` hears of it, with the error about to be
-    raised); the fifth wrong one kills the code. Raises OtpExpiredError (none sent,
-    expired, replaced or used), OtpLockedError, OtpInvalidError (details: attempts_left).
+    Every check takes one of the code's five tries before comparing; once they are gone
+    every guess is refused alike. A wrong try that was counted is told to `on_wrong` (with
+    the error about to be raised). Raises OtpExpiredError (none sent, expired, replaced or
+    used), OtpLockedError, OtpInvalidError (details: attempts_left).
     """
     row = await SignerCode.filter(signer_id=signer.id).order_by("-id").first()
     refuse_dead(row, clock.now())
+    used = await take_try(SignerCode, row)
     if matches(code, lambda typed: _digest(typed, row.salt, signer.id, bound_to), row.digest):
         return row
     try:
-        await count_wrong_try(SignerCode, row)
+        refuse_wrong(used)
     except (OtpInvalidError, OtpLockedError) as exc:
         if on_wrong is not None:
             await on_wrong(exc)

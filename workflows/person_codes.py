@@ -41,7 +41,7 @@ async def check_and_consume(person: Person, code: str, *, purpose: str,
                             bound_to: str) -> PersonCode:
     """Uses the person's live code for `purpose` when `code` matches it.
 
-    A wrong code counts as a try; the fifth wrong one kills it. Raises OtpExpiredError
+    Every check takes one of the five tries before comparing (workflows/otp.py). Raises OtpExpiredError
     (none sent, expired, replaced, used, or sent for something else), OtpLockedError,
     OtpInvalidError (details: attempts_left).
     """
@@ -50,9 +50,10 @@ async def check_and_consume(person: Person, code: str, *, purpose: str,
         raise OtpExpiredError("no code is waiting: ask for a new one")
     now = clock.now()
     otp.refuse_dead(row, now)
+    used = await otp.take_try(PersonCode, row)
     if not otp.matches(code, lambda typed: _digest(typed, row.salt, person.id, purpose, bound_to),
                        row.digest):
-        await otp.count_wrong_try(PersonCode, row)
+        otp.refuse_wrong(used)
     used = await PersonCode.filter(id=row.id, state="active").update(state="used", used_at=now)
     if used != 1:
         raise OtpExpiredError("this code was already used: ask for a new one")

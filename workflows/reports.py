@@ -114,7 +114,7 @@ async def report_data(collection_id: int) -> dict:
         "people": {str(p.id): {"name": p.name, "email": p.email}
                    for p in sorted(people, key=lambda p: p.id)},
         "documents": [{
-            "position": d.position, "filename": d.original.filename,
+            "position": d.position, "filename": d.filename,
             "original_sha256": d.original.sha256, "original_size": d.original.size,
             "final_sha256": (d.current or d.original).sha256,
             "final_size": (d.current or d.original).size,
@@ -310,9 +310,9 @@ async def _stored(svc, collection: Collection) -> EvidenceReport | None:
 async def _store(svc, collection: Collection, report: EvidenceReport) -> dict | None:
     """Inside a transaction: keeps the report's three files once for the collection and
     records it; None when another process stored one first."""
-    json_doc = await svc.documents.put(report.json, f"preuve-{collection.id}.json")
-    pdf_doc = await svc.documents.put(report.pdf, f"preuve-{collection.id}.pdf")
-    cms_doc = await svc.documents.put(report.json_signature, f"preuve-{collection.id}.p7s")
+    json_doc = await svc.documents.put(report.json)
+    pdf_doc = await svc.documents.put(report.pdf)
+    cms_doc = await svc.documents.put(report.json_signature)
     done = await Collection.filter(id=collection.id, report_json_id=None).update(
         report_json_id=json_doc.id, report_pdf_id=pdf_doc.id)
     if done != 1:
@@ -363,7 +363,7 @@ async def _in_language(svc, collection: Collection, report: EvidenceReport,
         pdf = await svc.documents.read(kept[0].data["pdf_sha256"])
     else:
         pdf = await _certificate(svc, json.loads(report.json), report.json, language)
-        doc = await svc.documents.put(pdf, f"preuve-{collection.id}-{language}.pdf")
+        doc = await svc.documents.put(pdf)
         await evidence.record("collection.report_translated", Actor.system(),
                               cabinet_id=collection.cabinet_id, collection_id=collection.id,
                               data={"language": language, "pdf_sha256": doc.sha256,
@@ -399,7 +399,7 @@ async def finalize(svc, collection_id: int) -> bool:
             base = row.current or row.original
             data = await svc.documents.read(base.sha256)
             out = await svc.engine.timestamp(data, bundle)
-            stored = await svc.documents.put(out, row.original.filename)
+            stored = await svc.documents.put(out)
             moved = await CollectionDocument.filter(id=row.id, version=row.version).update(
                 current_id=stored.id, version=row.version + 1)
             if moved == 1 and row.current is not None:
@@ -407,7 +407,7 @@ async def finalize(svc, collection_id: int) -> bool:
 
                 await _forget([row.current], svc)
             stamped.append({"position": row.position, "before_sha256": base.sha256,
-                            "after_sha256": stored.sha256, "filename": row.original.filename})
+                            "after_sha256": stored.sha256, "filename": row.filename})
         await evidence.record("collection.timestamped", Actor.system(),
                               cabinet_id=collection.cabinet_id, collection_id=collection_id,
                               data={"documents": stamped})

@@ -94,7 +94,7 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
                 cab, cost, operation="seal", reference=idempotency_key or out_name,
                 low_credit_threshold=svc.settings.low_credit_threshold) if cost else \
                 await billing.balance(cab)
-            await svc.documents.register(sealed_sha256, len(sealed), out_name)
+            await svc.documents.register(sealed_sha256, len(sealed))
             result = SealResult(sha256=sealed_sha256, filename=out_name, size=len(sealed),
                                 cabinet=cab.slug, credit_left=left, source_sha256=source_sha256,
                                 certificate_serial=cert.serial)

@@ -105,14 +105,14 @@ async def _sign_documents(svc, collection: Collection, signer: Signer, key, bund
     reason = f"Signé par {signer.name} – collecte {collection.id} ({cabinet.name})"
     out = []
     rows = await (CollectionDocument.filter(collection_id=collection.id)
-                  .prefetch_related("original", "current").order_by("position"))
+                  .select_related("original", "current").order_by("position"))
     for row in rows:
         base = row.current or row.original
         signed, sha256 = await svc.engine.sign_file(
             svc.documents.path(base.sha256), key, reason=reason, name=signer.name,
             stamp=stamp_for(signer.position), bundle=bundle,
             field_name=f"Signature-{collection.id}-{signer.position}")
-        stored = await svc.documents.adopt(signed, sha256, row.original.filename)
+        stored = await svc.documents.adopt(signed, sha256)
         out.append((row, row.version, base.sha256, stored))
     return out
 

@@ -17,9 +17,9 @@ router = Router(name=__name__)
 async def describe(collection) -> dict:
     """What a person reads of a collection: its documents and signers with their states."""
     signers = await collection.signers.all().order_by("position")
-    documents = await collection.documents.all().order_by("position").prefetch_related("original")
+    documents = await collection.documents.all().order_by("position")
     return {"collection": collection, "signers": signers,
-            "documents": [d.original.filename for d in documents]}
+            "documents": [d.filename for d in documents]}
 
 
 @router.message(Command("status"))

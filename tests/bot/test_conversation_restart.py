@@ -52,7 +52,7 @@ async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
     assert collection.state == "awaiting_approval" and not collection.ordered
     docs = await (CollectionDocument.filter(collection_id=number).order_by("position")
                   .prefetch_related("original"))
-    assert [d.original.filename for d in docs] == ["mission.pdf", "annex.pdf"]
+    assert [d.filename for d in docs] == ["mission.pdf", "annex.pdf"]
     assert [s.email for s in await Signer.filter(collection_id=number)] == ["jean@client.test"]
     # The finished conversation leaves nothing behind.
     assert not await TelegramConversation.filter(key__contains=f":{bob.id}:").exists()

@@ -42,7 +42,7 @@ async def test_approval_request_reaches_linked_approver_with_buttons(tg, bot, fi
 async def test_notification_with_document_sends_the_file(tg, bot, firm, svc):
     bob = User(702, "Bob", language_code="en")
     await link(tg, firm.collaborator, bob)
-    doc = await svc.documents.put(make_pdf(1), "signed.pdf")
+    doc = await svc.documents.put(make_pdf(1))
     await notifications.enqueue(
         channel="telegram", template="approver/approval_request", recipient=str(bob.id),
         language="en", context={"collection_id": 7}, person_id=firm.collaborator.id,

@@ -6,7 +6,7 @@ import asyncio
 
 from tests.mail_gateway.mailer import body_text, build, outbox, raw, send, wait_outbox
 from tests.pdfs import make_pdf
-from workflows.models import Collection, Signer
+from workflows.models import Collection, Reservation, Signer
 
 COLLECT = "collect@paraphe.localhost"
 
@@ -48,3 +48,15 @@ async def test_collect_mail_with_unreadable_lines_creates_nothing_and_lists_them
     (reply,) = await wait_outbox(settings.home, 1)
     assert "Marie Client <marie.client.fr>" in body_text(reply)
     assert await Collection.all().count() == 0
+
+
+async def test_collect_mail_with_a_pdf_that_could_not_be_signed_says_why(
+        gateway, firm, dupont_key, settings):
+    pdf = make_pdf(2, text="Lettre").replace(b"/Count 2", b"/Count 9")
+    msg = build(sender="claire@dupont.fr", to=COLLECT, subject="[dupont] Mission",
+                body="Jean Client <jean@client.fr>\n", attachments=[("lettre.pdf", pdf)])
+    await send(gateway.port, dupont_key.sign(raw(msg)), mail_from="claire@dupont.fr",
+               rcpts=COLLECT)
+    (reply,) = await wait_outbox(settings.home, 1)
+    assert "9 pages" in body_text(reply) and "2" in body_text(reply)
+    assert await Collection.all().count() == 0 and await Reservation.all().count() == 0

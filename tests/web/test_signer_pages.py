@@ -16,10 +16,10 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     pdf,
     world_settings,
 )
-from workflows import clock, collections, sweeps
+from workflows import clock, collections, otp, sweeps
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
-from workflows.models import Collection, EvidenceEvent
+from workflows.models import Collection, EvidenceEvent, Signer
 
 
 async def _create(site, n=2, **kw):
@@ -287,3 +287,37 @@ async def test_evidence_json_is_the_same_bytes_everywhere(site, tmp_path):
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     await proc.communicate()
     assert proc.returncode != 0
+
+
+async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(site, monkeypatch):
+    """40 concurrent wrong codes and the right one: at most five are compared, and every
+    answer after the limit is the same page, whatever the guess."""
+    await _create(site, n=1)
+    link = await link_of("c1@example.test")
+    assert (await _post(site, link + "/code", channel="mail")).status == 303
+    code = await code_of("c1@example.test")
+    compared = []
+    real = otp.matches
+
+    def counting(typed, digest_of, expected):
+        compared.append(typed)
+        return real(typed, digest_of, expected)
+
+    monkeypatch.setattr(otp, "matches", counting)
+    guesses = [f"{(int(code) + k) % 1000000:06d}" for k in range(1, 41)] + [code]
+
+    async def answer(guess):
+        r = await _post(site, link + "/sign", code=guess, consent="yes")
+        return r.status, await r.text()
+
+    answers = await asyncio.gather(*(answer(g) for g in guesses))
+    assert len(compared) <= 5
+    after = {answers[i] for i, g in enumerate(guesses) if g not in compared}
+    assert len(after) == 1
+    status, text = after.pop()
+    assert status == 403 and 'data-code="otp_locked"' in text
+    # The right code, once the tries are gone, is answered like any wrong one.
+    r = await _post(site, link + "/sign", code=code, consent="yes")
+    assert (r.status, await r.text()) == (status, text)
+    signer = await Signer.get(email="c1@example.test")
+    assert (signer.state == "signed") == (code in compared)

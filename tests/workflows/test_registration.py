@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.identity_images import jpeg, pdf_scan, png
@@ -13,6 +15,7 @@ from workflows import (
     clock,
     collections,
     delegations,
+    otp,
     personal_certificates,
     registration,
     registration_review,
@@ -117,6 +120,37 @@ async def test_wrong_phone_code_tells_tries_left_then_locks(world):
     await registration.set_mobile(svc, actor, "+33612340000")
     assert (await registration.verify_mobile(svc, actor, last_sms_code(svc))).step == \
         "document_type"
+
+
+async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(world,
+                                                                            monkeypatch):
+    """40 concurrent wrong mobile codes and the right one: at most five are compared, and
+    every guess after the limit, the right one too, is refused alike."""
+    svc, anne = world.svc, world.expert
+    actor = _actor(anne)
+    await registration.start_or_resume(svc, actor)
+    await registration.confirm_identity(svc, actor)
+    await registration.set_mobile(svc, actor, "+33612340000")
+    code = last_sms_code(svc)
+    compared = []
+    real = otp.matches
+
+    def counting(typed, digest_of, expected):
+        compared.append(typed)
+        return real(typed, digest_of, expected)
+
+    monkeypatch.setattr(otp, "matches", counting)
+    guesses = [f"{(int(code) + k) % 1000000:06d}" for k in range(1, 41)] + [code]
+    outcomes = await asyncio.gather(*(registration.verify_mobile(svc, actor, g)
+                                      for g in guesses), return_exceptions=True)
+    assert len(compared) <= 5
+    after = {(type(o), o.code, str(o), repr(o.details))
+             for g, o in zip(guesses, outcomes) if g not in compared}
+    assert len(after) == 1 and after.pop()[:2] == (OtpLockedError, "otp_locked")
+    with pytest.raises(OtpLockedError):
+        await registration.verify_mobile(svc, actor, code)
+    verified = (await Registration.get(person_id=anne.id)).phone_verified_at is not None
+    assert verified == (code in compared)
 
 
 async def test_files_are_checked_by_content_colour_and_size(world):

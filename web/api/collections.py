@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from web.api.context import authorize, bad_request, idempotent, json_response, read_form, services
+from web.api.seals import core_key
 from workflows import errors
 from workflows.models import Collection, CollectionDocument
 from workflows.models.collections import STATES
@@ -47,7 +48,7 @@ async def _owned(request: web.Request, key) -> Collection:
 
 async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
     docs = await (CollectionDocument.filter(collection_id=collection.id)
-                  .prefetch_related("original", "current").order_by("position"))
+                  .select_related("original", "current").order_by("position"))
     signers = await collection.signers.all().order_by("position")
     base = f"/api/v1/collections/{collection.id}"
     return {
@@ -57,7 +58,7 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
         "launched_at": _iso(collection.launched_at), "expires_at": _iso(collection.expires_at),
         "ended_at": _iso(collection.ended_at),
         "documents": [{
-            "position": d.position, "filename": d.original.filename,
+            "position": d.position, "filename": d.filename,
             "original_sha256": d.original.sha256,
             "current_sha256": d.current.sha256 if d.current else None,
             "download": f"{base}/documents/{d.position}",
@@ -123,10 +124,15 @@ async def create(request: web.Request) -> web.Response:
     expiry = _int(form.text("expiry_days"), "expiry_days", 15, 1, 365)
     title, message = (form.text("title") or "")[:255], form.text("message") or ""
 
+    idem = request.headers.get("Idempotency-Key")
+
     async def run() -> web.Response:
+        # The core's key too: a retry that takes over the claim of a crashed request gets
+        # the collection that request created, not a second one.
         collection = await create_collection(
             svc, actor, cabinet=key.cabinet.slug, documents=documents, signers=signers,
-            ordered=ordered, title=title, message=message, expiry_days=expiry)
+            ordered=ordered, title=title, message=message, expiry_days=expiry,
+            idempotency_key=core_key(key.id, idem))
         body = await serialize(collection, cabinet_slug=key.cabinet.slug)
         return json_response(body, status=201,
                              headers={"Location": f"/api/v1/collections/{collection.id}"})
@@ -236,7 +242,7 @@ async def document(request: web.Request) -> web.Response:
     stored = doc.current or doc.original
     data = await services(request).documents.read(stored.sha256)
     return web.Response(body=data, content_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.original.filename)}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
         "X-Document-Sha256": stored.sha256})
 
 

@@ -45,6 +45,10 @@ class ApiIdempotency(Model):
     document_sha256 = fields.CharField(max_length=64, null=True)
     headers = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
+    # The claim of a running request is a lease: the process holding it (host:pid:token)
+    # and until when; an expired lease, or one whose process is gone, may be taken over.
+    holder = fields.CharField(max_length=128, null=True)
+    claimed_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "api_idempotency"

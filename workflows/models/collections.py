@@ -53,6 +53,8 @@ class CollectionDocument(Model):
     collection = fields.ForeignKeyField("models.Collection", related_name="documents",
                                         on_delete=fields.CASCADE)
     position = fields.IntField()
+    # The name this cabinet gave the file in this collection (its bytes may be shared).
+    filename = fields.CharField(max_length=255)
     original = fields.ForeignKeyField("models.Document", related_name=False,
                                       on_delete=fields.RESTRICT)
     # The latest signed state of the document; null until the first signature.

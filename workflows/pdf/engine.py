@@ -159,6 +159,18 @@ class SigningEngine:
             raise
         return Path(target), sha256
 
+    async def check_signable(self, data: bytes, filename: str, max_bytes: int):
+        """Runs the intake's `check_signable` (strict parse, real page count, dry run of the
+        signing path) in a worker, on a spool file it maps; returns its PdfInfo. Raises the
+        Document*Error family."""
+        loop = asyncio.get_running_loop()
+        name = await loop.run_in_executor(None, _spool_write, str(self._spool_dir()), data)
+        try:
+            return await self._run(_check_signable_in_worker, name, filename, max_bytes)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+
     async def timestamp(self, data: bytes, bundle, *, strict: bool = True) -> bytes:
         """Returns `data` with the bundle added to the DSS and a document timestamp over it
         (PAdES B-LTA). Raises DocumentBrokenError and TrustServiceError."""
@@ -332,15 +344,22 @@ def _in_place(path: str, attempt):
             return _run_job(lambda: attempt(fh, 4))
 
 
-def _intake(path: str, filename: str, max_bytes: int):
+def _intake(path: str, filename: str, max_bytes: int, check=None):
     from workflows.pdf.intake import check_pdf
 
+    check = check or check_pdf
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:  # mmap cannot map an empty file
-            return check_pdf(b"", filename, max_bytes=max_bytes)
+            return check(b"", filename, max_bytes=max_bytes)
         # Mapped, not read: the intake only copies the parts it parses.
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            return check_pdf(view, filename, max_bytes=max_bytes)
+            return check(view, filename, max_bytes=max_bytes)
+
+
+def _check_signable_in_worker(path: str, filename: str, max_bytes: int):
+    from workflows.pdf.intake import check_signable
+
+    return _intake(path, filename, max_bytes, check_signable)
 
 
 def _sign_in_worker(path: str, job: _SignJob) -> None:

@@ -8,9 +8,11 @@ import zlib
 from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.decode_limits import DecodeLimits, DocumentDecodeBudget, StreamDecodeLimits
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfStrictReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import append_signature_field
 
 from workflows.errors import (
     DocumentBombError,
@@ -19,6 +21,7 @@ from workflows.errors import (
     DocumentNotPdfError,
     DocumentTooLargeError,
 )
+from workflows.pdf.stamp import StampSpec, field_spec
 
 MiB = 1024 * 1024
 # Acrobat accepts a header anywhere in the first KiB; so do we, and nothing more lenient.
@@ -234,3 +237,61 @@ def _declares_pdfa(root: generic.DictionaryObject) -> bool:
     if not isinstance(meta, generic.StreamObject):
         return False
     return b"pdfaid:part" in meta.data
+
+
+# Bounds of the page tree walk that counts the real pages.
+MAX_PAGE_TREE_DEPTH = 64
+DRY_RUN_FIELD = "Paraphe-dry-run"
+
+
+def check_signable(data: bytes | mmap.mmap, filename: str = "", *,
+                   max_bytes: int = 10 * MiB) -> PdfInfo:
+    """`check_pdf`, then what signing a collection's document needs on top: a strict
+    parse (signers sign in strict mode), a page count that matches the page tree, and a
+    dry run of the signing path's changes (the visible field on the last page), which is
+    never written. Refuses with DocumentBrokenError (details: reason `xref`, `page_count`
+    or `signing`) what the signers could never sign, so nothing is reserved for it."""
+    info = check_pdf(data, filename, max_bytes=max_bytes)
+    name = filename or "the PDF"
+    if not info.strict:
+        raise DocumentBrokenError(f"{name} is damaged: its cross-reference table is not "
+                                  "where the file says", reason="xref")
+    try:
+        writer = IncrementalPdfFileWriter(_stream(data), strict=True, decode_limits=DECODE_LIMITS)
+        real = _real_page_count(writer.root["/Pages"])
+        if real != info.pages:
+            raise DocumentBrokenError(f"{name} declares {info.pages} pages but has {real}",
+                                      reason="page_count", declared=info.pages, pages=real)
+        append_signature_field(writer, field_spec(StampSpec(page=-1), DRY_RUN_FIELD, real))
+    except (DocumentBrokenError, DocumentBombError):
+        raise
+    except PdfDecodeLimitError:
+        raise DocumentBombError(f"{name} inflates past our limits") from None
+    except Exception as exc:  # Whatever stops the dry run stops the signers too.
+        raise DocumentBrokenError(f"{name} cannot be signed ({type(exc).__name__})",
+                                  reason="signing") from None
+    return info
+
+
+def _stream(data):
+    stream = data if isinstance(data, mmap.mmap) else io.BytesIO(data)
+    stream.seek(0)
+    return stream
+
+
+def _real_page_count(root_pages) -> int:
+    """The leaves of the page tree, walked with a bound on depth and no node twice."""
+    count, seen = 0, set()
+    stack = [(root_pages, 0)]
+    while stack:
+        node, depth = stack.pop()
+        node = node.get_object()
+        if id(node) in seen or depth > MAX_PAGE_TREE_DEPTH:
+            raise DocumentBrokenError("the page tree loops or nests too deeply",
+                                      reason="page_count")
+        seen.add(id(node))
+        if node.get("/Type") == "/Pages" or "/Kids" in node:
+            stack.extend((kid, depth + 1) for kid in node["/Kids"])
+        else:
+            count += 1
+    return count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 
@@ -10,7 +11,7 @@ from tests.pdfs import make_pdf
 from tests.web.api.conftest import conforms
 from workflows import delegations, people
 from workflows.actors import Actor
-from workflows.models import Collection
+from workflows.models import ApiIdempotency, Collection, LedgerEntry, Reservation
 
 SIGNERS = json.dumps([{"name": "Claire Client", "email": "claire@client.test"},
                       {"name": "Paul Client", "email": "paul@client.test", "phone": "+33612345678"}])
@@ -179,3 +180,48 @@ async def test_evidence_report_of_a_collection(api):
                                headers=api.auth("readonly")) as r:
         p7s = await conforms(r, "/collections/{id}/evidence.p7s")
         assert r.status == 200 and p7s[:1] == b"\x30"  # a DER SEQUENCE
+
+
+def _wrong_startxref() -> bytes:
+    # Off by three bytes: pyHanko's lenient mode finds the table, its strict mode (the
+    # signers') does not.
+    data = make_pdf(2, text="Mauvais startxref")
+    offset = int(re.search(rb"startxref\n(\d+)", data).group(1))
+    return data.replace(b"startxref\n%d" % offset, b"startxref\n%d" % (offset - 3))
+
+
+def _false_count() -> bytes:
+    return make_pdf(2, text="Faux Count").replace(b"/Count 2", b"/Count 9")
+
+
+async def test_a_pdf_the_signers_could_not_sign_is_refused_with_nothing_reserved(api):
+    ledger = await LedgerEntry.all().count()
+    for pdf, reason in ((_wrong_startxref(), "xref"), (_false_count(), "page_count")):
+        async with api.session.post(api.url("/collections"), headers=api.auth(),
+                                    data=collection_form(pdf=pdf)) as r:
+            problem = await conforms(r, "/collections", "post")
+            assert r.status == 422, problem
+        assert (problem["code"], problem["reason"]) == ("document_broken", reason)
+    assert problem["declared"] == 9 and problem["pages"] == 2
+    assert await Collection.all().count() == 0 and await Reservation.all().count() == 0
+    assert await LedgerEntry.all().count() == ledger
+    async with api.session.get(api.url("/credit"), headers=api.auth()) as r:
+        assert (await r.json())["reserved"] == 0
+
+
+async def test_a_retry_after_a_crash_gets_the_collection_the_first_request_created(api):
+    from tests.web.api.test_api_seals import _dead_holder
+
+    headers = api.auth(**{"Idempotency-Key": "erp-crash-1"})
+    pdf = make_pdf(text="Lettre de mission")
+    async with api.session.post(api.url("/collections"), headers=headers,
+                                data=collection_form(pdf=pdf)) as r:
+        assert r.status == 201
+        first = await r.json()
+    # As a crash between the creation's commit and the stored answer leaves it.
+    await ApiIdempotency.filter(key="erp-crash-1").update(status=None, holder=_dead_holder())
+    async with api.session.post(api.url("/collections"), headers=headers,
+                                data=collection_form(pdf=pdf)) as r:
+        assert r.status == 201
+        assert (await r.json())["id"] == first["id"]
+    assert await Collection.all().count() == 1 and await Reservation.all().count() == 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
+import subprocess
 
 from tests.pdfs import make_pdf
 from tests.web.api.conftest import conforms, pdf_form, raw_multipart
-from workflows import billing, people
-from workflows.models import LedgerEntry
+from workflows import billing, clock, idempotency, people
+from workflows.models import ApiIdempotency, LedgerEntry
 
 
 async def _balance(slug="alpha") -> int:
@@ -122,3 +124,44 @@ async def test_pdf_answer_is_replayed_from_the_store(api):
     async with api.session.post(api.url("/seals"), data=pdf_form(pdf),
                                 headers=api.auth(**{"Idempotency-Key": "pdf-1"})) as r:
         assert r.status == 422
+
+
+def _dead_holder() -> str:
+    """The holder name of a process of this host that has ended (and was reaped)."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return f"{socket.gethostname()[:64]}:{gone.pid}:0123456789ab"
+
+
+async def _seal_with_key(api, pdf: bytes, key: str):
+    async with api.session.post(api.url("/seals"), headers=api.auth(**{"Idempotency-Key": key}),
+                                data=pdf_form(pdf)) as r:
+        return r.status, await r.json(content_type=None), r.headers.get("Idempotent-Replayed")
+
+
+async def test_a_claim_whose_process_is_gone_is_taken_over_and_billed_once(api):
+    pdf = make_pdf(text="lease")
+    status, first, _ = await _seal_with_key(api, pdf, "lease-1")
+    assert status == 201
+    # As a crash between the seal's commit and the stored answer leaves it.
+    await ApiIdempotency.filter(key="lease-1").update(status=None, holder=_dead_holder())
+    status, again, _ = await _seal_with_key(api, pdf, "lease-1")
+    assert status == 201 and again == first
+    status, replayed, flag = await _seal_with_key(api, pdf, "lease-1")
+    assert (status, replayed, flag) == (201, first, "true")
+    assert await LedgerEntry.filter(kind="debit").count() == 1 and await _balance() == 49
+
+
+async def test_a_claim_held_elsewhere_waits_for_its_lease(api):
+    pdf = make_pdf(text="lease elsewhere")
+    status, first, _ = await _seal_with_key(api, pdf, "lease-2")
+    assert status == 201
+    await ApiIdempotency.filter(key="lease-2").update(
+        status=None, holder="another-host:1:0123456789ab",
+        claimed_until=clock.now() + idempotency.LEASE)
+    status, body, _ = await _seal_with_key(api, pdf, "lease-2")
+    assert status == 409 and body["code"] == "idempotency_key_in_progress"
+    clock.fast_forward(seconds=idempotency.LEASE.total_seconds() + 1)
+    status, again, _ = await _seal_with_key(api, pdf, "lease-2")
+    assert status == 201 and again["sha256"] == first["sha256"]
+    assert await LedgerEntry.filter(kind="debit").count() == 1 and await _balance() == 49
