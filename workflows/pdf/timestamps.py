@@ -20,7 +20,9 @@ def timestamps_of(path: str) -> list[dict]:
             kind, tokens = "signature", _signature_timestamps(es.signer_info)
         for token in tokens:
             info = token["encap_content_info"]["content"].parsed
-            found.append({"kind": kind, "field": es.field_name,
+            # Plain str: pyHanko's string objects carry a reference to their container, which
+            # does not survive the trip back from a worker process (it breaks the pool).
+            found.append({"kind": kind, "field": str(es.field_name),
                           "time": info["gen_time"].native.isoformat(),
                           "serial": format(info["serial_number"].native, "x"),
                           "tsa": _tsa_name(token)})
