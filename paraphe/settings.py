@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
+    # Stored signed documents get a fresh archive timestamp when their newest one's TSA
+    # certificate expires within this (ISO 8601 duration, P730D, or seconds).
+    archive_renew_before: timedelta = timedelta(days=730)
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":

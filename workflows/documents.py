@@ -60,10 +60,11 @@ class DocumentStore:
             source.unlink()
         return size
 
-    async def put(self, data: bytes, filename: str) -> Document:
-        """Stores the bytes (if new) and returns their Document row."""
+    async def put(self, data: bytes, filename: str, archive_until=None) -> Document:
+        """Stores the bytes (if new) and returns their Document row; `archive_until` marks
+        a B-LTA output for the archive sweep (Document.archive_until)."""
         sha256 = await self.write(data)
-        return await self._row(sha256, len(data), filename)
+        return await self._row(sha256, len(data), filename, archive_until)
 
     async def write(self, data: bytes) -> str:
         """Writes the bytes to disk (if new) and returns their SHA-256; no database row yet.
@@ -75,11 +76,14 @@ class DocumentStore:
         await asyncio.get_running_loop().run_in_executor(None, self._write, sha256, data)
         return sha256
 
-    async def register(self, sha256: str, size: int, filename: str) -> None:
+    async def register(self, sha256: str, size: int, filename: str,
+                       archive_until=None) -> None:
         """The Document row of a file `write` stored, in one statement that does nothing
         when the row exists (for a use case's transaction, which it does not abort)."""
         await Document.bulk_create([Document(sha256=sha256, size=size, filename=filename[:255],
-                                             created_at=clock.now())], ignore_conflicts=True)
+                                             created_at=clock.now(),
+                                             archive_until=archive_until)],
+                                   ignore_conflicts=True)
 
     async def adopt(self, source: Path, sha256: str, filename: str) -> Document:
         """Moves a file whose SHA-256 the caller computed into the store (on the same file
@@ -93,13 +97,14 @@ class DocumentStore:
             raise
         return await self._row(sha256, size, filename)
 
-    async def _row(self, sha256: str, size: int, filename: str) -> Document:
+    async def _row(self, sha256: str, size: int, filename: str,
+                   archive_until=None) -> Document:
         existing = await Document.get_or_none(sha256=sha256)
         if existing:
             return existing
         try:
             return await Document.create(sha256=sha256, size=size, filename=filename[:255],
-                                         created_at=clock.now())
+                                         created_at=clock.now(), archive_until=archive_until)
         except IntegrityError:
             return await Document.get(sha256=sha256)
 

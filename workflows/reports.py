@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence
+from workflows import archive, clock, evidence
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.models import (
@@ -219,7 +219,8 @@ async def finalize(svc, collection_id: int) -> bool:
             base = row.current or row.original
             data = await svc.documents.read(base.sha256)
             out = await svc.engine.timestamp(data, bundle)
-            stored = await svc.documents.put(out, row.original.filename)
+            stored = await svc.documents.put(out, row.original.filename,
+                                             archive_until=await archive.lapses(svc, out))
             moved = await CollectionDocument.filter(id=row.id, version=row.version).update(
                 current_id=stored.id, version=row.version + 1)
             if moved == 1 and row.current is not None:
@@ -234,7 +235,8 @@ async def finalize(svc, collection_id: int) -> bool:
         initiator = await Person.get(id=collection.created_by_id)
         report = await build_report(svc, collection_id, initiator.language)
         json_doc = await svc.documents.put(report.json, f"preuve-{collection_id}.json")
-        pdf_doc = await svc.documents.put(report.pdf, f"preuve-{collection_id}.pdf")
+        pdf_doc = await svc.documents.put(report.pdf, f"preuve-{collection_id}.pdf",
+                                          archive_until=await archive.lapses(svc, report.pdf))
         cms_doc = await svc.documents.put(report.json_signature, f"preuve-{collection_id}.p7s")
         attachments = [{"sha256": s["after_sha256"], "filename": _signed_name(s["filename"])}
                        for s in stamped]

@@ -87,8 +87,9 @@ def cert_id_for(cert: asn1_x509.Certificate, issuer: asn1_x509.Certificate) -> o
 def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certificate,
                    sign: Callable[[bytes], bytes], signature_algorithm: algos.SignedDigestAlgorithm,
                    now: datetime, nonce: bytes | None = None,
-                   embed_responder: bool = True) -> bytes:
-    """A signed, successful basic OCSP response; ``sign`` raises KeystoreError."""
+                   embed_responder: bool = True, validity: timedelta = OCSP_VALIDITY) -> bytes:
+    """A signed, successful basic OCSP response, fresh from `now` for `validity`;
+    ``sign`` raises KeystoreError."""
     now = now.replace(microsecond=0)
     responses = []
     for item in statuses:
@@ -103,7 +104,7 @@ def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certifica
             status = ocsp.CertStatus(name="unknown", value=core.Null())
         responses.append(ocsp.SingleResponse({
             "cert_id": item.cert_id, "cert_status": status,
-            "this_update": now, "next_update": now + OCSP_VALIDITY,
+            "this_update": now, "next_update": now + validity,
         }))
     data = {
         "version": "v1",
@@ -127,3 +128,16 @@ def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certifica
         "response_bytes": {"response_type": "basic_ocsp_response",
                            "response": ocsp.BasicOCSPResponse(basic)},
     }).dump()
+
+
+def answer_order(order, sign: Callable[[bytes], bytes],
+                 signature_algorithm: algos.SignedDigestAlgorithm, now: datetime) -> bytes:
+    """The signed answer an OcspOrder (workflows.trust.refs) asks for, as of `now`."""
+    cert = asn1_x509.Certificate.load(order.cert_der)
+    issuer = asn1_x509.Certificate.load(order.issuer_der)
+    status = CertStatus(cert_id_for(cert, issuer),
+                        "revoked" if order.revoked_at is not None else "good",
+                        order.revoked_at, order.reason)
+    return build_response(statuses=[status], responder=asn1_x509.Certificate.load(
+        order.responder_der), sign=sign, signature_algorithm=signature_algorithm, now=now,
+        validity=order.validity)
