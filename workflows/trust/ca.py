@@ -505,15 +505,18 @@ class TrustService:
         for der, issuer in members.items():
             if issuer is None:
                 continue
-            serial, validity = self._member_facts(der)
+            serial, until = self._member_facts(der)
             state = revocations[issuer.row.id].get(serial, (None, None))
             responder = issuer if der in delegated else self._responder_for(issuer)
             if after_signing:
                 orders.append(OcspOrder(
                     cert_der=der, issuer_der=issuer.der, responder_der=responder.der,
                     responder_key_ref=responder.row.key_ref, keystore=self.keystore.kind,
-                    validity=validity(now), revoked_at=state[0], reason=state[1]))
+                    validity=ocsp_mod.OCSP_VALIDITY, until=until, revoked_at=state[0],
+                    reason=state[1]))
             else:
+                validity = max(until - now, ocsp_mod.OCSP_VALIDITY) if until else \
+                    ocsp_mod.OCSP_VALIDITY
                 ocsps.append(self._cached_ocsp(der, issuer, state, now, validity, responder))
         # Only the root's CRL (it covers the issuing CAs and the TSA; OCSP covers the rest):
         # with the CRLs of two issuing CAs in one file, pyHanko takes each for a possible
@@ -523,25 +526,18 @@ class TrustService:
         return ValidationBundle(certs=tuple(members), crls=tuple(crls),
                                 ocsps=tuple(ocsps), orders=tuple(orders))
 
-    def _member_facts(self, der: bytes):
-        """(hex serial, validity of an OCSP answer about it as a function of now), once per
+    def _member_facts(self, der: bytes) -> tuple[str, datetime | None]:
+        """(hex serial, fixed nextUpdate of OCSP answers about it, or None), once per
         certificate. A time-stamping unit's answer holds until the unit's certificate
         expires: the newest archive timestamp of a document is checked at the moment of
         validation, offline, years later, against the answer the document carries."""
         facts = self._facts.get(der)
         if facts is None:
             cert = asn1_x509.Certificate.load(der)
-            serial = f"{cert.serial_number:x}"
             usages = cert.extended_key_usage_value
-            if usages is not None and "time_stamping" in usages.native:
-                expiry = cert.not_valid_after
-
-                def validity(now, expiry=expiry):
-                    return max(expiry - now, ocsp_mod.OCSP_VALIDITY)
-            else:
-                def validity(now):
-                    return ocsp_mod.OCSP_VALIDITY
-            facts = self._facts[der] = (serial, validity)
+            tsa = usages is not None and "time_stamping" in usages.native
+            facts = self._facts[der] = (f"{cert.serial_number:x}",
+                                        cert.not_valid_after if tsa else None)
         return facts
 
     def _cached_ocsp(self, der: bytes, issuer: Authority, state, now: datetime,
@@ -554,7 +550,7 @@ class TrustService:
         cert_id = ocsp_mod.cert_id_for(asn1_x509.Certificate.load(der), issuer.asn1)
         status = (ocsp_mod.CertStatus(cert_id, "revoked", revoked_at, reason)
                   if revoked_at is not None else ocsp_mod.CertStatus(cert_id, "good"))
-        response = self._sign_ocsp(issuer, [status], None, validity(now), responder)
+        response = self._sign_ocsp(issuer, [status], None, validity, responder)
         self._ocsp_cache[key] = (now, response)
         return response
 

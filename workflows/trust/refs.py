@@ -42,7 +42,9 @@ class OcspOrder:
     responder_key_ref: str
     keystore: str
     validity: timedelta
-    """thisUpdate to nextUpdate of the answer."""
+    """thisUpdate to nextUpdate of the answer…"""
+    until: datetime | None = None
+    """…or its nextUpdate itself (a time-stamping unit's: its certificate's expiry)."""
     revoked_at: datetime | None = None
     reason: str | None = None
 

@@ -225,6 +225,15 @@ def answer_orders(settings, orders) -> list:
     for order in orders:
         sign, algorithm = _raw_signer(settings, order.keystore, order.responder_key_ref,
                                       order.responder_der)
-        answers.append(asn1_ocsp.OCSPResponse.load(
-            ocsp_mod.answer_order(order, sign, algorithm, now)))
+        key = (order.cert_der, order.responder_der, order.revoked_at, order.reason)
+        template = _TEMPLATES.get(key)
+        if template is None:
+            template = _TEMPLATES[key] = ocsp_mod.AnswerTemplate.of(order, algorithm)
+            while len(_TEMPLATES) > 256:  # One-time certificates: one order each.
+                del _TEMPLATES[next(iter(_TEMPLATES))]
+        der = template.answer(sign, now, ocsp_mod.order_next_update(order, now))
+        answers.append(asn1_ocsp.OCSPResponse.load(der))
     return answers
+
+
+_TEMPLATES: dict[tuple, ocsp_mod.AnswerTemplate] = {}

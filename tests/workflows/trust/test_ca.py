@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -288,3 +289,26 @@ async def test_the_bundle_answers_for_every_certificate_and_carries_the_roots_cr
     await other.revoke(await other.issue_seal_certificate(cabinet), "superseded")
     published = asn1_crl.CertificateList.load(await trust.crl("seal-ca"))
     assert len(published["tbs_cert_list"]["revoked_certificates"]) == 1
+
+
+async def test_a_workers_answer_is_the_responders_answer_byte_for_byte(trust, cabinet):
+    # Signing workers answer OCSP orders from pre-encoded pieces (AnswerTemplate): the
+    # bytes must be those build_response makes, for a good and for a revoked certificate.
+    row = await trust.seal_certificate_for(cabinet)
+    now = clock.now().replace(microsecond=0)
+    for revoke in (False, True):
+        if revoke:
+            await trust.revoke(row, "key_compromise")
+        (order, *_) = (await trust.validation_bundle([row])).orders
+        issuer, responder = (asn1_x509.Certificate.load(d)
+                             for d in (order.issuer_der, order.responder_der))
+        status = ocsp_mod.CertStatus(
+            ocsp_mod.cert_id_for(asn1_x509.Certificate.load(order.cert_der), issuer),
+            "revoked" if revoke else "good", order.revoked_at, order.reason)
+        algorithm = trust.authority("root").asn1["signature_algorithm"]
+        expected = ocsp_mod.build_response(statuses=[status], responder=responder,
+                                           sign=lambda d: b"signature", now=now,
+                                           signature_algorithm=algorithm)
+        template = ocsp_mod.AnswerTemplate.of(order, algorithm)
+        assert template.answer(lambda d: b"signature", now,
+                               ocsp_mod.order_next_update(order, now)) == expected
