@@ -162,6 +162,9 @@ async def test_an_untrusted_root_is_not_trusted(trust, engine, seal):
     (sig,) = signatures_only(report)
     assert sig["intact"] and not sig["trusted"] and not report["ok"]
     assert "the certificate does not chain to the trusted root" in sig["problems"]
+    # EN 319 102-1: no chain to a trust anchor is INDETERMINATE, not FAILED.
+    assert sig["ades"] == "INDETERMINATE" and sig["ades_sub_indication"]
+    assert sig["offline"] is False
 
 
 async def test_several_seals_at_once_keep_the_loop_answering(trust, engine, seal):
