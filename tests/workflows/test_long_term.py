@@ -72,7 +72,7 @@ async def _outputs(world, seal_sha256: str, collection_id: int) -> dict[str, byt
             "report": await store.read((await Document.get(id=collection.report_pdf_id)).sha256)}
 
 
-async def test_outputs_validate_offline_for_years_and_after_archive_renewal(world, tmp_path):
+async def test_outputs_validate_offline_for_years_and_after_archive_renewal(world):
     svc = world.svc
     sealed = await sealing.seal_document(svc, Actor.operator(), cabinet="dupre",
                                          filename="facture.pdf", data=pdf("Facture 42"))
