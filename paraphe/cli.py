@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "paraphe.commands.webhook",
     "paraphe.commands.registration",
     "paraphe.commands.terms",
+    "paraphe.commands.archive",
 )
 
 

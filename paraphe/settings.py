@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
+    # Stored signed documents get a fresh archive timestamp when their newest one's TSA
+    # certificate expires within this (ISO 8601 duration, P730D, or seconds).
+    archive_renew_before: timedelta = timedelta(days=730)
     # Webhook URLs resolving to loopback, link-local, private, multicast or reserved addresses
     # are refused (when added and at each delivery) unless this is set: for local receivers.
     webhook_allow_private: bool = False

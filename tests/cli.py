@@ -31,7 +31,15 @@ def cli_env(settings) -> dict:
     return env
 
 
-def paraphe(settings, *args: str, timeout: float = 120, input: str | None = None) -> Result:
-    proc = subprocess.run([sys.executable, "-m", "paraphe.cli", *args], env=cli_env(settings),
+def paraphe(settings, *args: str, timeout: float = 120, input: str | None = None,
+            faketime: str | None = None) -> Result:
+    """With `faketime` (libfaketime's relative form, "+4015d"), the command and its worker
+    processes run with their clock moved."""
+    command = [sys.executable, "-m", "paraphe.cli", *args]
+    if faketime:
+        from tests.conftest import require_tool
+
+        command = [require_tool("faketime"), "-f", faketime, *command]
+    proc = subprocess.run(command, env=cli_env(settings),
                           capture_output=True, text=True, timeout=timeout, input=input)
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -16,10 +16,13 @@ async def _run(*cmd: str) -> tuple[int, str]:
     return proc.returncode, out.decode(errors="replace")
 
 
-async def pdfsig_report(pdf_path: Path, root_pem: str) -> list[dict[str, str]]:
+async def pdfsig_report(pdf_path: Path, root_pem: str,
+                        later: str | None = None) -> list[dict[str, str]]:
     """pdfsig's view of every signature, trusting only `root_pem` (through an NSS database).
 
-    Async because pdfsig asks the OCSP responder the test serves on this same loop.
+    Async because pdfsig asks the OCSP responder the test serves on this same loop. With
+    `later` (libfaketime's relative form, "+2h"), pdfsig runs with its clock moved: it
+    checks certificates at its current time, not the signature's.
     Each entry maps pdfsig's field labels ("Signature Validation", "Certificate
     Validation", "Signer Certificate Common Name"...) to their values.
     """
@@ -34,7 +37,11 @@ async def pdfsig_report(pdf_path: Path, root_pem: str) -> list[dict[str, str]]:
         code, out = await _run("certutil", "-A", "-d", f"sql:{nss}", "-n", "paraphe-root",
                                "-t", "CT,C,C", "-i", str(root))
         assert code == 0, out
-        code, out = await _run("pdfsig", "-nssdir", f"sql:{nss}", str(pdf_path))
+        command = ("pdfsig", "-nssdir", f"sql:{nss}", str(pdf_path))
+        if later:
+            require_tool("faketime")
+            command = ("faketime", "-f", later, *command)
+        code, out = await _run(*command)
     entries: list[dict[str, str]] = []
     for line in out.splitlines():
         if line.startswith("Signature #"):

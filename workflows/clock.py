@@ -22,3 +22,15 @@ def reset() -> None:
     """Puts the clock back to real time."""
     global _offset
     _offset = timedelta(0)
+
+
+def offset() -> timedelta:
+    """How far the clock is moved: signing workers get it with each job, so the time they
+    stamp is the service's."""
+    return _offset
+
+
+def set_offset(delta: timedelta) -> None:
+    """Moves the clock to `delta` from real time (a worker, to follow the service)."""
+    global _offset
+    _offset = delta

@@ -60,10 +60,11 @@ class DocumentStore:
             source.unlink()
         return size
 
-    async def put(self, data: bytes) -> Document:
-        """Stores the bytes (if new) and returns their Document row (no name: see the model)."""
+    async def put(self, data: bytes, archive_until=None) -> Document:
+        """Stores the bytes (if new) and returns their Document row (no name: see the model);
+        `archive_until` marks a B-LTA output for the archive sweep (Document.archive_until)."""
         sha256 = await self.write(data)
-        return await self._row(sha256, len(data))
+        return await self._row(sha256, len(data), archive_until)
 
     async def write(self, data: bytes) -> str:
         """Writes the bytes to disk (if new) and returns their SHA-256; no database row yet.
@@ -75,10 +76,11 @@ class DocumentStore:
         await asyncio.get_running_loop().run_in_executor(None, self._write, sha256, data)
         return sha256
 
-    async def register(self, sha256: str, size: int) -> None:
+    async def register(self, sha256: str, size: int, archive_until=None) -> None:
         """The Document row of a file `write` stored, in one statement that does nothing
         when the row exists (for a use case's transaction, which it does not abort)."""
-        await Document.bulk_create([Document(sha256=sha256, size=size, created_at=clock.now())],
+        await Document.bulk_create([Document(sha256=sha256, size=size, created_at=clock.now(),
+                                             archive_until=archive_until)],
                                    ignore_conflicts=True)
 
     async def adopt(self, source: Path, sha256: str) -> Document:
@@ -93,12 +95,13 @@ class DocumentStore:
             raise
         return await self._row(sha256, size)
 
-    async def _row(self, sha256: str, size: int) -> Document:
+    async def _row(self, sha256: str, size: int, archive_until=None) -> Document:
         existing = await Document.get_or_none(sha256=sha256)
         if existing:
             return existing
         try:
-            return await Document.create(sha256=sha256, size=size, created_at=clock.now())
+            return await Document.create(sha256=sha256, size=size, created_at=clock.now(),
+                                         archive_until=archive_until)
         except IntegrityError:
             return await Document.get(sha256=sha256)
 

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import anchors, clock, evidence
+from workflows import anchors, archive, clock, evidence
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import DocumentBrokenError
@@ -307,11 +307,13 @@ async def _stored(svc, collection: Collection) -> EvidenceReport | None:
                           language=event.data.get("language") if event is not None else None)
 
 
-async def _store(svc, collection: Collection, report: EvidenceReport) -> dict | None:
+async def _store(svc, collection: Collection, report: EvidenceReport,
+                 archive_until) -> dict | None:
     """Inside a transaction: keeps the report's three files once for the collection and
-    records it; None when another process stored one first."""
+    records it; None when another process stored one first. `archive_until`: when the
+    sealed PDF's archive timestamp lapses (archive.lapses, read before the transaction)."""
     json_doc = await svc.documents.put(report.json)
-    pdf_doc = await svc.documents.put(report.pdf)
+    pdf_doc = await svc.documents.put(report.pdf, archive_until=archive_until)
     cms_doc = await svc.documents.put(report.json_signature)
     done = await Collection.filter(id=collection.id, report_json_id=None).update(
         report_json_id=json_doc.id, report_pdf_id=pdf_doc.id)
@@ -346,8 +348,9 @@ async def evidence_report(svc, collection_id: int, language: str | None = None
         return await build_snapshot(svc, collection_id)
     initiator = await Person.get(id=collection.created_by_id)
     report = await build_report(svc, collection_id, initiator.language)
+    until = await archive.lapses(svc, report.pdf)
     async with in_transaction():
-        stored = await _store(svc, collection, report)
+        stored = await _store(svc, collection, report, until)
     if stored is None:
         return await _stored(svc, await Collection.get(id=collection_id))
     return report
@@ -363,7 +366,7 @@ async def _in_language(svc, collection: Collection, report: EvidenceReport,
         pdf = await svc.documents.read(kept[0].data["pdf_sha256"])
     else:
         pdf = await _certificate(svc, json.loads(report.json), report.json, language)
-        doc = await svc.documents.put(pdf)
+        doc = await svc.documents.put(pdf, archive_until=await archive.lapses(svc, pdf))
         await evidence.record("collection.report_translated", Actor.system(),
                               cabinet_id=collection.cabinet_id, collection_id=collection.id,
                               data={"language": language, "pdf_sha256": doc.sha256,
@@ -399,7 +402,7 @@ async def finalize(svc, collection_id: int) -> bool:
             base = row.current or row.original
             data = await svc.documents.read(base.sha256)
             out = await svc.engine.timestamp(data, bundle)
-            stored = await svc.documents.put(out)
+            stored = await svc.documents.put(out, archive_until=await archive.lapses(svc, out))
             moved = await CollectionDocument.filter(id=row.id, version=row.version).update(
                 current_id=stored.id, version=row.version + 1)
             if moved == 1 and row.current is not None:
@@ -413,6 +416,7 @@ async def finalize(svc, collection_id: int) -> bool:
                               data={"documents": stamped})
         initiator = await Person.get(id=collection.created_by_id)
         report = await build_report(svc, collection_id, initiator.language)
+        until = await archive.lapses(svc, report.pdf)
         attachments = [{"sha256": s["after_sha256"], "filename": _signed_name(s["filename"])}
                        for s in stamped]
         attachments.append({"sha256": hashlib.sha256(report.pdf).hexdigest(),
@@ -422,7 +426,7 @@ async def finalize(svc, collection_id: int) -> bool:
                 finalized_at=clock.now())
             if done != 1:
                 return False
-            sealed = await _store(svc, collection, report)
+            sealed = await _store(svc, collection, report, until)
             if sealed is None:
                 return False
             extra = {"report_sha256": sealed["pdf_sha256"],

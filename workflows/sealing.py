@@ -8,7 +8,7 @@ from pathlib import PurePath
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import billing, clock, delegations, evidence, people, terms
+from workflows import archive, billing, clock, delegations, evidence, people, terms
 from workflows.actors import Actor
 from workflows.errors import CabinetNotFoundError, CreditInsufficientError
 from workflows.models import Cabinet, Membership, Operation, Person
@@ -86,6 +86,7 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     out_name = sealed_filename(filename)
     # On disk before the transaction, which then holds the database for statements only.
     sealed_sha256 = await svc.documents.write(sealed)
+    until = await archive.lapses(svc, sealed)
     try:
         async with in_transaction():
             # The delegation is checked again at commit: it must hold at the moment of the seal.
@@ -94,7 +95,7 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
                 cab, cost, operation="seal", reference=idempotency_key or out_name,
                 low_credit_threshold=svc.settings.low_credit_threshold) if cost else \
                 await billing.balance(cab)
-            await svc.documents.register(sealed_sha256, len(sealed))
+            await svc.documents.register(sealed_sha256, len(sealed), archive_until=until)
             result = SealResult(sha256=sealed_sha256, filename=out_name, size=len(sealed),
                                 cabinet=cab.slug, credit_left=left, source_sha256=source_sha256,
                                 certificate_serial=cert.serial)

@@ -69,7 +69,7 @@ async def deferred_bundle(svc, collection_id: int):
             for item in data.get(name, []):
                 merged[name][base64.b64decode(item)] = None
     return ValidationBundle(certs=tuple(merged["certs"]), crls=tuple(merged["crls"]),
-                            ocsps=tuple(merged["ocsps"]))
+                            ocsps=tuple(merged["ocsps"]), orders=fresh.orders)
 
 
 def stamp_for(position: int):
@@ -133,8 +133,10 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
         await Person.get(id=signer.person_id) if signer.person_id else None)
     cert = await certificate_for(svc, signer)
     key = await svc.trust.signing_key(cert)
-    bundle = await svc.trust.validation_bundle([cert])
     inline = await Signer.filter(collection_id=collection.id).count() <= INLINE_DSS_MAX_SIGNERS
+    # Inline, the worker answers the OCSP orders right after the signature (B-LT at once);
+    # a large collection keeps answers made now, written to the DSS when it completes.
+    bundle = await svc.trust.validation_bundle([cert], after_signing=inline)
     if not inline:
         await Signer.filter(id=signer.id).update(validation_data=bundle_to_json(bundle))
     completed = False

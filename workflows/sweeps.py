@@ -31,7 +31,7 @@ HANDLED_UPDATE_TTL = timedelta(days=7)
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
             "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
             "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60,
-            "anchor_evidence": 300}
+            "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -123,6 +123,20 @@ async def finalize_due(svc) -> int:
         return await finalize_pending(svc)
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
         log.exception("finalising collections failed")
+        return 0
+
+
+async def renew_archive_timestamps(svc) -> int:
+    """Gives stored signed documents a fresh archive timestamp before their newest one's TSA
+    certificate comes within PARAPHE_ARCHIVE_RENEW_BEFORE of expiry (workflows.archive);
+    a document is claimed by a conditional update, so instances may run it side by side.
+    Returns how many were renewed."""
+    from workflows import archive
+
+    try:
+        return len(await archive.renew_due(svc))
+    except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
+        log.exception("renewing archive timestamps failed")
         return 0
 
 

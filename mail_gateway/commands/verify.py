@@ -12,7 +12,8 @@ from workflows.errors import ParapheError
 
 # The report fields the reply shows for each signature, when the report has them.
 SIGNATURE_FIELDS = ("signer", "signer_name", "signing_time", "timestamp_time", "level",
-                    "intact", "trusted", "revocation", "coverage", "modification_level")
+                    "intact", "trusted", "revocation", "coverage", "modification_level",
+                    "type", "ades", "ades_sub_indication", "offline")
 
 
 async def run(ctx: MailContext) -> Reply:
@@ -30,7 +31,8 @@ async def run(ctx: MailContext) -> Reply:
             continue
         signatures = [{k: _plain(sig.get(k)) for k in SIGNATURE_FIELDS if k in sig}
                       for sig in report.get("signatures", [])]
-        files.append({**entry, "ok": bool(report.get("ok")), "signatures": signatures})
+        files.append({**entry, "ok": bool(report.get("ok")), "signatures": signatures,
+                      "archive_until": report.get("archive_until")})
     return Reply("sender/verified", {**base_context(ctx), "files": files})
 
 

@@ -63,6 +63,8 @@ def render(report: dict, name: str) -> str:
              f" ({len(report['signatures'])} signature(s), {report['revisions']} revision(s))"]
     if not report["signatures"]:
         lines.append("  no signature in this file")
+    if report.get("archive_until"):
+        lines.append(f"  archive timestamps hold until {report['archive_until']}")
     for number, sig in enumerate(report["signatures"], 1):
         kind = "document timestamp" if sig["type"] == "document_timestamp" else "signature"
         lines.append(f"#{number} {kind} {sig.get('field') or ''}".rstrip())
@@ -74,6 +76,10 @@ def render(report: dict, name: str) -> str:
             lines.append(f"  timestamp:       {sig['timestamp_time']}")
         if sig.get("level"):
             lines.append(f"  PAdES level:     {sig['level']}")
+        if sig.get("ades"):
+            sub = f" ({sig['ades_sub_indication']})" if sig.get("ades_sub_indication") else ""
+            lines.append(f"  EN 319 102-1:    {sig['ades']}{sub}")
+            lines.append(f"  offline:         {_yes(sig.get('offline'))}")
         lines.append(f"  intact:          {_yes(sig['intact'])}")
         lines.append(f"  trusted:         {_yes(sig['trusted'])}")
         if sig.get("revocation"):

@@ -56,12 +56,14 @@ async def test_sealed_reply_validates_with_pdfsig_and_pyhanko(gateway, firm, dup
     path = tmp_path / name
     path.write_bytes(sealed)
 
-    (signature,) = PdfFileReader(BytesIO(sealed)).embedded_signatures
+    # The seal, then its validation data under a document timestamp (PAdES B-LTA).
+    signature, stamp = PdfFileReader(BytesIO(sealed)).embedded_signatures
+    assert stamp.sig_object_type == "/DocTimeStamp"
     status = await async_validate_pdf_signature(signature, ValidationContext(
         trust_roots=svc.trust.trust_roots(), allow_fetching=False))
     assert status.intact and status.valid and status.trusted
     assert status.timestamp_validity is not None and status.timestamp_validity.valid
-    assert status.coverage.name == "ENTIRE_FILE"
+    assert status.coverage.name == "ENTIRE_REVISION"
 
     # pdfsig asks the OCSP responder the certificates name: serve it, as `paraphe serve` does.
     async with serving_trust(svc.trust):

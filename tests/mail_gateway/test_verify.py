@@ -27,6 +27,11 @@ async def test_verify_reports_each_file_and_costs_nothing(gateway, firm, dupont_
     assert f"== {result.filename}" in text
     assert "toutes les signatures sont valides et de confiance" in text
     assert "Cabinet Dupont" in text
+    # The EN 319 102-1 verdict on the file alone, the level and the archive horizon.
+    assert "EN 319 102-1 : VALIDE ; vérifiable hors ligne : oui" in text
+    assert "niveau : B-LTA" in text
+    assert "Horodatages d'archive valables jusqu'au 20" in text
+    assert "horodatage d'archive du " in text
     assert "== note.txt" in text and "ce fichier n'est pas un PDF" in text
     assert await LedgerEntry.filter(kind="debit").count() == debits
     assert await billing.balance(firm.dupont) == 19

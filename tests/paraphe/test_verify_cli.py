@@ -43,13 +43,18 @@ def test_verify_a_good_seal(sealed, settings):
     text = paraphe(settings, "verify", str(path))
     assert text.code == 0, text.err
     assert "lettre-scelle.pdf: VALID" in text.out
-    assert "Cabinet Dupré" in text.out and "B-LT" in text.out and "revocation:      good" in text.out
+    assert "Cabinet Dupré" in text.out and "B-LTA" in text.out and "revocation:      good" in text.out
+    assert "EN 319 102-1:    PASSED" in text.out and "offline:         yes" in text.out
+    assert "archive timestamps hold until 20" in text.out
     report = paraphe(settings, "verify", str(path), "--json")
     assert report.code == 0, report.err
     data = report.json()
     assert data["ok"] is True
-    (sig,) = data["signatures"]
-    assert (sig["level"], sig["intact"], sig["trusted"]) == ("B-LT", True, True)
+    sig, stamp = data["signatures"]
+    assert (sig["level"], sig["intact"], sig["trusted"]) == ("B-LTA", True, True)
+    assert (sig["ades"], sig["ades_sub_indication"], sig["offline"]) == ("PASSED", None, True)
+    assert stamp["type"] == "document_timestamp"
+    assert data["archive_until"] > "2037"
 
 
 def test_verify_flags_a_changed_byte_with_exit_1(sealed, settings, tmp_path):
@@ -63,6 +68,9 @@ def test_verify_flags_a_changed_byte_with_exit_1(sealed, settings, tmp_path):
     assert "NOT VALID" in text.out and "the signed bytes were changed after signing" in text.out
     report = paraphe(settings, "verify", str(tampered), "--json")
     assert report.code == 1 and report.json()["signatures"][0]["intact"] is False
+    sig = report.json()["signatures"][0]
+    assert (sig["ades"], sig["ades_sub_indication"], sig["offline"]) == (
+        "FAILED", "HASH_FAILURE", False)
 
 
 def test_verify_an_unsigned_pdf_is_not_valid(db, settings, tmp_path):

@@ -145,7 +145,7 @@ async def test_pdfsig_trusts_a_seal_then_sees_its_revocation(db, settings, tmp_p
     cabinet = await Cabinet.create(slug="dupont", name="Cabinet Dupont", created_at=clock.now())
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     signed = tmp_path / "signed.pdf"
     signed.write_bytes(await sign_blt(settings, key, bundle, make_pdf(), trust.trust_roots()))
     nss = tmp_path / "nss"

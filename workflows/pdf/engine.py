@@ -25,6 +25,7 @@ from pathlib import Path
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.general import SigningError
 
+from workflows import clock
 from workflows.errors import DocumentBrokenError, DocumentNotFoundError, TrustServiceError
 from workflows.pdf import pades
 from workflows.pdf.stamp import StampSpec
@@ -52,6 +53,8 @@ class _SignJob:
     field_name: str | None
     strict: bool
     intake: tuple[str, int] | None  # (file name, size limit): check the PDF first
+    level: str = "B-LTA"  # or "B-LT": the DSS update without a document timestamp
+    clock_offset: object = None  # the service's clock offset (timedelta), followed
 
 
 class SigningEngine:
@@ -121,10 +124,13 @@ class SigningEngine:
     async def sign(self, data: bytes, key, *, reason: str | None, location: str | None = None,
                    name: str | None = None, stamp: StampSpec | None = None, bundle,
                    field_name: str | None = None, strict: bool = True,
-                   intake: tuple[str, int] | None = None) -> bytes:
-        """Returns `data` with one more PAdES B-LT signature by `key` (a SigningKeyRef).
+                   intake: tuple[str, int] | None = None, level: str = "B-LTA") -> bytes:
+        """Returns `data` with one more PAdES signature by `key` (a SigningKeyRef), at
+        `level` B-LTA (the signature, then its validation data and a document timestamp
+        over them) or B-LT (no document timestamp).
 
-        `bundle` (a ValidationBundle) is embedded in the DSS; `stamp` makes it visible.
+        `bundle` (a ValidationBundle) goes to the DSS after the signature, its OCSP orders
+        answered then; `stamp` makes it visible.
         Signatures already in the file stay valid (incremental update). With
         `intake=(filename, max_bytes)` the worker first runs `check_pdf` on the file (so
         untrusted bytes are parsed off the service's process too) and signs in the mode
@@ -134,19 +140,21 @@ class SigningEngine:
         """
         job = _SignJob(key=key, material=_material(bundle), reason=reason, location=location,
                        name=name, stamp=stamp, field_name=field_name, strict=strict,
-                       intake=intake)
+                       intake=intake, level=level, clock_offset=clock.offset())
         return await self._run_on_file(data, _sign_in_worker, job)
 
     async def sign_file(self, source: Path, key, *, reason: str | None,
                         name: str | None = None, stamp: StampSpec | None = None, bundle,
-                        field_name: str | None = None) -> tuple[Path, str]:
+                        field_name: str | None = None, level: str = "B-LT"
+                        ) -> tuple[Path, str]:
         """Like `sign`, for a stored file that stays untouched: the worker copies it (in the
         kernel), signs the copy and hashes it, so a large document never crosses the
         service's process. Returns the signed copy, in the spool folder (the caller moves
         it away or unlinks it), and its SHA-256. Raises what `sign` raises, and
         DocumentNotFoundError when `source` is missing."""
         job = _SignJob(key=key, material=_material(bundle), reason=reason, location=None,
-                       name=name, stamp=stamp, field_name=field_name, strict=True, intake=None)
+                       name=name, stamp=stamp, field_name=field_name, strict=True, intake=None,
+                       level=level, clock_offset=clock.offset())
         fd, target = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
         os.close(fd)
         try:
@@ -174,7 +182,8 @@ class SigningEngine:
     async def timestamp(self, data: bytes, bundle, *, strict: bool = True) -> bytes:
         """Returns `data` with the bundle added to the DSS and a document timestamp over it
         (PAdES B-LTA). Raises DocumentBrokenError and TrustServiceError."""
-        return await self._run_on_file(data, _timestamp_in_worker, _material(bundle), strict)
+        return await self._run_on_file(data, _timestamp_in_worker, _material(bundle), strict,
+                                       clock.offset())
 
     async def render_pdfa(self, html: str, files: tuple = (), *, title: str = "") -> bytes:
         """The PDF/A-3b of `html` with `files` (AssociatedFile) attached, rendered in a
@@ -207,7 +216,8 @@ def _material(bundle) -> pades.ValidationMaterial:
     if bundle is None:
         return pades.ValidationMaterial()
     return pades.ValidationMaterial(certs=tuple(bundle.certs), crls=tuple(bundle.crls),
-                                    ocsps=tuple(bundle.ocsps))
+                                    ocsps=tuple(bundle.ocsps),
+                                    orders=tuple(getattr(bundle, "orders", ())))
 
 
 # --- Worker side: everything below runs in the pool's processes. ----------------------
@@ -285,18 +295,34 @@ def _settle() -> None:
 
 
 def _timestamper():
+    settings = _state["settings"]
     ts = _state.get("timestamper")
-    if ts is None:
-        from workflows.trust.signers import load_timestamper
+    if settings.tsa_url:
+        if ts is None:
+            from workflows.trust.signers import load_timestamper
 
-        ts = _state["timestamper"] = load_timestamper(_state["settings"])
+            ts = _state["timestamper"] = load_timestamper(settings)
+        return ts
+    # The embedded TSA's unit is replaced every few years (TrustService.renew_tsa_if_due):
+    # one stat per job notices it, and this worker then stamps with the new unit.
+    from workflows.trust.ca import TSA_IDENTITY_FILE
+
+    try:
+        version = os.stat(settings.home / "keys" / TSA_IDENTITY_FILE).st_mtime_ns
+    except OSError:
+        version = None
+    if ts is None or _state.get("tsa_version") != version:
+        from workflows.trust.signers import EmbeddedTimeStamper, tsa_identity_from_settings
+
+        ts = _state["timestamper"] = EmbeddedTimeStamper(tsa_identity_from_settings(settings))
+        _state["tsa_version"] = version
     return ts
 
 
 def _cached_material(material: pades.ValidationMaterial) -> pades.ValidationMaterial:
     # The trust service hands the same bundle while it is fresh: parse it once.
     cache: OrderedDict = _state["materials"]
-    key = (material.certs, material.crls, material.ocsps)
+    key = (material.certs, material.crls, material.ocsps, material.orders)
     found = cache.get(key)
     if found is None:
         found = cache[key] = material
@@ -363,23 +389,37 @@ def _check_signable_in_worker(path: str, filename: str, max_bytes: int):
 
 
 def _sign_in_worker(path: str, job: _SignJob) -> None:
-    from workflows.trust.signers import load_signer
+    from workflows.trust.signers import answer_orders, load_signer
 
+    if job.clock_offset is not None:
+        clock.set_offset(job.clock_offset)
     strict, pages = job.strict, None
     if job.intake is not None:
         info = _intake(path, *job.intake)
         strict, pages = info.strict, info.pages
-    signer = load_signer(_state["settings"], job.key)
+    settings = _state["settings"]
+    signer = load_signer(settings, job.key)
     material = _cached_material(job.material)
     reserved = _reserve_for(job.key)
 
-    def attempt(fh, factor: int):
+    async def attempt(fh, factor: int):
         fh.seek(0)
-        return pades.sign_pdf(
-            fh, signer=signer, timestamper=_timestamper(), material=material,
-            bytes_reserved=reserved * factor, reason=job.reason, location=job.location,
-            name=job.name, stamp=job.stamp, field_name=job.field_name, page_count=pages,
-            strict=strict)
+        timestamper = _timestamper()
+        contents = await pades.sign_pdf(
+            fh, signer=signer, timestamper=timestamper, bytes_reserved=reserved * factor,
+            reason=job.reason, location=job.location, name=job.name, stamp=job.stamp,
+            field_name=job.field_name, page_count=pages, strict=strict)
+        # Answered now, after the signature's timestamp, for the DSS update that follows.
+        fresh = answer_orders(settings, material.orders)
+        fh.seek(0)
+        if job.level == "B-LTA":
+            await pades.timestamp_pdf(fh, timestamper=timestamper, material=material,
+                                      extra_ocsps=fresh, sig_contents=contents,
+                                      bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
+                                      strict=strict)
+        else:
+            pades.add_validation_data(fh, material=material, extra_ocsps=fresh,
+                                      sig_contents=contents, strict=strict)
 
     _in_place(path, attempt)
     _settle()
@@ -392,14 +432,24 @@ def _sign_copy_in_worker(source: str, target: str, job: _SignJob) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: bool) -> None:
-    reserved = pades.bytes_to_reserve([bytes(TSA_CHAIN_ALLOWANCE)])
+# Room for a document timestamp: the token with the TSA's chain.
+DOC_TIMESTAMP_RESERVE = pades.bytes_to_reserve([bytes(TSA_CHAIN_ALLOWANCE)])
 
-    def attempt(fh, factor: int):
+
+def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: bool,
+                         offset=None) -> None:
+    from workflows.trust.signers import answer_orders
+
+    if offset is not None:
+        clock.set_offset(offset)
+    material = _cached_material(material)
+
+    async def attempt(fh, factor: int):
         fh.seek(0)
-        return pades.timestamp_pdf(fh, timestamper=_timestamper(),
-                                   material=_cached_material(material),
-                                   bytes_reserved=reserved * factor, strict=strict)
+        fresh = answer_orders(_state["settings"], material.orders)
+        await pades.timestamp_pdf(fh, timestamper=_timestamper(), material=material,
+                                  extra_ocsps=fresh, bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
+                                  strict=strict)
 
     _in_place(path, attempt)
     _settle()

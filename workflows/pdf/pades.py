@@ -1,10 +1,10 @@
 """PAdES signatures and document timestamps with pyHanko's async API, validation data in the DSS.
 
-A signature here is B-LT in ONE incremental revision: the DSS (certificates, CRLs and
-OCSP responses of the signer's and the TSA's chains, all handed in by the trust
-service) is written in the same revision as the signature, before it is hashed. So
-nothing is fetched over the network and no second revision is needed; the document
-timestamp of B-LTA covers the DSS of every signature before it.
+A signature is made B-T (signature + signature timestamp) in one incremental revision;
+its validation data (certificates, CRLs and OCSP answers of the signer's and the TSA's
+chains, with a VRI entry for the signature) follows in the next revision, gathered after
+the timestamp as EN 319 142-1 asks: alone for B-LT, or together with a document timestamp
+over it for B-LTA. Nothing is fetched over the network.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class ValidationMaterial:
     certs: tuple[bytes, ...] = ()
     crls: tuple[bytes, ...] = ()
     ocsps: tuple[bytes, ...] = ()
+    orders: tuple = ()  # workflows.trust.refs.OcspOrder: answered after the signature
     _parsed: dict = field(default_factory=dict, compare=False, repr=False)
 
     def parsed(self):
@@ -55,7 +56,8 @@ class ValidationMaterial:
         return self._parsed["certs"], self._parsed["crls"], self._parsed["ocsps"]
 
     def __getstate__(self):  # The parsed cache is rebuilt in each process.
-        return {"certs": self.certs, "crls": self.crls, "ocsps": self.ocsps}
+        return {"certs": self.certs, "crls": self.crls, "ocsps": self.ocsps,
+                "orders": self.orders}
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -73,11 +75,15 @@ def bytes_to_reserve(cert_ders: list[bytes]) -> int:
     return 2 * (((der + 1023) // 1024) * 1024)
 
 
-def _supply_dss(writer: IncrementalPdfFileWriter, material: ValidationMaterial) -> None:
+def _supply_dss(writer: IncrementalPdfFileWriter, material: ValidationMaterial,
+                extra_ocsps=(), sig_contents: bytes | None = None) -> bool:
     certs, crls, ocsps = material.parsed()
-    if certs or crls or ocsps:
-        DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, certs=certs,
-                                                   crls=crls, ocsps=ocsps)
+    ocsps = [*ocsps, *extra_ocsps]
+    if not (certs or crls or ocsps):
+        return False
+    DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=sig_contents, certs=certs,
+                                               crls=crls, ocsps=ocsps)
+    return True
 
 
 def _writer(pdf: IO[bytes], strict: bool) -> IncrementalPdfFileWriter:
@@ -90,12 +96,13 @@ def as_stream(data: bytes) -> io.BytesIO:
 
 
 async def sign_pdf(pdf: IO[bytes], *, signer: Signer, timestamper: TimeStamper,
-                   material: ValidationMaterial, bytes_reserved: int, reason: str | None = None,
+                   bytes_reserved: int, reason: str | None = None,
                    location: str | None = None, name: str | None = None,
                    stamp: stamps.StampSpec | None = None, field_name: str | None = None,
-                   page_count: int | None = None, strict: bool = True) -> None:
-    """Appends a PAdES B-LT signature to the PDF in `pdf` (a seekable read/write stream,
-    e.g. a file opened "r+b"), in place, as an incremental update.
+                   page_count: int | None = None, strict: bool = True) -> bytes:
+    """Appends a PAdES B-T signature to the PDF in `pdf` (a seekable read/write stream,
+    e.g. a file opened "r+b"), in place, as an incremental update; returns the
+    signature's /Contents (for its VRI entry).
 
     Signing in place keeps a 10 MB file from being copied again and again in memory.
 
@@ -114,7 +121,6 @@ async def sign_pdf(pdf: IO[bytes], *, signer: Signer, timestamper: TimeStamper,
     session = pdf_signer.init_signing_session(writer)
     # pyHanko stamps the signature dictionary with this time; ours comes from the one clock.
     session.system_time = clock.now()
-    _supply_dss(writer, material)
     tbs = session.prepare_tbs_document(
         validation_info=None, bytes_reserved=bytes_reserved,
         appearance_text_params=stamps.text_params(stamp, signer=name or signer.subject_name,
@@ -124,23 +130,36 @@ async def sign_pdf(pdf: IO[bytes], *, signer: Signer, timestamper: TimeStamper,
         document_digest=prepared.document_digest,
         pdf_cms_signed_attrs=PdfCMSSignedAttributes(signing_time=session.system_time))
     await post.post_signature_processing(output, chunk_size=CHUNK)
+    return post.sig_contents
+
+
+def add_validation_data(pdf: IO[bytes], *, material: ValidationMaterial, extra_ocsps=(),
+                        sig_contents: bytes | None = None, strict: bool = True) -> None:
+    """Appends a DSS update (PAdES B-LT after a B-T signature) in place in `pdf`, with a
+    VRI entry for the signature whose /Contents are `sig_contents` when given."""
+    writer = _writer(pdf, strict)
+    if _supply_dss(writer, material, extra_ocsps, sig_contents):
+        writer.write_in_place()
 
 
 async def timestamp_pdf(pdf: IO[bytes], *, timestamper: TimeStamper,
-                        material: ValidationMaterial, bytes_reserved: int,
-                        field_name: str | None = None, strict: bool = True) -> None:
+                        material: ValidationMaterial, bytes_reserved: int, extra_ocsps=(),
+                        sig_contents: bytes | None = None, field_name: str | None = None,
+                        strict: bool = True) -> None:
     """Appends a DSS update and a document timestamp over it (PAdES B-LTA) in one revision,
-    in place in `pdf` (a seekable read/write stream).
+    in place in `pdf` (a seekable read/write stream). `extra_ocsps` (asn1crypto) join the
+    material; `sig_contents` names the signature the data is for (VRI).
 
     Raises pyHanko's SigningError and PdfError.
     """
     writer = _writer(pdf, strict)
-    _supply_dss(writer, material)
+    _supply_dss(writer, material, extra_ocsps, sig_contents)
     stamper = PdfTimeStamper(timestamper,
                              field_name=field_name or f"Timestamp-{uuid.uuid4().hex[:12]}")
     await stamper.async_timestamp_pdf(writer, MD, bytes_reserved=bytes_reserved, in_place=True,
                                       chunk_size=CHUNK)
 
 
-__all__ = ["ValidationMaterial", "as_stream", "bytes_to_reserve", "sign_pdf", "timestamp_pdf",
+__all__ = ["ValidationMaterial", "add_validation_data", "as_stream", "bytes_to_reserve",
+           "sign_pdf", "timestamp_pdf",
            "SigningError", "MD"]

@@ -33,7 +33,7 @@ from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import profiles
 from workflows.trust.keystore import open_keystore
 from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
-from workflows.trust.refs import SigningKeyRef, ValidationBundle
+from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
 from workflows.trust.tsa import TsaIdentity
 from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
 
@@ -80,6 +80,7 @@ class TrustService:
         self._ocsp_cache: dict[str, tuple[datetime, bytes]] = {}
         self._issue_locks: dict[Any, asyncio.Lock] = {}
         self._chains: dict[bytes, tuple[Authority, ...]] = {}  # issuer name (DER) -> chain
+        self._facts: dict[bytes, tuple] = {}  # certificate DER -> (serial, answer validity)
         self._tsa: TsaIdentity | None = None
 
     # --- start -----------------------------------------------------------------------
@@ -99,8 +100,31 @@ class TrustService:
             authority = Authority.of(spec, row)
             service.authorities[spec.name] = authority
             service._by_id[row.id] = authority
+        await service.renew_tsa_if_due()
         service._publish_tsa_identity()
         return service
+
+    async def renew_tsa_if_due(self) -> bool:
+        """Certifies a new time-stamping unit when the current one has less than
+        TSA_RENEW_BEFORE left, so that archive timestamps renewed before the old unit
+        expires are made by one that outlives them. The old unit's row stays (renamed
+        `tsa-<serial>`): its timestamps remain checkable. Safe when processes race.
+        Returns whether the unit in use changed."""
+        current = self.authorities[profiles.TSA]
+        if current.row.not_after - clock.now() > profiles.TSA_RENEW_BEFORE:
+            return False
+        spec = profiles.AUTHORITY_BY_NAME[profiles.TSA]
+        await Certificate.filter(id=current.row.id, name=spec.name).update(
+            name=f"{spec.name}-{current.row.serial}")
+        row = await Certificate.get_or_none(name=spec.name)
+        if row is None:
+            row = await self._create_authority(spec)
+        authority = Authority.of(spec, row)
+        self.authorities[spec.name] = authority
+        self._by_id[row.id] = authority
+        self._tsa = None
+        self._publish_tsa_identity()
+        return True
 
     async def _create_authority(self, spec: AuthoritySpec) -> Certificate:
         key_ref = f"{spec.name}-{secrets.token_hex(6)}"
@@ -271,7 +295,7 @@ class TrustService:
         return latest
 
     async def issue_one_time_certificate(self, name: str, email: str) -> Certificate:
-        """A certificate for one external signature, naming the signer; valid one hour."""
+        """A certificate for one external signature, naming the signer; valid two days (see profiles.ONE_TIME_LIFETIME)."""
         return await self._issue(
             kind="one_time", ca_name=profiles.ONE_TIME_CA, email=email,
             subject=profiles.person_subject(name, email), lifetime=profiles.ONE_TIME_LIFETIME)
@@ -429,25 +453,30 @@ class TrustService:
                 statuses.append(ocsp_mod.CertStatus(cert_id, "good"))
         return self._sign_ocsp(issuer, statuses, query.nonce)
 
-    def _sign_ocsp(self, issuer: Authority, statuses, nonce: bytes | None) -> bytes:
-        responder = self._responder_for(issuer)
+    def _sign_ocsp(self, issuer: Authority, statuses, nonce: bytes | None,
+                   validity: timedelta = ocsp_mod.OCSP_VALIDITY,
+                   responder: Authority | None = None) -> bytes:
+        responder = responder or self._responder_for(issuer)
         try:
             return ocsp_mod.build_response(
                 statuses=statuses, responder=responder.asn1,
                 sign=lambda data: self.keystore.sign(responder.row.key_ref, data),
                 signature_algorithm=signed_digest_algorithm(responder.cert.public_key()),
-                now=_now(), nonce=nonce)
+                now=_now(), nonce=nonce, validity=validity)
         except TrustServiceError:
             return ocsp_mod.error_response("internal_error")
 
     # --- validation bundles ----------------------------------------------------------------
 
-    async def validation_bundle(self, certs: Iterable[Any]) -> ValidationBundle:
+    async def validation_bundle(self, certs: Iterable[Any], *,
+                                after_signing: bool = True) -> ValidationBundle:
         """CRLs and OCSP answers for the chains of ``certs`` and of the TSA, for a DSS.
 
         ``certs`` are Certificate rows, SigningKeyRefs, DER bytes or asn1crypto certificates
-        issued by the platform. Answers are reused while in the first half of their validity
-        and dropped at once when one of these certificates is revoked (in any process: the
+        issued by the platform. With ``after_signing`` the bundle holds, instead of OCSP
+        answers, the orders for a signing worker to answer them right after the signature
+        (so they postdate its timestamp); else answers are reused while in the first half
+        of their validity. Either way what a revocation changes is dropped at once (the
         revocation state is read on every call). Raises CertificateNotFoundError.
         """
         leaves: dict[bytes, None] = {}
@@ -460,24 +489,59 @@ class TrustService:
             members.setdefault(der, chain[0])
             for child, parent in zip(chain, chain[1:] + [None]):
                 members.setdefault(child.der, parent)
+        # The delegated OCSP responders' certificates need revocation data too: an answer
+        # from the CA that certified them (which may sign about its own children).
+        delegated: dict[bytes, Authority] = {}
+        for issuer in list(members.values()):
+            if issuer is not None and (responder := self._responder_for(issuer)) is not issuer:
+                delegated[responder.der] = issuer
+        for der, issuer in delegated.items():
+            members.setdefault(der, issuer)
         issuers = {a.row.id: a for a in members.values() if a is not None}
         # One query gives both each member's revocation state and each CRL's entries.
         revocations = await self._revocations(list(issuers.values()))
         now = _now()
-        ocsps = []
-        responders: dict[bytes, None] = {}
+        ocsps, orders = [], []
         for der, issuer in members.items():
             if issuer is None:
                 continue
-            serial = f"{asn1_x509.Certificate.load(der).serial_number:x}"
+            serial, until = self._member_facts(der)
             state = revocations[issuer.row.id].get(serial, (None, None))
-            ocsps.append(self._cached_ocsp(der, issuer, state, now))
-            responders[self._responder_for(issuer).der] = None
-        crls = [await self._crl_of(ca, revocations[ca_id]) for ca_id, ca in issuers.items()]
-        return ValidationBundle(certs=tuple({**members, **responders}), crls=tuple(crls),
-                                ocsps=tuple(ocsps))
+            responder = issuer if der in delegated else self._responder_for(issuer)
+            if after_signing:
+                orders.append(OcspOrder(
+                    cert_der=der, issuer_der=issuer.der, responder_der=responder.der,
+                    responder_key_ref=responder.row.key_ref, keystore=self.keystore.kind,
+                    validity=ocsp_mod.OCSP_VALIDITY, until=until, revoked_at=state[0],
+                    reason=state[1]))
+            else:
+                validity = max(until - now, ocsp_mod.OCSP_VALIDITY) if until else \
+                    ocsp_mod.OCSP_VALIDITY
+                ocsps.append(self._cached_ocsp(der, issuer, state, now, validity, responder))
+        # Only the root's CRL (it covers the issuing CAs and the TSA; OCSP covers the rest):
+        # with the CRLs of two issuing CAs in one file, pyHanko takes each for a possible
+        # indirect CRL of the other and fails the whole chain at a later date, offline.
+        crls = [await self._crl_of(ca, revocations[ca_id]) for ca_id, ca in issuers.items()
+                if ca.spec.kind == "root"]
+        return ValidationBundle(certs=tuple(members), crls=tuple(crls),
+                                ocsps=tuple(ocsps), orders=tuple(orders))
 
-    def _cached_ocsp(self, der: bytes, issuer: Authority, state, now: datetime) -> bytes:
+    def _member_facts(self, der: bytes) -> tuple[str, datetime | None]:
+        """(hex serial, fixed nextUpdate of OCSP answers about it, or None), once per
+        certificate. A time-stamping unit's answer holds until the unit's certificate
+        expires: the newest archive timestamp of a document is checked at the moment of
+        validation, offline, years later, against the answer the document carries."""
+        facts = self._facts.get(der)
+        if facts is None:
+            cert = asn1_x509.Certificate.load(der)
+            usages = cert.extended_key_usage_value
+            tsa = usages is not None and "time_stamping" in usages.native
+            facts = self._facts[der] = (f"{cert.serial_number:x}",
+                                        cert.not_valid_after if tsa else None)
+        return facts
+
+    def _cached_ocsp(self, der: bytes, issuer: Authority, state, now: datetime,
+                     validity, responder: Authority) -> bytes:
         revoked_at, reason = state
         key = f"{hashlib.sha256(der).hexdigest()}:{revoked_at}"
         cached = self._ocsp_cache.get(key)
@@ -486,7 +550,7 @@ class TrustService:
         cert_id = ocsp_mod.cert_id_for(asn1_x509.Certificate.load(der), issuer.asn1)
         status = (ocsp_mod.CertStatus(cert_id, "revoked", revoked_at, reason)
                   if revoked_at is not None else ocsp_mod.CertStatus(cert_id, "good"))
-        response = self._sign_ocsp(issuer, [status], None)
+        response = self._sign_ocsp(issuer, [status], None, validity, responder)
         self._ocsp_cache[key] = (now, response)
         return response
 

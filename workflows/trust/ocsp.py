@@ -10,6 +10,7 @@ from asn1crypto import algos, core, ocsp
 from asn1crypto import x509 as asn1_x509
 
 from workflows.errors import ParapheError
+from workflows.trust.der import tlv
 
 # Answers are reused in validation bundles while they are in the first half of this window.
 OCSP_VALIDITY = timedelta(days=1)
@@ -87,8 +88,9 @@ def cert_id_for(cert: asn1_x509.Certificate, issuer: asn1_x509.Certificate) -> o
 def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certificate,
                    sign: Callable[[bytes], bytes], signature_algorithm: algos.SignedDigestAlgorithm,
                    now: datetime, nonce: bytes | None = None,
-                   embed_responder: bool = True) -> bytes:
-    """A signed, successful basic OCSP response; ``sign`` raises KeystoreError."""
+                   embed_responder: bool = True, validity: timedelta = OCSP_VALIDITY) -> bytes:
+    """A signed, successful basic OCSP response, fresh from `now` for `validity`;
+    ``sign`` raises KeystoreError."""
     now = now.replace(microsecond=0)
     responses = []
     for item in statuses:
@@ -103,7 +105,7 @@ def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certifica
             status = ocsp.CertStatus(name="unknown", value=core.Null())
         responses.append(ocsp.SingleResponse({
             "cert_id": item.cert_id, "cert_status": status,
-            "this_update": now, "next_update": now + OCSP_VALIDITY,
+            "this_update": now, "next_update": now + validity,
         }))
     data = {
         "version": "v1",
@@ -127,3 +129,56 @@ def build_response(*, statuses: list[CertStatus], responder: asn1_x509.Certifica
         "response_bytes": {"response_type": "basic_ocsp_response",
                            "response": ocsp.BasicOCSPResponse(basic)},
     }).dump()
+
+
+
+_BASIC_OCSP = core.ObjectIdentifier("1.3.6.1.5.5.7.48.1.1").dump()
+_SUCCESSFUL = b"\x0a\x01\x00"  # responseStatus ENUMERATED successful (0)
+
+
+@dataclass(frozen=True)
+class AnswerTemplate:
+    """The constant DER pieces of `build_response`'s answer about one certificate: a
+    signing worker answers an OcspOrder after every signature, and building it with
+    asn1crypto objects took 3 ms an answer, most of a seal."""
+
+    responder_id: bytes
+    cert_part: bytes  # certID and certStatus of the SingleResponse
+    signature_algorithm: bytes
+    certs: bytes  # [0] EXPLICIT SEQUENCE OF Certificate: the responder's
+
+    @classmethod
+    def of(cls, order, signature_algorithm: algos.SignedDigestAlgorithm) -> "AnswerTemplate":
+        cert = asn1_x509.Certificate.load(order.cert_der)
+        responder = asn1_x509.Certificate.load(order.responder_der)
+        cert_id = cert_id_for(cert, asn1_x509.Certificate.load(order.issuer_der))
+        if order.revoked_at is None:
+            status = ocsp.CertStatus(name="good", value=core.Null())
+        else:
+            info = {"revocation_time": order.revoked_at.replace(microsecond=0)}
+            if order.reason and order.reason != "unspecified":
+                info["revocation_reason"] = order.reason
+            status = ocsp.CertStatus(name="revoked", value=ocsp.RevokedInfo(info))
+        return cls(
+            responder_id=ocsp.ResponderId(name="by_key", value=responder.public_key.sha1).dump(),
+            cert_part=cert_id.dump() + status.dump(),
+            signature_algorithm=signature_algorithm.dump(),
+            certs=tlv(0xA0, tlv(0x30, responder.dump())))
+
+    def answer(self, sign: Callable[[bytes], bytes], now: datetime,
+               next_update: datetime) -> bytes:
+        """The DER OCSPResponse as `build_response` makes it, produced at `now`."""
+        now = now.replace(microsecond=0)
+        produced = core.GeneralizedTime(now).dump()
+        single = tlv(0x30, self.cert_part + produced + tlv(
+            0xA0, core.GeneralizedTime(next_update.replace(microsecond=0)).dump()))
+        tbs = tlv(0x30, self.responder_id + produced + tlv(0x30, single))
+        basic = tlv(0x30, tbs + self.signature_algorithm + tlv(0x03, b"\x00" + sign(tbs))
+                    + self.certs)
+        return tlv(0x30, _SUCCESSFUL + tlv(0xA0, tlv(0x30, _BASIC_OCSP + tlv(0x04, basic))))
+
+
+def order_next_update(order, now: datetime) -> datetime:
+    """nextUpdate of the answer to an OcspOrder produced at `now`."""
+    now = now.replace(microsecond=0)
+    return order.until if order.until is not None else now + order.validity

@@ -47,11 +47,17 @@ AUTHORITIES: tuple[AuthoritySpec, ...] = (
 )
 AUTHORITY_BY_NAME = {spec.name: spec for spec in AUTHORITIES}
 
-# End-entity lifetimes. A one-time certificate only has to outlive the signature it is made
-# for (the timestamp and validation data are taken at once), so one hour is plenty.
+# End-entity lifetimes. A one-time certificate signs once, but validators that check it at
+# the current time (pdfsig, Acrobat, pyHanko's AdES process before falling back on proofs
+# of existence) must find it valid as long as the revocation data added for it is fresh
+# (OCSP answers and CRLs live a day): two days cover that with room for clock skew.
 SEAL_LIFETIME = timedelta(days=3 * 365)
 PERSONAL_LIFETIME = timedelta(days=3 * 365)
-ONE_TIME_LIFETIME = timedelta(hours=1)
+ONE_TIME_LIFETIME = timedelta(days=2)
+# The time-stamping unit is certified for 12 years and replaced 3 years before it expires:
+# archive timestamps are renewed when theirs has less than PARAPHE_ARCHIVE_RENEW_BEFORE
+# (2 years by default) left, by a unit that then has 9 years or more ahead of it.
+TSA_RENEW_BEFORE = timedelta(days=3 * 365)
 # Backdating absorbs clock differences between the web process and signing workers.
 BACKDATE = timedelta(minutes=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from asn1crypto import x509 as asn1_x509
 
@@ -30,6 +31,25 @@ class SigningKeyRef:
 
 
 @dataclass(frozen=True)
+class OcspOrder:
+    """An OCSP answer for a worker to sign right after the signature it is for, so the
+    DSS holds revocation data issued after the signature's timestamp (EN 319 142-1)."""
+
+    cert_der: bytes
+    issuer_der: bytes
+    responder_der: bytes
+    """The responder's certificate: the issuing CA's delegated responder, or the root."""
+    responder_key_ref: str
+    keystore: str
+    validity: timedelta
+    """thisUpdate to nextUpdate of the answer…"""
+    until: datetime | None = None
+    """…or its nextUpdate itself (a time-stamping unit's: its certificate's expiry)."""
+    revoked_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ValidationBundle:
     """Validation data for whole chains (TSA included), to embed in a PDF's DSS (B-LT)."""
 
@@ -39,6 +59,8 @@ class ValidationBundle:
     """The current CRL of every CA in those chains (DER)."""
     ocsps: tuple[bytes, ...]
     """An OCSP response (DER) for every certificate of the chains but the root."""
+    orders: tuple[OcspOrder, ...] = ()
+    """Instead of `ocsps`: answers to sign after the signature (see OcspOrder)."""
 
     @property
     def asn1_certs(self) -> list[asn1_x509.Certificate]:

@@ -9,6 +9,7 @@ import os
 import threading
 
 from asn1crypto import cms, tsp
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pyhanko.sign.signers import Signer
@@ -17,6 +18,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from workflows import clock
 from workflows.errors import KeystoreError, TrustServiceError
+from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import tsa as tsa_mod
 from workflows.trust.keystore import (
     SoftwareKeystore,
@@ -187,3 +189,51 @@ def load_timestamper(settings, identity: tsa_mod.TsaIdentity | None = None) -> T
         with _LOCK:
             stamper = _TIMESTAMPERS.setdefault(key, stamper)
     return stamper
+
+
+
+_RAW: dict[tuple, tuple] = {}
+
+
+def _raw_signer(settings, keystore_kind: str, key_ref: str, cert_der: bytes):
+    """(sign(data) -> signature, signature algorithm) for the key of a certificate, once
+    per process."""
+    cache_key = (str(settings.home), keystore_kind, key_ref, os.getpid())
+    found = _RAW.get(cache_key)
+    if found is None:
+        from cryptography import x509
+
+        public = x509.load_der_x509_certificate(cert_der).public_key()
+        if keystore_kind == "pkcs11":
+            from workflows.trust.keystore import Pkcs11Keystore
+
+            keystore = Pkcs11Keystore(settings)
+            sign = lambda payload: keystore.sign(key_ref, payload)  # noqa: E731
+        else:
+            private = _software_keystore(settings).load(key_ref)
+            sign = lambda payload: sign_with_private_key(private, payload)  # noqa: E731
+        found = _RAW[cache_key] = (sign, signed_digest_algorithm(public))
+    return found
+
+
+def answer_orders(settings, orders) -> list:
+    """The OCSP answers (asn1crypto) the OcspOrders ask for, signed now in this process:
+    a signing worker calls it right after the signature, so they postdate its timestamp.
+    Raises KeystoreError."""
+    now = clock.now().replace(microsecond=0)
+    answers = []
+    for order in orders:
+        sign, algorithm = _raw_signer(settings, order.keystore, order.responder_key_ref,
+                                      order.responder_der)
+        key = (order.cert_der, order.responder_der, order.revoked_at, order.reason)
+        template = _TEMPLATES.get(key)
+        if template is None:
+            template = _TEMPLATES[key] = ocsp_mod.AnswerTemplate.of(order, algorithm)
+            while len(_TEMPLATES) > 256:  # One-time certificates: one order each.
+                del _TEMPLATES[next(iter(_TEMPLATES))]
+        der = template.answer(sign, now, ocsp_mod.order_next_update(order, now))
+        answers.append(asn1_ocsp.OCSPResponse.load(der))
+    return answers
+
+
+_TEMPLATES: dict[tuple, ocsp_mod.AnswerTemplate] = {}

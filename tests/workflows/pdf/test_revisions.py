@@ -45,8 +45,10 @@ async def test_every_signature_of_a_many_times_signed_file_stays_valid(
     report = await check_with_everyone(trust, tmp_path, many_times_signed, SIGNERS)
     assert [s["signer"] for s in report["signatures"]] == [
         f"Signataire {i}" for i in range(1, SIGNERS + 1)]
-    assert all(s["changes_after"] in ("none", "more signatures or form filling")
+    assert all(s["changes_after"] in ("validation data and timestamps only",
+                                      "more signatures or form filling")
                for s in report["signatures"])
+    assert all(s["level"] == "B-LT" for s in report["signatures"])
 
 
 async def test_signing_a_missing_file_says_so(trust, engine, tmp_path):
@@ -108,7 +110,8 @@ async def test_the_tuned_reader_answers_as_pyhanko_does(many_times_signed, tuned
     parse = PdfFileReader._read_object
     monkeypatch.setattr(PdfFileReader, "_read_object", lambda self, ref, *args, **kw: (
         parsed.append(ref) if self is fast else None, parse(self, ref, *args, **kw))[1])
-    assert fast.xrefs.total_revisions == SIGNERS + 1
+    # The original, then per signature: the signature, and its validation data (B-LT).
+    assert fast.xrefs.total_revisions == 2 * SIGNERS + 1
     for idnum, gen in sorted(refs):
         ref = generic.Reference(idnum, gen, plain)
         for revision in range(plain.xrefs.total_revisions):

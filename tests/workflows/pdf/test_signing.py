@@ -7,7 +7,9 @@ import io
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
+from asn1crypto import ocsp as asn1_ocsp
 from pyhanko.sign.general import find_unique_cms_attribute
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from tests.pdfs import make_pdf
 from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
@@ -24,6 +26,11 @@ async def seal_once(engine, seal, data: bytes, **kw) -> bytes:
                              bundle=bundle, **kw)
 
 
+def signatures_only(report: dict) -> list[dict]:
+    """The report's signatures, without the document timestamps."""
+    return [s for s in report["signatures"] if s["type"] == "signature"]
+
+
 async def check_with_everyone(trust, tmp_path, data: bytes, signatures: int) -> dict:
     path = tmp_path / "signed.pdf"
     path.write_bytes(data)
@@ -34,17 +41,20 @@ async def check_with_everyone(trust, tmp_path, data: bytes, signatures: int) -> 
     return report
 
 
-async def test_a_seal_is_b_lt_and_every_validator_agrees(trust, engine, seal, tmp_path):
+async def test_a_seal_is_b_lta_and_every_validator_agrees(trust, engine, seal, tmp_path):
     source = make_pdf()
     signed = await seal_once(engine, seal, source)
     assert signed.startswith(source)  # an incremental update: the original bytes untouched
     report = await check_with_everyone(trust, tmp_path, signed, 1)
-    (sig,) = report["signatures"]
+    (sig,) = signatures_only(report)
     assert sig["signer"] == "Cabinet Dupré & Associés"
-    assert sig["level"] == "B-LT"
+    assert sig["level"] == "B-LTA"
+    # The signature, then its validation data with a document timestamp over it.
+    assert [s["type"] for s in report["signatures"]] == ["signature", "document_timestamp"]
     assert (sig["intact"], sig["trusted"], sig["revocation"]) == (True, True, "good")
     assert sig["timestamp_time"] and sig["signing_time"]
-    assert sig["coverage"] == "entire file" and sig["changes_after"] == "none"
+    assert sig["coverage"] == "entire revision"
+    assert sig["changes_after"] == "validation data and timestamps only"
     assert sig["reason"] == "Cachet du cabinet"
 
     reader = PdfFileReader(io.BytesIO(signed))
@@ -52,12 +62,19 @@ async def test_a_seal_is_b_lt_and_every_validator_agrees(trust, engine, seal, tm
     assert embedded.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
     assert find_unique_cms_attribute(embedded.signer_info["signed_attrs"],
                                      "signing_certificate_v2")
-    # The DSS carries every certificate, CRL and OCSP answer of both chains.
+    # The DSS carries every certificate, CRL and OCSP answer of both chains, the answers
+    # made after the signature's timestamp, with a VRI entry for the signature.
     dss = reader.root["/DSS"]
     _, _, bundle = seal
     assert len(dss["/Certs"]) >= len(bundle.certs) - 1
-    assert len(dss["/CRLs"]) == len(bundle.crls) and len(dss["/OCSPs"]) == len(bundle.ocsps)
-    assert check_pdf(signed, "signed.pdf", max_bytes=11 * 1024 * 1024).signatures == 1
+    assert len(dss["/CRLs"]) == len(bundle.crls) and len(dss["/OCSPs"]) == len(bundle.orders)
+    assert len(dss["/VRI"]) == 1
+    tst = next(extract_tst_data_iter(embedded.signer_info, signed=False))
+    tst_time = tst["encap_content_info"]["content"].parsed["gen_time"].native
+    for answer in dss["/OCSPs"]:
+        basic = asn1_ocsp.OCSPResponse.load(answer.get_object().data).basic_ocsp_response
+        assert basic["tbs_response_data"]["produced_at"].native >= tst_time
+    assert check_pdf(signed, "signed.pdf", max_bytes=11 * 1024 * 1024).signatures == 2
 
 
 async def test_a_second_signature_keeps_the_first_valid_and_lta_timestamps(
@@ -73,7 +90,7 @@ async def test_a_second_signature_keeps_the_first_valid_and_lta_timestamps(
     second = await seal_once(engine, other_seal, first)
     assert second.startswith(first)
     report = await check_with_everyone(trust, tmp_path, second, 2)
-    assert [s["level"] for s in report["signatures"]] == ["B-LT", "B-LT"]
+    assert [s["level"] for s in signatures_only(report)] == ["B-LTA", "B-LTA"]
     assert report["signatures"][0]["changes_after"] == "more signatures or form filling"
 
     _, _, bundle = seal
@@ -81,9 +98,9 @@ async def test_a_second_signature_keeps_the_first_valid_and_lta_timestamps(
     assert archived.startswith(second)
     report = await check_with_everyone(trust, tmp_path, archived, 2)
     kinds = [s["type"] for s in report["signatures"]]
-    assert kinds == ["signature", "signature", "document_timestamp"]
-    assert [s["level"] for s in report["signatures"][:2]] == ["B-LTA", "B-LTA"]
-    stamp = report["signatures"][2]
+    assert kinds == ["signature", "document_timestamp"] * 2 + ["document_timestamp"]
+    assert [s["level"] for s in signatures_only(report)] == ["B-LTA", "B-LTA"]
+    stamp = report["signatures"][-1]
     assert stamp["intact"] and stamp["trusted"] and stamp["coverage"] == "entire file"
 
 
@@ -122,7 +139,7 @@ async def test_a_byte_changed_in_the_signed_range_is_flagged(trust, engine, seal
     signed[at] = ord("l")
     report = await verify_pdf(bytes(signed), trust_roots=trust.trust_roots())
     assert not report["ok"]
-    (sig,) = report["signatures"]
+    (sig,) = signatures_only(report)
     assert not sig["intact"]
     assert "the signed bytes were changed after signing" in sig["problems"]
 
@@ -133,7 +150,7 @@ async def test_a_revoked_certificate_shows_revoked(trust, engine, seal):
     bundle = await trust.validation_bundle([cert])
     signed = await engine.sign(make_pdf(), key, reason="after revocation", bundle=bundle)
     report = await verify_pdf(signed, trust_roots=trust.trust_roots())
-    (sig,) = report["signatures"]
+    (sig,) = signatures_only(report)
     assert sig["revocation"] == "revoked" and not sig["trusted"] and not report["ok"]
     assert any("revoked" in p for p in sig["problems"])
 
@@ -157,9 +174,12 @@ async def test_an_untrusted_root_is_not_trusted(trust, engine, seal):
             .sign(key, hashes.SHA256()))
     stranger = ax509.Certificate.load(root.public_bytes(serialization.Encoding.DER))
     report = await verify_pdf(signed, trust_roots=[stranger])
-    (sig,) = report["signatures"]
+    (sig,) = signatures_only(report)
     assert sig["intact"] and not sig["trusted"] and not report["ok"]
     assert "the certificate does not chain to the trusted root" in sig["problems"]
+    # EN 319 102-1: no chain to a trust anchor is INDETERMINATE, not FAILED.
+    assert sig["ades"] == "INDETERMINATE" and sig["ades_sub_indication"]
+    assert sig["offline"] is False
 
 
 async def test_several_seals_at_once_keep_the_loop_answering(trust, engine, seal):
@@ -178,7 +198,7 @@ async def test_several_seals_at_once_keep_the_loop_answering(trust, engine, seal
     assert ticks > 0  # the loop ran other work while the workers signed
     for signed in results:
         report = await verify_pdf(signed, trust_roots=trust.trust_roots())
-        assert report["ok"] and report["signatures"][0]["level"] == "B-LT"
+        assert report["ok"] and report["signatures"][0]["level"] == "B-LTA"
 
 
 async def test_the_engine_runs_the_intake_before_signing(trust, engine, seal):

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +24,7 @@ from workflows.errors import (
     RevocationReasonInvalidError,
 )
 from workflows.models import Certificate
+from workflows.trust import crl as crl_mod
 from workflows.trust import ocsp as ocsp_mod
 from workflows.trust.ca import TrustService
 from workflows.trust.profiles import AUTHORITIES
@@ -157,14 +159,17 @@ async def test_personal_and_one_time_profiles(trust, person):
     assert _subject(one_time, NameOID.EMAIL_ADDRESS) == ["jean@client.example"]
     assert one_time.issuer == trust.authority("one-time-ca").cert.subject
     lifetime = one_time.not_valid_after_utc - one_time.not_valid_before_utc
-    assert timedelta(minutes=30) < lifetime <= timedelta(hours=1, minutes=2)
+    # It outlives the revocation data added for it, so validators that check it at the
+    # current time (pdfsig) trust the signature as long as that data is fresh.
+    assert ocsp_mod.OCSP_VALIDITY <= lifetime - timedelta(hours=12) <= timedelta(days=3)
+    assert crl_mod.CRL_VALIDITY <= lifetime - timedelta(hours=12)
     assert one_time.not_valid_before_utc <= clock.now() < one_time.not_valid_after_utc
 
 
 async def test_chain_validates_with_revocation_then_shows_revoked(trust, cabinet):
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     validator = CertificateValidator(key.cert, intermediate_certs=key.chain,
                                      validation_context=_context(trust, bundle))
     path = await validator.async_validate_usage({"non_repudiation"})
@@ -174,10 +179,10 @@ async def test_chain_validates_with_revocation_then_shows_revoked(trust, cabinet
     tsa_validator = CertificateValidator(tsa, validation_context=_context(trust, bundle))
     await tsa_validator.async_validate_usage(set(), {"time_stamping"})
     # Answers are reused while fresh.
-    assert (await trust.validation_bundle([row])).ocsps == bundle.ocsps
+    assert (await trust.validation_bundle([row], after_signing=False)).ocsps == bundle.ocsps
 
     await trust.revoke(row, "key_compromise")
-    revoked_bundle = await trust.validation_bundle([key])
+    revoked_bundle = await trust.validation_bundle([key], after_signing=False)
     assert revoked_bundle.ocsps != bundle.ocsps
     validator = CertificateValidator(key.cert, intermediate_certs=key.chain,
                                      validation_context=_context(trust, revoked_bundle))
@@ -187,10 +192,10 @@ async def test_chain_validates_with_revocation_then_shows_revoked(trust, cabinet
 
 async def test_revocation_in_another_process_reaches_the_bundle(trust, cabinet, settings):
     row = await trust.seal_certificate_for(cabinet)
-    before = await trust.validation_bundle([row])
+    before = await trust.validation_bundle([row], after_signing=False)
     other = await TrustService.open(settings)
     await other.revoke(row, "privilegeWithdrawn")
-    after = await trust.validation_bundle([row])
+    after = await trust.validation_bundle([row], after_signing=False)
     statuses = [asn1_ocsp.OCSPResponse.load(d).basic_ocsp_response["tbs_response_data"][
         "responses"][0]["cert_status"].name for d in after.ocsps]
     assert after.ocsps != before.ocsps and "revoked" in statuses
@@ -202,7 +207,7 @@ async def test_signing_key_is_picklable_and_refused_when_revoked(trust, cabinet)
     assert pickle.loads(pickle.dumps(key)) == key
     assert [c.subject for c in key.chain] == [trust.authority("seal-ca").asn1.subject,
                                               trust.authority("root").asn1.subject]
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     assert pickle.loads(pickle.dumps(bundle)) == bundle
     await trust.revoke(row)
     with pytest.raises(CertificateRevokedError):
@@ -266,16 +271,44 @@ async def test_ocsp_good_revoked_unknown_with_nonce(trust, cabinet):
     assert ocsp_mod.response_status(await trust.ocsp_response(b"garbage")) == "malformed_request"
 
 
-async def test_a_revocation_in_another_process_reaches_the_bundles_crl(trust, cabinet, settings):
+async def test_the_bundle_answers_for_every_certificate_and_carries_the_roots_crl(
+        trust, cabinet, settings):
     row = await trust.seal_certificate_for(cabinet)
-    before = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
+    # Only the root's CRL: it covers the issuing CAs and the TSA; OCSP covers the rest.
+    (crl,) = [asn1_crl.CertificateList.load(d) for d in bundle.crls]
+    assert crl["tbs_cert_list"]["issuer"] == trust.authority("root").asn1.subject
+    answered = set()
+    for der in bundle.ocsps:
+        tbs = asn1_ocsp.OCSPResponse.load(der).basic_ocsp_response["tbs_response_data"]
+        answered.add(f"{tbs['responses'][0]['cert_id']['serial_number'].native:x}")
+    names = ("seal-ca", "tsa", "ocsp-seal-ca")
+    assert answered == {row.serial, *(trust.authority(n).row.serial for n in names)}
+    # A revocation in another process reaches the issuing CA's published CRL at once.
     other = await TrustService.open(settings)
     await other.revoke(await other.issue_seal_certificate(cabinet), "superseded")
-    after = await trust.validation_bundle([row])
-    # The CRL the bundle carries was cached; it is rebuilt as soon as its CA revoked one more.
-    assert after.crls != before.crls and after.ocsps == before.ocsps
-    seal_ca = trust.authority("seal-ca").asn1.subject
-    listed = [asn1_crl.CertificateList.load(d) for d in after.crls]
-    (crl,) = [c for c in listed if c["tbs_cert_list"]["issuer"] == seal_ca]
-    assert len(crl["tbs_cert_list"]["revoked_certificates"]) == 1
-    assert await trust.crl("seal-ca") in after.crls
+    published = asn1_crl.CertificateList.load(await trust.crl("seal-ca"))
+    assert len(published["tbs_cert_list"]["revoked_certificates"]) == 1
+
+
+async def test_a_workers_answer_is_the_responders_answer_byte_for_byte(trust, cabinet):
+    # Signing workers answer OCSP orders from pre-encoded pieces (AnswerTemplate): the
+    # bytes must be those build_response makes, for a good and for a revoked certificate.
+    row = await trust.seal_certificate_for(cabinet)
+    now = clock.now().replace(microsecond=0)
+    for revoke in (False, True):
+        if revoke:
+            await trust.revoke(row, "key_compromise")
+        (order, *_) = (await trust.validation_bundle([row])).orders
+        issuer, responder = (asn1_x509.Certificate.load(d)
+                             for d in (order.issuer_der, order.responder_der))
+        status = ocsp_mod.CertStatus(
+            ocsp_mod.cert_id_for(asn1_x509.Certificate.load(order.cert_der), issuer),
+            "revoked" if revoke else "good", order.revoked_at, order.reason)
+        algorithm = trust.authority("root").asn1["signature_algorithm"]
+        expected = ocsp_mod.build_response(statuses=[status], responder=responder,
+                                           sign=lambda d: b"signature", now=now,
+                                           signature_algorithm=algorithm)
+        template = ocsp_mod.AnswerTemplate.of(order, algorithm)
+        assert template.answer(lambda d: b"signature", now,
+                               ocsp_mod.order_next_update(order, now)) == expected

@@ -55,7 +55,7 @@ async def test_seal_with_keys_inside_softhsm(softhsm, db, settings, cabinet):
 
     signer = load_signer(settings, key)
     assert isinstance(signer, PKCS11Signer)
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     signed = await sign_blt(settings, key, bundle, make_pdf(), trust.trust_roots())
     await assert_trusted_blt(trust, bundle, signed)
 

@@ -25,7 +25,7 @@ def _sign_in_worker(settings, key, bundle, trust_root, pdf: bytes) -> bytes:
 async def test_software_seal_is_trusted_by_pyhanko(trust, cabinet, settings):
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     signer = load_signer(settings, key)
     assert isinstance(signer, KeptKeySigner)
     assert load_signer(settings, key) is signer  # Built once per process.
@@ -36,7 +36,7 @@ async def test_software_seal_is_trusted_by_pyhanko(trust, cabinet, settings):
 async def test_one_time_signature_is_trusted(trust, settings):
     row = await trust.issue_one_time_certificate("Jean Martin", "jean@client.example")
     key = await trust.signing_key(row)
-    bundle = await trust.validation_bundle([key])
+    bundle = await trust.validation_bundle([key], after_signing=False)
     signed = await sign_blt(settings, key, bundle, make_pdf(), trust.trust_roots())
     await assert_trusted_blt(trust, bundle, signed)
 
@@ -44,7 +44,7 @@ async def test_one_time_signature_is_trusted(trust, settings):
 async def test_a_spawned_worker_signs_from_settings_alone(trust, cabinet, settings):
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
-    bundle = await trust.validation_bundle([row])
+    bundle = await trust.validation_bundle([row], after_signing=False)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         signed = await asyncio.get_running_loop().run_in_executor(
             pool, _sign_in_worker, settings, key, bundle, trust.trust_roots()[0], make_pdf())
