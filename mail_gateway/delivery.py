@@ -21,8 +21,10 @@ from pathlib import Path
 import aiosmtplib
 import dkim
 
+from mail_gateway.mime import thread_id
 from paraphe.templating import render
 from workflows import clock, notifications
+from workflows.text import clean_line
 from workflows.models import Notification
 
 log = logging.getLogger(__name__)
@@ -204,15 +206,20 @@ class DeliveryWorker:
         msg = EmailMessage()
         msg["From"] = f"Paraphe <{thread.get('from') or 'noreply@' + domain}>"
         msg["To"] = notification.recipient
-        msg["Subject"] = subject
+        # Header values come from cleaned text; cleaned again here, as a reply recorded before
+        # that cleaning existed may still wait, and a line break would make it unbuildable.
+        # Non-ASCII text is RFC 2047-encoded by the email package.
+        msg["Subject"] = clean_line(subject)
         msg["Date"] = format_datetime(clock.now())
         msg["Message-ID"] = message_id
-        if thread.get("in_reply_to"):
-            msg["In-Reply-To"] = thread["in_reply_to"]
-        if thread.get("references"):
-            msg["References"] = thread["references"]
+        in_reply_to = thread_id(thread.get("in_reply_to"))
+        references = [r for r in str(thread.get("references") or "").split() if thread_id(r)]
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+        if references:
+            msg["References"] = " ".join(references)
         # RFC 3834: robots must not answer this one, which prevents mail loops.
-        msg["Auto-Submitted"] = "auto-replied" if thread.get("in_reply_to") else "auto-generated"
+        msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
         msg["Content-Language"] = notification.language
         msg.set_content(body)
         files = []

@@ -29,8 +29,9 @@ class Spool:
         self.root = Path(root)
         self.new = self.root / "new"
         self.tmp = self.root / "tmp"
-        self.new.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.quarantine_dir = self.root / "quarantine"
+        for folder in (self.new, self.tmp, self.quarantine_dir):
+            folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, envelope: dict, raw: bytes) -> Path:
         """Writes one message durably and returns its path (blocking: run it in an executor)."""
@@ -58,6 +59,64 @@ class Spool:
         data = Path(path).read_bytes()
         header, _, raw = data.partition(b"\n")
         return SpooledMail(path=Path(path), envelope=json.loads(header), raw=raw)
+
+    def quarantine(self, path: Path, reason: dict) -> Path | None:
+        """Moves a message to quarantine/ with `<name>.json` saying why; None when it is gone.
+
+        The reason is written (and fsynced) first: a quarantined message never lacks one.
+        """
+        path = Path(path)
+        target = self.quarantine_dir / path.name
+        note = target.with_suffix(".json")
+        data = json.dumps(reason, ensure_ascii=False, sort_keys=True, default=str).encode()
+        with open(note, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            note.unlink(missing_ok=True)
+            return None
+        _fsync_dir(self.quarantine_dir)
+        return target
+
+    def quarantined(self) -> list[Path]:
+        """The messages set aside, oldest first."""
+        return sorted(p for p in self.quarantine_dir.iterdir() if p.suffix == ".eml")
+
+    def reason(self, path: Path) -> dict:
+        """Why a quarantined message was set aside."""
+        try:
+            return json.loads(Path(path).with_suffix(".json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def release(self, path: Path, envelope_update: dict) -> Path:
+        """Puts a quarantined message back into new/ (its envelope updated), for another try."""
+        spooled = self.read(path)
+        final = self.write({**spooled.envelope, **envelope_update}, spooled.raw)
+        Path(path).unlink()
+        Path(path).with_suffix(".json").unlink(missing_ok=True)
+        return final
+
+    def drop(self, path: Path) -> None:
+        Path(path).unlink()
+        Path(path).with_suffix(".json").unlink(missing_ok=True)
+
+    def find(self, ident: str) -> Path | None:
+        """The pending or quarantined message whose file name (with or without .eml) is `ident`."""
+        name = Path(ident).name
+        name = name if name.endswith(".eml") else f"{name}.eml"
+        for folder in (self.new, self.quarantine_dir):
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
+    def envelope(self, path: Path) -> dict:
+        """The envelope line alone, without reading the message."""
+        with open(path, "rb") as fh:
+            return json.loads(fh.readline())
 
     def remove(self, path: Path) -> None:
         # Not fsynced: if the removal is lost in a crash the message is processed again, and
