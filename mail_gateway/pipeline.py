@@ -233,7 +233,7 @@ class SpoolWorker:
             return "duplicate"
         reply = await self._answer(key, envelope, mail, lambda ctx: replies.unreadable(ctx, exc),
                                    kind="unreadable")
-        reason = _reason(exc.code, **errors.cause(exc), reply=reply)
+        reason = _reason(exc.code, cause=errors.cause(exc), reply=reply)
         await InboundMessage.filter(id=record.id).update(
             state="quarantined", outcome={"quarantined": reason}, done_at=clock.now())
         await asyncio.get_running_loop().run_in_executor(None, self.spool.quarantine,
