@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
@@ -16,7 +15,7 @@ from mail_gateway.commands import seal as seal_command
 from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
-from mail_gateway.spool import Spool
+from mail_gateway.spool import Spool, age_seconds
 from workflows import clock
 from workflows.actors import Actor
 from workflows.errors import MessageUnreadableError, ParapheError
@@ -118,7 +117,7 @@ class SpoolWorker:
             await loop.run_in_executor(None, self.spool.quarantine, path,
                                        _reason("envelope_unreadable"))
             return
-        left = self.deadline - spool_age(envelope)
+        left = self.deadline - age_seconds(envelope, clock.now())
         if left <= 0:
             try:
                 await self._give_up(path)
@@ -281,15 +280,6 @@ class SpoolWorker:
 def is_robot(envelope: dict, mail: mime.InboundMail) -> bool:
     """A bounce (null reverse-path) or an auto-submitted mail: never answered, never billed."""
     return mail.auto_submitted or not envelope.get("mail_from")
-
-
-def spool_age(envelope: dict) -> float:
-    """Seconds since the message was accepted (or released from quarantine by an operator)."""
-    since = envelope.get("retried_at") or envelope.get("received_at")
-    try:
-        return (clock.now() - datetime.fromisoformat(since)).total_seconds()
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _reason(code: str, **details) -> dict:

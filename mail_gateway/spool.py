@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 
@@ -132,6 +133,27 @@ class Spool:
         for leftover in self.tmp.iterdir():
             if leftover.stat().st_mtime < limit:
                 leftover.unlink(missing_ok=True)
+
+
+def age_seconds(envelope: dict, now: datetime) -> float:
+    """Seconds since the message was accepted (or released from quarantine by an operator)."""
+    since = envelope.get("retried_at") or envelope.get("received_at")
+    try:
+        return max(0.0, (now - datetime.fromisoformat(since)).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def oldest_unanswered(spool: Spool, now: datetime) -> float:
+    """The age in seconds of the oldest message still waiting in new/ (0 when none waits)."""
+    oldest = 0.0
+    for path in spool.pending():
+        try:
+            envelope = spool.envelope(path)
+        except (FileNotFoundError, ValueError):
+            continue  # Finished meanwhile, or being written.
+        oldest = max(oldest, age_seconds(envelope, now))
+    return oldest
 
 
 def _fsync_dir(path: Path) -> None:

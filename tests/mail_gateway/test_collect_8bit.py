@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.parse
-
-import aiohttp
 import pytest
 
 from tests.mail_gateway.hostile import message
@@ -12,19 +9,6 @@ from tests.mail_gateway.mailer import body_text, send, wait_outbox
 from tests.pdfs import make_pdf
 from tests.workflows.collection_world import code_of, link_of
 from workflows.models import Collection, Signer
-
-
-@pytest.fixture
-async def web_site(svc, settings):
-    from web.app import build_app
-
-    url = urllib.parse.urlsplit(settings.public_url)
-    runner = aiohttp.web.AppRunner(build_app(svc), access_log=None)
-    await runner.setup()
-    await aiohttp.web.TCPSite(runner, url.hostname, url.port).start()
-    async with aiohttp.ClientSession() as session:
-        yield session
-    await runner.cleanup()
 
 
 @pytest.mark.parametrize("charset", ["cp1252", "utf-8"])
