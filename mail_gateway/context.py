@@ -17,6 +17,9 @@ class MailContext:
     mail: InboundMail
     person: Any  # workflows.models.Person
     actor: Actor
+    # The envelope's reverse-path ("" when null) and the header section, as an email Message.
+    mail_from: str = ""
+    headers: Any = None
     # The cabinet named by the secret address (seal+<secret>+<slug>@), which wins over the subject.
     address_cabinet: str | None = None
     # Set by the rules: the cabinet acted for and the right that allows it.

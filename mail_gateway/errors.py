@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from paraphe import templating
 from workflows.errors import (
     CabinetAmbiguousError,
     CabinetNotFoundError,
@@ -11,22 +16,46 @@ from workflows.errors import (
     NotAMemberError,
     ParapheError,
     RecipientUnknownError,
+    SenderNotAddressedError,
     SenderUnauthenticatedError,
     SenderUnknownError,
     TermsNotAcceptedError,
 )
 
-# Status lines while the SMTP session is open (RFC 5321 codes, RFC 3463 enhanced codes).
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal during the SMTP session: its code (RFC 5321, RFC 3463) and text (templates/smtp/)."""
+
+    status: str
+    text: str
+
+    def line(self, **context) -> str:
+        """The status line: the code, the French text, then the English one."""
+        return _line(self.status, self.text, tuple(sorted(context.items())))
+
+
+@lru_cache(maxsize=64)
+def _line(status: str, text: str, context: tuple) -> str:
+    fr, en = (" ".join(templating.render(f"smtp/{text}", lang, **dict(context)).split())
+              for lang in ("fr", "en"))
+    # Reply text is US-ASCII (RFC 5321 4.2.1): the French loses its accents, not its sense.
+    line = unicodedata.normalize("NFKD", f"{status} {fr} / {en}")
+    return line.encode("ascii", "ignore").decode()
+
+
+# Status lines while the SMTP session is open; a sender who is refused reads the text.
 RCPT_OK = "250 2.1.5 Recipient OK"
 QUEUED = "250 2.0.0 Message accepted for delivery"
-TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
-TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, please try again later"
+TOO_MANY_RECIPIENTS = Refusal("452 4.5.3", "too_many_recipients")
+TEMPORARY_FAILURE = Refusal("451 4.3.0", "temporary_failure")
+MESSAGE_TOO_BIG = Refusal("552 5.3.4", "message_too_big")
+LINE_TOO_LONG = Refusal("500 5.5.2", "line_too_long")
 SMTP_STATUS = {
-    RecipientUnknownError.code: "550 5.1.1 Mailbox unavailable: no such Paraphe address",
-    SenderUnauthenticatedError.code: (
-        "550 5.7.1 Sender not authenticated: DMARC-aligned DKIM, a trusted relay or your "
-        "secret address is required"),
-    SenderUnknownError.code: "550 5.7.1 Sender not registered with Paraphe",
+    RecipientUnknownError.code: Refusal("550 5.1.1", "recipient_unknown"),
+    SenderUnauthenticatedError.code: Refusal("550 5.7.1", "sender_unauthenticated"),
+    SenderNotAddressedError.code: Refusal("550 5.7.1", "sender_not_addressed"),
+    SenderUnknownError.code: Refusal("550 5.7.1", "sender_unknown"),
 }
 
 # Errors that concern the whole message rather than one attached file: they get the
@@ -43,7 +72,7 @@ UNREADABLE_TEMPLATE = "sender/unreadable"
 
 def smtp_status(exc: ParapheError) -> str:
     """The status line answering a refusal during the SMTP session."""
-    return SMTP_STATUS.get(exc.code, TEMPORARY_FAILURE)
+    return SMTP_STATUS.get(exc.code, TEMPORARY_FAILURE).line()
 
 
 def cause(exc: ParapheError) -> dict:

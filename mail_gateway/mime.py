@@ -52,7 +52,6 @@ class InboundMail:
     subject: str
     from_address: str | None
     references: list[str]
-    auto_submitted: bool
     from_name: str = ""  # the From display name, cleaned
     attachments: list[Attachment] = field(default_factory=list)
     text: str = ""  # the plain-text body (collect@ reads its signer lines there)
@@ -147,17 +146,9 @@ def _inbound(msg, *, body: bool = True) -> InboundMail:
         from_address=address,
         from_name=name,
         references=references[-MAX_REFERENCES:],
-        auto_submitted=is_auto_submitted(lambda field: _header(msg, field)),
         attachments=list(_attachments(msg)) if body else [],
         text=_plain_text(msg) if body else "",
     )
-
-
-def is_auto_submitted(header) -> bool:
-    """Whether a robot sent it, from its header fields (`header(name)` gives a cleaned value)."""
-    auto = header("Auto-Submitted").strip().lower()
-    precedence = header("Precedence").strip().lower()
-    return (auto not in ("", "no")) or precedence in ("bulk", "list", "junk")
 
 
 def _check_depth(msg) -> None:

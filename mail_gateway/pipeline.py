@@ -15,6 +15,7 @@ from mail_gateway.commands import seal as seal_command
 from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
+from mail_gateway.sender_auth import parse_headers
 from mail_gateway.spool import Spool, age_seconds
 from workflows import clock
 from workflows.actors import Actor
@@ -168,12 +169,13 @@ class SpoolWorker:
         except MessageUnreadableError as exc:
             # Parsing again would fail again: answer now, and set the message aside.
             return await self._set_aside(spooled, content_hash, exc)
+        headers = parse_headers(spooled.raw)  # the header section only, for the rules
         del spooled
         key = _key(mail, content_hash, envelope)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                outcome = await self._process(key, content_hash, envelope, mail)
+                outcome = await self._process(key, content_hash, envelope, mail, headers)
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
@@ -182,21 +184,25 @@ class SpoolWorker:
         return outcome
 
     async def _process(self, key: str, content_hash: str, envelope: dict,
-                       mail: mime.InboundMail) -> str:
+                       mail: mime.InboundMail, headers) -> str:
         record = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
             log.info("message %s already processed; redelivery ignored", mail.message_id)
             return "duplicate"
         await InboundMessage.filter(id=record.id).update(attempts=F("attempts") + 1)
         person = await Person.get_or_none(id=envelope["person_id"])
-        if person is None or is_robot(envelope, mail):
-            # No one to answer, or an auto-reply / bounce: answering could loop between robots.
-            await _done(record, {"ignored": "auto-submitted" if person else "no person"})
+        if person is None:
+            await _done(record, {"ignored": "no person"})
             return "ignored"
-        ctx = self._context(key, envelope, mail, person)
+        ctx = self._context(key, envelope, mail, person, headers)
         try:
             await rules.run_chain(ctx)
             reply = await COMMANDS[ctx.command](ctx)
+        except rules.Discard as discarded:
+            log.info("message %s from a robot (%s): recorded, not answered", mail.message_id,
+                     discarded.marker)
+            await _done(record, {"ignored": "robot", "marker": discarded.marker})
+            return "ignored"
         except ParapheError as exc:
             if exc.kind == "unavailable" and record.attempts < len(RETRY_DELAYS):
                 raise
@@ -214,24 +220,27 @@ class SpoolWorker:
         return reply.template
 
 
-    def _context(self, key: str, envelope: dict, mail: mime.InboundMail, person) -> MailContext:
+    def _context(self, key: str, envelope: dict, mail: mime.InboundMail, person,
+                 headers) -> MailContext:
         actor = Actor(person_id=person.id, channel="mail", origin={
             "message_id": mail.message_id, "auth": envelope["auth"], "to": envelope["rcpt"]})
         return MailContext(svc=self.svc, key=key, command=envelope["command"], mail=mail,
-                           person=person, actor=actor, address_cabinet=envelope.get("cabinet"))
+                           person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
+                           mail_from=envelope.get("mail_from") or "", headers=headers)
 
     async def _set_aside(self, spooled, content_hash: str, exc: ParapheError) -> str:
         """A message that cannot be read: its sender told why (unless a robot), then quarantined."""
         envelope = spooled.envelope
         mail = mime.parse_headers_only(spooled.raw)
+        headers = parse_headers(spooled.raw)
         key = _key(mail, content_hash, envelope)
         record = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
             await asyncio.get_running_loop().run_in_executor(None, self.spool.remove,
                                                              spooled.path)
             return "duplicate"
-        reply = await self._answer(key, envelope, mail, lambda ctx: replies.unreadable(ctx, exc),
-                                   kind="unreadable")
+        reply = await self._answer(key, envelope, mail, headers,
+                                   lambda ctx: replies.unreadable(ctx, exc), kind="unreadable")
         reason = _reason(exc.code, cause=errors.cause(exc), reply=reply)
         await InboundMessage.filter(id=record.id).update(
             state="quarantined", outcome={"quarantined": reason}, done_at=clock.now())
@@ -247,11 +256,12 @@ class SpoolWorker:
         spooled = await loop.run_in_executor(None, self.spool.read, path)
         envelope = spooled.envelope
         mail = mime.parse_headers_only(spooled.raw)
+        headers = parse_headers(spooled.raw)
         content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
         key = _key(mail, content_hash, envelope)
         reply = None
         try:
-            reply = await self._answer(key, envelope, mail, replies.internal_error,
+            reply = await self._answer(key, envelope, mail, headers, replies.internal_error,
                                        kind="failed")
             await InboundMessage.filter(key=key).exclude(state="done").update(
                 state="quarantined", outcome={"quarantined": _reason("deadline", reply=reply)},
@@ -263,23 +273,19 @@ class SpoolWorker:
         self._retries.pop(path, None)
         delivery.poke()
 
-    async def _answer(self, key: str, envelope: dict, mail: mime.InboundMail, make,
+    async def _answer(self, key: str, envelope: dict, mail: mime.InboundMail, headers, make,
                       *, kind: str) -> str | None:
-        """Records a reply built by `make(ctx)` unless there is no one to answer; its template."""
+        """Records a reply built by `make(ctx)` unless there is no one to answer (no person, or
+        a robot by rules.robot_marker); returns its template."""
         person = await Person.get_or_none(id=envelope.get("person_id"))
-        if person is None or is_robot(envelope, mail):
+        if person is None or rules.robot_marker(envelope.get("mail_from") or "", headers):
             return None
-        ctx = self._context(key, envelope, mail, person)
+        ctx = self._context(key, envelope, mail, person, headers)
         reply = make(ctx)
         if asyncio.iscoroutine(reply):
             reply = await reply
         await replies.send(ctx, reply, kind=kind)
         return reply.template
-
-
-def is_robot(envelope: dict, mail: mime.InboundMail) -> bool:
-    """A bounce (null reverse-path) or an auto-submitted mail: never answered, never billed."""
-    return mail.auto_submitted or not envelope.get("mail_from")
 
 
 def _reason(code: str, **details) -> dict:

@@ -1,14 +1,73 @@
 """Small named checks run before a command, in the order each command's chain lists them.
 
 As in Mailman: a rule has a `name` and an async `check(ctx)`; it stops the chain by raising
-a domain error, which mail_gateway.errors turns into the reply naming the cause.
+a domain error, which mail_gateway.errors turns into the reply naming the cause, or by
+raising Discard, after which the message is recorded and never answered.
 """
 
 from __future__ import annotations
 
+import re
+
 from mail_gateway.context import MailContext
 from workflows import delegations, people
 from workflows.errors import CabinetNotFoundError, DocumentMissingError, NotAMemberError
+from workflows.text import clean_line
+
+
+class Discard(Exception):
+    """Mailman's discard action: the message is recorded with `marker` and never answered."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker)
+        self.marker = marker
+
+
+# RFC 3834 §2 and the Precedence values list managers and vacation programs write.
+ROBOT_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "list"})
+_ANGLE_RE = re.compile(r"<[^<>]{1,200}>")
+
+
+def robot_marker(mail_from: str, headers) -> str | None:
+    """What shows a message was sent by a program (RFC 3834, RFC 3464), or None for a person.
+
+    `headers` is the message's header section (an email Message). Answering a robot can
+    loop between two of them, and a delivery report carries the original mail and its PDFs.
+    """
+    if not (mail_from or "").strip().strip("<>").strip():
+        return "null reverse-path"
+    if headers.get_content_type() == "multipart/report":  # DSN (RFC 3464), MDN (RFC 8098)
+        return "Content-Type: multipart/report"
+    auto = _value(headers, "Auto-Submitted").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in ("X-Autoreply", "X-Autorespond"):
+        if name in headers:
+            return f"{name}: {_value(headers, name)}".rstrip(": ")
+    precedence = _value(headers, "Precedence").lower()
+    if precedence in ROBOT_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if "List-Id" in headers:
+        list_id = _value(headers, "List-Id")
+        found = _ANGLE_RE.search(list_id)
+        return f"List-Id: {found.group(0) if found else list_id}".rstrip(": ")
+    return None
+
+
+def _value(headers, name: str) -> str:
+    # The marker lands in the message's record: one short clean line.
+    return clean_line(str(headers.get(name) or ""), 100)
+
+
+class NotFromRobot:
+    """Robots are never answered nor billed: the message is discarded with its marker."""
+
+    name = "not-from-robot"
+
+    async def check(self, ctx: MailContext) -> None:
+        marker = robot_marker(ctx.mail_from, ctx.headers)
+        if marker is not None:
+            raise Discard(marker)
 
 
 class HasAttachment:
@@ -50,14 +109,15 @@ class MaySeal:
         ctx.basis = await delegations.require(ctx.person, ctx.cabinet, "seal")
 
 
-RULES = {rule.name: rule for rule in (HasAttachment(), CabinetChosen(), MaySeal())}
+RULES = {rule.name: rule for rule in (NotFromRobot(), HasAttachment(), CabinetChosen(),
+                                      MaySeal())}
 
 # The chain of each command address: rule names, in order.
 CHAINS: dict[str, tuple[str, ...]] = {
-    "seal": ("has-attachment", "cabinet-chosen", "may-seal"),
-    "collect": ("has-attachment", "cabinet-chosen"),
-    "verify": ("has-attachment",),
-    "help": (),
+    "seal": ("not-from-robot", "has-attachment", "cabinet-chosen", "may-seal"),
+    "collect": ("not-from-robot", "has-attachment", "cabinet-chosen"),
+    "verify": ("not-from-robot", "has-attachment"),
+    "help": ("not-from-robot",),
 }
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
 from email import policy
-from typing import Awaitable, Callable
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Awaitable, Callable, Collection, Sequence
 
 import dkim
 from dkim import asyncsupport
 from dkim.util import parse_tag_value
+from publicsuffixlist import PublicSuffixList
 
-from mail_gateway.addresses import domain_of, single_address
+from mail_gateway.addresses import domain_of, parse_recipient, single_address
+from workflows.errors import SenderNotAddressedError, SenderUnauthenticatedError
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +41,24 @@ class SenderAuth:
                                   ("authserv_id", self.authserv_id)) if v is not None}
 
 
-def aligned(signing_domain: str, from_domain: str) -> bool:
-    """DMARC relaxed alignment, without a public-suffix list.
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    # The list shipped with the package (ICANN and private sections), read once: no download.
+    return PublicSuffixList()
 
-    The signing domain must be the From domain or one of its parents, and have at least two
-    labels, so that `d=com` never covers every .com sender.
+
+def organizational_domain(domain: str) -> str | None:
+    """The DMARC organisational domain (RFC 7489 §3.2), or None for a public suffix itself."""
+    return _public_suffixes().privatesuffix(domain.lower().rstrip("."))
+
+
+def aligned(signing_domain: str, from_domain: str) -> bool:
+    """DMARC relaxed alignment: both domains have the same organisational domain.
+
+    A public suffix has none, so `d=co.uk` never covers every *.co.uk sender.
     """
-    signing_domain, from_domain = signing_domain.lower().rstrip("."), from_domain.lower()
-    if "." not in signing_domain:
-        return False
-    return from_domain == signing_domain or from_domain.endswith("." + signing_domain)
+    org = organizational_domain(signing_domain)
+    return org is not None and org == organizational_domain(from_domain)
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -63,40 +77,71 @@ def parse_headers(raw: bytes):
 
 
 class SenderAuthenticator:
-    """Checks DKIM signatures with dkimpy's async API, and upstream Authentication-Results."""
+    """Checks DKIM signatures with dkimpy's async API, and upstream Authentication-Results.
 
-    def __init__(self, trusted_authserv_ids: list[str], dns: DnsResolver | None = None) -> None:
+    An upstream result counts only when the SMTP peer is a trusted relay and the result was
+    added by a trusted authserv-id. A DKIM signature authenticates only a message that names
+    the Paraphe address in a signed To or Cc, unless a trusted relay delivered it: otherwise
+    any signed mail, resent as it is, would act for its author.
+    """
+
+    def __init__(self, trusted_authserv_ids: list[str], dns: DnsResolver | None = None, *,
+                 trusted_relays: Sequence[IPv4Network | IPv6Network] = (),
+                 mail_domain: str = "") -> None:
         self.trusted = {x.lower() for x in trusted_authserv_ids}
+        self.relays = tuple(trusted_relays)
+        self.mail_domain = mail_domain
         self.dns = dns or asyncsupport.get_txt_async
+        _public_suffixes()  # Read the list at start, not during the first SMTP session.
 
-    async def authenticate(self, raw: bytes, headers=None) -> SenderAuth | None:
-        """The From domain's authentication, or None when neither DKIM nor a trusted result holds."""
+    def is_trusted_relay(self, peer_ip: str | None) -> bool:
+        try:
+            ip = ip_address((peer_ip or "").split("%")[0])
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.relays)
+
+    async def authenticate(self, raw: bytes, headers=None, *, peer_ip: str | None = None,
+                           commands: Collection[str] = ()) -> SenderAuth:
+        """The From domain's authentication for a message sent to the `commands` addresses.
+
+        Raises SenderNotAddressedError when an aligned signature holds but the message does not
+        name those addresses, SenderUnauthenticatedError when nothing holds.
+        """
         headers = headers if headers is not None else parse_headers(raw)
         from_values = headers.get_all("From") or []
         from_address = single_address(from_values[0]) if len(from_values) == 1 else None
         if from_address is None:  # DMARC: zero or several From addresses is never aligned.
-            return None
+            raise SenderUnauthenticatedError()
         from_domain = domain_of(from_address)
-        upstream = self._upstream(headers, from_domain)
-        if upstream is not None:
-            return upstream
-        domain = await self._dkim(raw, headers, from_domain)
-        if domain is not None:
-            return SenderAuth("dkim", domain=domain)
-        return None
+        relayed = self.is_trusted_relay(peer_ip)
+        if relayed:
+            upstream = self._upstream(headers, from_domain)
+            if upstream is not None:
+                return upstream
+        verified = await self._dkim(raw, headers, from_domain)
+        if verified is None:
+            raise SenderUnauthenticatedError()
+        domain, signed = verified
+        if not relayed and not names_all(headers, signed, commands, self.mail_domain):
+            raise SenderNotAddressedError()
+        return SenderAuth("dkim", domain=domain)
 
     def _upstream(self, headers, from_domain: str) -> SenderAuth | None:
-        # Only the topmost Authentication-Results counts: it is the one the nearest (trusted)
-        # MTA added, and RFC 8601 §5 has it remove any older ones bearing its own id.
-        if not self.trusted:
+        # The topmost result bearing a trusted authserv-id is the one the trusted relay added
+        # (RFC 8601 §5 has it remove older ones with its id); every other one is dropped unread,
+        # the results of hosts above it (an internal filter) as well as those below it.
+        parts = None
+        for value in headers.get_all("Authentication-Results") or []:
+            fields = [p.strip() for p in _COMMENT_RE.sub(" ", str(value)).split(";")]
+            if (fields[0].split() or [""])[0].lower() in self.trusted:
+                parts = fields
+                break
+        if parts is None:
             return None
-        values = headers.get_all("Authentication-Results") or []
-        if not values:
-            return None
-        parts = [p.strip() for p in _COMMENT_RE.sub(" ", str(values[0])).split(";")]
-        authserv_id = (parts[0].split() or [""])[0].lower()
-        if authserv_id not in self.trusted:
-            return None
+        authserv_id = parts[0].split()[0].lower()
         for resinfo in parts[1:]:
             props = dict(tok.split("=", 1) for tok in resinfo.split() if "=" in tok)
             props = {k.lower(): v.strip('"').lower() for k, v in props.items()}
@@ -109,7 +154,8 @@ class SenderAuthenticator:
                     return SenderAuth("upstream", domain=signer, authserv_id=authserv_id)
         return None
 
-    async def _dkim(self, raw: bytes, headers, from_domain: str) -> str | None:
+    async def _dkim(self, raw: bytes, headers, from_domain: str) -> tuple[str, Counter] | None:
+        """The aligned signing domain that verifies, with the header fields it signs."""
         signatures = headers.get_all("DKIM-Signature") or []
         if not signatures:
             return None
@@ -126,7 +172,27 @@ class SenderAuthenticator:
             verifier = verifier or asyncsupport.DKIM(raw, minkey=1024, timeout=5)
             try:
                 if await verifier.verify(idx=idx, dnsfunc=self.dns):
-                    return domain
+                    signed = Counter(name.strip().lower() for name in
+                                     tags.get(b"h", b"").decode("ascii", "replace").split(":"))
+                    return domain, signed
             except (dkim.DKIMException, ValueError) as exc:
                 log.info("DKIM signature %d for %s did not verify: %s", idx, domain, exc)
         return None
+
+
+def names_all(headers, signed: Counter, commands: Collection[str], mail_domain: str) -> bool:
+    """Whether signed To or Cc fields name each command address (`seal@<mail domain>`…).
+
+    A field counts only when the signature covers each of its instances: one added above a
+    signed To (h= lists `to` once) would pass verification while naming anyone.
+    """
+    named: set[str] = set()
+    for field in ("To", "Cc"):
+        values = headers.get_all(field) or []
+        if not values or signed[field.lower()] < len(values):
+            continue
+        for _name, address in getaddresses([str(v) for v in values]):
+            recipient = parse_recipient(address, mail_domain)
+            if recipient is not None and recipient.secret is None:
+                named.add(recipient.command)
+    return set(commands) <= named

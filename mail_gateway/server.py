@@ -18,7 +18,6 @@ from workflows import clock, people
 from workflows.errors import (
     ParapheError,
     RecipientUnknownError,
-    SenderUnauthenticatedError,
     SenderUnknownError,
 )
 
@@ -47,7 +46,7 @@ class GatewayHandler:
         if planned is None:
             planned = envelope.paraphe_recipients = []
         if len(planned) >= MAX_RECIPIENTS:
-            return errors.TOO_MANY_RECIPIENTS
+            return errors.TOO_MANY_RECIPIENTS.line(limit=MAX_RECIPIENTS)
         recipient = parse_recipient(address, self.gateway.settings.mail_domain)
         person_id = None
         if recipient is not None and recipient.secret:
@@ -63,14 +62,16 @@ class GatewayHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         try:
-            await self.gateway.accept(envelope.mail_from or "", envelope.paraphe_recipients,
+            # aiosmtpd keeps a null reverse-path (bounces, RFC 5321 4.5.5) as the text "<>".
+            mail_from = "" if (envelope.mail_from or "").strip() == "<>" else envelope.mail_from
+            await self.gateway.accept(mail_from or "", envelope.paraphe_recipients,
                                       envelope.original_content, peer=session.peer)
         except ParapheError as exc:
             log.info("refused a message from %s: %s", session.peer, exc.code)
             return errors.smtp_status(exc)
         except Exception:  # noqa: BLE001 - a broken disk must give 451, not a dropped session.
             log.exception("could not accept a message")
-            return errors.TEMPORARY_FAILURE
+            return errors.TEMPORARY_FAILURE.line()
         return errors.QUEUED
 
 
@@ -81,7 +82,13 @@ class Gateway:
         self.svc = svc
         self.settings = svc.settings
         self.spool = Spool(self.settings.home / "spool")
-        self.authenticator = SenderAuthenticator(self.settings.trusted_authserv_id_list, dns)
+        self.authenticator = SenderAuthenticator(
+            self.settings.trusted_authserv_id_list, dns,
+            trusted_relays=self.settings.trusted_relay_networks,
+            mail_domain=self.settings.mail_domain)
+        if self.settings.trusted_authserv_id_list and not self.authenticator.relays:
+            log.warning("PARAPHE_TRUSTED_AUTHSERV_IDS is set but PARAPHE_TRUSTED_RELAYS is not: "
+                        "no Authentication-Results header will be believed")
         self.worker = SpoolWorker(svc, self.spool, concurrency=concurrency)
         self.data_size_limit = size_limit(self.settings.max_document_bytes)
         self.server: asyncio.Server | None = None
@@ -98,7 +105,9 @@ class Gateway:
 
         def factory() -> SMTP:
             protocol = GatewaySMTP(handler, data_size_limit=self.data_size_limit,
-                            hostname=self.settings.mail_domain, ident="Paraphe", loop=loop)
+                                   document_limit=self.settings.max_document_bytes,
+                                   hostname=self.settings.mail_domain, ident="Paraphe",
+                                   loop=loop)
             self._sessions.add(protocol)
             return protocol
 
@@ -123,15 +132,17 @@ class Gateway:
                      raw: bytes, *, peer=None) -> list:
         """Authenticates the sender and spools one file per recipient; raises on refusal.
 
-        Raises SenderUnauthenticatedError and SenderUnknownError (both 550 5.7.1). Nothing is
-        written unless every recipient is accepted: SMTP has one answer for the whole DATA.
+        Raises SenderUnauthenticatedError (or SenderNotAddressedError) and SenderUnknownError
+        (all 550 5.7.1). Nothing is written unless every recipient is accepted: SMTP has one
+        answer for the whole DATA.
         """
         headers = parse_headers(raw)
+        peer_ip = peer[0] if isinstance(peer, tuple) else str(peer or "")
         auth: SenderAuth | None = None
-        if any(r.secret is None for r, _ in recipients):
-            auth = await self.authenticator.authenticate(raw, headers)
-            if auth is None:
-                raise SenderUnauthenticatedError()
+        commands = {r.command for r, _ in recipients if r.secret is None}
+        if commands:
+            auth = await self.authenticator.authenticate(raw, headers, peer_ip=peer_ip,
+                                                         commands=commands)
         plans = []
         for recipient, secret_person_id in recipients:
             if recipient.secret:
@@ -146,7 +157,7 @@ class Gateway:
                 "mail_from": mail_from, "rcpt": recipient.redacted(self.settings.mail_domain),
                 "command": recipient.command, "cabinet": recipient.cabinet,
                 "person_id": person_id, "auth": how.as_dict(),
-                "peer": peer[0] if isinstance(peer, tuple) else str(peer or ""),
+                "peer": peer_ip,
                 "received_at": clock.now().isoformat(),
             })
         loop = asyncio.get_running_loop()

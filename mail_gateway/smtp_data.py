@@ -16,21 +16,37 @@ import re
 
 from aiosmtpd.smtp import MISSING, SMTP
 
+from mail_gateway import errors
+
 log = logging.getLogger(__name__)
 
 _TERMINATOR = b".\r\n"  # the end of DATA when it starts a line
+# aiosmtpd's answer to `MAIL FROM:<…> SIZE=n` over the limit, replaced by the gateway's own text.
+_AIOSMTPD_TOO_BIG = "552 Error: message size exceeds fixed maximum message size"
 
 
 class DataTooLong(Exception):
     """A line over the limit (500) or a message over the size limit (552)."""
 
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
+    def __init__(self, refusal: errors.Refusal) -> None:
+        super().__init__(refusal.status)
+        self.refusal = refusal
+        self.status = refusal.status
 
 
 class GatewaySMTP(SMTP):
-    """The SMTP protocol of the gateway: aiosmtpd's, with a frugal DATA."""
+    """The SMTP protocol of the gateway: aiosmtpd's, with a frugal DATA and readable refusals."""
+
+    def __init__(self, handler, *, document_limit: int, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        megabytes = document_limit / (1024 * 1024)
+        self.too_big = errors.MESSAGE_TOO_BIG.line(
+            mb=int(megabytes) if megabytes.is_integer() else round(megabytes, 1))
+
+    async def push(self, status) -> None:
+        if status == _AIOSMTPD_TOO_BIG:
+            status = self.too_big
+        await super().push(status)
 
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed():
@@ -57,7 +73,10 @@ class GatewaySMTP(SMTP):
             return
         except DataTooLong as refused:
             self._set_post_data_state()
-            await self.push(refused.status)
+            if refused.refusal is errors.MESSAGE_TOO_BIG:
+                await self.push(self.too_big)
+            else:  # The limit counts the CRLF (RFC 5321 4.5.3.1.6).
+                await self.push(refused.refusal.line(limit=self.line_length_limit - 2))
             return
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
@@ -76,7 +95,7 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None,
     # every position of a 256 KB chunk.
     long_line = re.compile(rb"\n[^\n]{%d}" % line_limit)
     buf = bytearray()
-    problem: str | None = None
+    problem: errors.Refusal | None = None
     total = 0
     line_length = 0  # bytes of the current, unfinished line
     before = b"\n"  # the byte before the next chunk: DATA starts at the start of a line
@@ -95,9 +114,9 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None,
         total += len(chunk)
         if problem is None:
             if size_limit and total > size_limit:
-                problem = "552 Error: Too much mail data"
+                problem = errors.MESSAGE_TOO_BIG
             elif _too_long(chunk, line_length, line_limit, long_line):
-                problem = "500 Line too long (see RFC5321 4.5.3.1.6)"
+                problem = errors.LINE_TOO_LONG
         if problem is not None:
             buf = bytearray()  # Discard at once what will not be kept.
         else:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = "paraphe"
     pkcs11_pin: SecretStr | None = None
     trusted_authserv_ids: str = ""
+    # IPs and CIDRs of the relays whose Authentication-Results are believed (comma-separated).
+    trusted_relays: str = ""
     master_key: SecretStr | None = None
     dkim_private_key: Path | None = None
     dkim_selector: str = "paraphe"
@@ -54,6 +57,12 @@ class Settings(BaseSettings):
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core
+
+    @field_validator("trusted_relays")
+    @classmethod
+    def _check_relays(cls, value: str) -> str:
+        _networks(value)  # A typo must stop the start, not silently trust no relay.
+        return value
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":
@@ -83,12 +92,28 @@ class Settings(BaseSettings):
     def trusted_authserv_id_list(self) -> list[str]:
         return [x.strip() for x in self.trusted_authserv_ids.split(",") if x.strip()]
 
+    @property
+    def trusted_relay_networks(self) -> list[IPv4Network | IPv6Network]:
+        return _networks(self.trusted_relays)
+
     def ensure_home(self) -> Path:
         """Creates PARAPHE_HOME (and its private folders) on first use."""
         self.home.mkdir(parents=True, exist_ok=True)
         for sub in ("documents", "outbox", "spool", "keys", "sms", "identity"):
             (self.home / sub).mkdir(exist_ok=True)
         return self.home
+
+
+def _networks(value: str) -> list[IPv4Network | IPv6Network]:
+    """`192.0.2.10, 2001:db8::/32` as networks; raises ValueError naming a bad entry."""
+    networks = []
+    for item in (x.strip() for x in value.split(",")):
+        if item:
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
+    return networks
 
 
 class _UpperKeyTomlSource(TomlConfigSettingsSource):

@@ -221,6 +221,11 @@ class SenderUnauthenticatedError(ParapheError):
     code, kind = "sender_unauthenticated", "forbidden"
 
 
+class SenderNotAddressedError(SenderUnauthenticatedError):
+    """A signed message that does not name this Paraphe address (To or Cc) cannot authenticate its sender."""
+    code = "sender_not_addressed"
+
+
 class SenderUnknownError(ParapheError):
     """The sender's address does not belong to anyone registered with Paraphe."""
     code, kind = "sender_unknown", "forbidden"

@@ -1,6 +1,10 @@
 """Settings: SPEC §4 defaults, environment variables and paraphe.toml."""
 
+import ipaddress
 from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
 
 from paraphe.settings import Settings
 
@@ -47,3 +51,18 @@ def test_secrets_are_not_shown(monkeypatch, tmp_path):
     monkeypatch.setenv("PARAPHE_MASTER_KEY", "master-secret")
     text = repr(Settings())
     assert "very-secret" not in text and "master-secret" not in text
+
+
+def test_trusted_relays_are_addresses_and_networks(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PARAPHE_TRUSTED_RELAYS", "192.0.2.10, 2001:db8::/32,10.1.2.3/8")
+    assert Settings().trusted_relay_networks == [
+        ipaddress.ip_network("192.0.2.10/32"), ipaddress.ip_network("2001:db8::/32"),
+        ipaddress.ip_network("10.0.0.0/8")]
+    monkeypatch.setenv("PARAPHE_TRUSTED_RELAYS", "192.0.2.10, mx.dupont.fr")
+    with pytest.raises(ValidationError, match="not an IP address or CIDR network: 'mx.dupont.fr'"):
+        Settings()
+    monkeypatch.delenv("PARAPHE_TRUSTED_RELAYS")
+    assert Settings().trusted_relay_networks == []
