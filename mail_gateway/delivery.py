@@ -236,6 +236,8 @@ class DeliveryWorker:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
         domain = self.settings.mail_domain
         thread = notification.thread or {}
+        # The template writes the subject on its `Subject:` line: one clean line, always.
+        thread = {**thread, "subject": clean_line(thread.get("subject"))}
         context = {**notification.context, "thread": thread, "recipient": notification.recipient,
                    "public_url": self.settings.public_url}
         subject, body = render_mail(f"mail/{notification.template}", notification.language,
