@@ -24,6 +24,8 @@ class Spool:
     A file is written under tmp/, fsynced, renamed into new/ and the directory fsynced: once
     `write` returns, the message survives a crash or a power cut. It is removed only after the
     message was processed (and its reply recorded), so a restart finds what was left.
+    A message that cannot be processed (its MIME unreadable, or failing past the retry
+    deadline) moves to quarantine/, next to a `<name>.json` saying why, for an operator.
     """
 
     def __init__(self, root: Path) -> None:
