@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import secrets
 import weakref
 from email.message import EmailMessage
@@ -21,8 +22,10 @@ from pathlib import Path
 import aiosmtplib
 import dkim
 
+from mail_gateway.mime import thread_id
 from paraphe.templating import render
 from workflows import clock, notifications
+from workflows.text import clean_line
 from workflows.models import Notification
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,43 @@ def message_id_for(notification: Notification, domain: str) -> str:
     """A Message-ID stable across retries of the same notification."""
     seed = f"{notification.id}:{notification.dedup_key or ''}:{notification.created_at.isoformat()}"
     return f"<paraphe.{notification.id}.{hashlib.sha256(seed.encode()).hexdigest()[:16]}@{domain}>"
+
+
+_PLAIN_HEADER_RE = re.compile(r"[ -~]*")
+# UTF-8 bytes per encoded word: 39 make 52 base64 characters, a 64-character word (RFC 2047
+# allows 75).
+_WORD_BYTES = 39
+
+
+class VerbatimHeader(str):
+    """A header value already encoded and folded (LF before each continuation line), which
+    the email package writes as it is. Given text holding `=?…?=` (in a subject, or in a
+    Message-ID), its header parser would read encoded words of the sender's making, and fail
+    on `unknown-8bit` ones: text from a sender must never be read so."""
+
+    def __new__(cls, name: str, value: str) -> "VerbatimHeader":
+        obj = super().__new__(cls, value)
+        obj.name = name
+        return obj
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self.replace(chr(10), policy.linesep)}{policy.linesep}"
+
+
+def encoded_header(name: str, text: str) -> str:
+    """`text` as it may go into a header: plain when it is printable ASCII with nothing that
+    reads as an encoded word, else wholly as UTF-8 encoded words, one per folded line."""
+    if _PLAIN_HEADER_RE.fullmatch(text) and "=?" not in text and len(text) < 900:
+        return text
+    words, chunk = [], ""
+    for char in text:
+        if len((chunk + char).encode("utf-8")) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    encoded = [f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode()}?=" for w in words]
+    return VerbatimHeader(name, "\n ".join(encoded))
 
 
 class Maildir:
@@ -196,6 +236,8 @@ class DeliveryWorker:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
         domain = self.settings.mail_domain
         thread = notification.thread or {}
+        # The template writes the subject on its `Subject:` line: one clean line, always.
+        thread = {**thread, "subject": clean_line(thread.get("subject"))}
         context = {**notification.context, "thread": thread, "recipient": notification.recipient,
                    "public_url": self.settings.public_url}
         subject, body = render_mail(f"mail/{notification.template}", notification.language,
@@ -204,15 +246,20 @@ class DeliveryWorker:
         msg = EmailMessage()
         msg["From"] = f"Paraphe <{thread.get('from') or 'noreply@' + domain}>"
         msg["To"] = notification.recipient
-        msg["Subject"] = subject
+        # Header values come from cleaned text; cleaned again here, as a reply recorded before
+        # that cleaning existed may still wait, and a line break would make it unbuildable.
+        # The subject is encoded here, the threading ids written verbatim (printable ASCII).
+        msg["Subject"] = encoded_header("Subject", clean_line(subject))
         msg["Date"] = format_datetime(clock.now())
         msg["Message-ID"] = message_id
-        if thread.get("in_reply_to"):
-            msg["In-Reply-To"] = thread["in_reply_to"]
-        if thread.get("references"):
-            msg["References"] = thread["references"]
+        in_reply_to = thread_id(thread.get("in_reply_to"))
+        references = [r for r in str(thread.get("references") or "").split() if thread_id(r)]
+        if in_reply_to:
+            msg["In-Reply-To"] = VerbatimHeader("In-Reply-To", in_reply_to)
+        if references:
+            msg["References"] = VerbatimHeader("References", "\n ".join(references))
         # RFC 3834: robots must not answer this one, which prevents mail loops.
-        msg["Auto-Submitted"] = "auto-replied" if thread.get("in_reply_to") else "auto-generated"
+        msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
         msg["Content-Language"] = notification.language
         msg.set_content(body)
         files = []

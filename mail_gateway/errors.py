@@ -67,6 +67,7 @@ MESSAGE_LEVEL = frozenset({
 })
 REFUSED_TEMPLATE = "sender/refused"
 INTERNAL_ERROR_TEMPLATE = "sender/internal_error"
+UNREADABLE_TEMPLATE = "sender/unreadable"
 
 
 def smtp_status(exc: ParapheError) -> str:

@@ -9,17 +9,17 @@ from pathlib import Path
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from mail_gateway import delivery, mime, replies, rules
+from mail_gateway import delivery, errors, mime, replies, rules
 from mail_gateway.commands import help as help_command
 from mail_gateway.commands import seal as seal_command
 from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
 from mail_gateway.sender_auth import parse_headers
-from mail_gateway.spool import Spool
+from mail_gateway.spool import Spool, age_seconds
 from workflows import clock
 from workflows.actors import Actor
-from workflows.errors import ParapheError
+from workflows.errors import MessageUnreadableError, ParapheError
 from workflows.models import InboundMessage, Person
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ COMMANDS = {"seal": seal_command.run, "collect": collect_command.run, "verify": 
 # A message whose processing fails unexpectedly is retried after these delays; after the last
 # one its sender gets a reply saying so, rather than silence.
 RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
+# The spool is looked at again this often, for what an operator released from quarantine
+# (`paraphe spool retry`) or another instance left.
+RESCAN_SECONDS = 30.0
 # A message over this size holds several copies of a big PDF while it is processed (raw,
 # parsed, decoded, signed); only one such message is processed at a time to bound memory.
 LARGE_MESSAGE = 2 * 1024 * 1024
@@ -47,6 +50,8 @@ class SpoolWorker:
         self._tasks: list[asyncio.Task] = []
         self._retries: dict[Path, int] = {}
         self._delayed: set[asyncio.Task] = set()
+        self._waiting: set[Path] = set()  # failed once, resubmitted after a delay
+        self.deadline = float(svc.settings.mail_retry_hours) * 3600.0
         self.idle = asyncio.Event()
         self._large = asyncio.Semaphore(1)
 
@@ -56,6 +61,20 @@ class SpoolWorker:
             self.submit(path)
         self._tasks = [asyncio.create_task(self._run(), name=f"spool-worker-{i}")
                        for i in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._rescan(), name="spool-rescan"))
+
+    async def _rescan(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(RESCAN_SECONDS)
+            try:
+                pending = await loop.run_in_executor(None, self.spool.pending)
+            except OSError:
+                log.exception("could not list the spool")
+                continue
+            for path in pending:
+                if path not in self._waiting:
+                    self.submit(path)
 
     async def stop(self) -> None:
         tasks = self._tasks + list(self._delayed)
@@ -81,23 +100,48 @@ class SpoolWorker:
                 raise
             except Exception:  # noqa: BLE001 - one bad message must not stop the worker.
                 log.exception("processing %s failed; it stays in the spool", path.name)
-                self._retry_later(path)
+                await self._after_failure(path)
             finally:
                 self._queued.discard(path)
                 self.queue.task_done()
                 if self.queue.empty() and not self._queued:
                     self.idle.set()
 
-    def _retry_later(self, path: Path) -> None:
+    async def _after_failure(self, path: Path) -> None:
+        """Retries a failed message later, or past its deadline answers it and sets it aside."""
+        loop = asyncio.get_running_loop()
+        try:
+            envelope = await loop.run_in_executor(None, self.spool.envelope, path)
+        except FileNotFoundError:
+            return
+        except ValueError:  # Not even the envelope line can be read: nothing to retry.
+            await loop.run_in_executor(None, self.spool.quarantine, path,
+                                       _reason("envelope_unreadable"))
+            return
+        left = self.deadline - age_seconds(envelope, clock.now())
+        if left <= 0:
+            try:
+                await self._give_up(path)
+                return
+            except Exception:  # noqa: BLE001 - retried like any failure.
+                log.exception("could not set %s aside", path.name)
+                left = RETRY_DELAYS[-1]
+        self._retry_later(path, max(0.0, left))
+
+    def _retry_later(self, path: Path, left: float = float("inf")) -> None:
         attempt = self._retries.get(path, 0)
         self._retries[path] = attempt + 1
-        task = asyncio.create_task(self._resubmit(path, RETRY_DELAYS[min(
-            attempt, len(RETRY_DELAYS) - 1)]))
+        delay = min(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)], left)
+        self._waiting.add(path)
+        task = asyncio.create_task(self._resubmit(path, delay))
         self._delayed.add(task)
         task.add_done_callback(self._delayed.discard)
 
     async def _resubmit(self, path: Path, delay: float) -> None:
-        await asyncio.sleep(delay)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._waiting.discard(path)
         if path.exists():
             self.submit(path)
 
@@ -120,11 +164,14 @@ class SpoolWorker:
             return "gone"
         envelope = spooled.envelope
         content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
-        mail = await loop.run_in_executor(None, mime.parse, spooled.raw)
+        try:
+            mail = await loop.run_in_executor(None, mime.parse, spooled.raw)
+        except MessageUnreadableError as exc:
+            # Parsing again would fail again: answer now, and set the message aside.
+            return await self._set_aside(spooled, content_hash, exc)
         headers = parse_headers(spooled.raw)  # the header section only, for the rules
         del spooled
-        key = mime.message_key(mail.message_id, content_hash, envelope["command"]
-                               + "+" + (envelope.get("cabinet") or ""))
+        key = _key(mail, content_hash, envelope)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
@@ -147,11 +194,7 @@ class SpoolWorker:
         if person is None:
             await _done(record, {"ignored": "no person"})
             return "ignored"
-        actor = Actor(person_id=person.id, channel="mail", origin={
-            "message_id": mail.message_id, "auth": envelope["auth"], "to": envelope["rcpt"]})
-        ctx = MailContext(svc=self.svc, key=key, command=envelope["command"], mail=mail,
-                          person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
-                          mail_from=envelope.get("mail_from") or "", headers=headers)
+        ctx = self._context(key, envelope, mail, person, headers)
         try:
             await rules.run_chain(ctx)
             reply = await COMMANDS[ctx.command](ctx)
@@ -175,6 +218,83 @@ class SpoolWorker:
                              "sealed": len(reply.attachments)})
         delivery.poke()
         return reply.template
+
+
+    def _context(self, key: str, envelope: dict, mail: mime.InboundMail, person,
+                 headers) -> MailContext:
+        actor = Actor(person_id=person.id, channel="mail", origin={
+            "message_id": mail.message_id, "auth": envelope["auth"], "to": envelope["rcpt"]})
+        return MailContext(svc=self.svc, key=key, command=envelope["command"], mail=mail,
+                           person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
+                           mail_from=envelope.get("mail_from") or "", headers=headers)
+
+    async def _set_aside(self, spooled, content_hash: str, exc: ParapheError) -> str:
+        """A message that cannot be read: its sender told why (unless a robot), then quarantined."""
+        envelope = spooled.envelope
+        mail = mime.parse_headers_only(spooled.raw)
+        headers = parse_headers(spooled.raw)
+        key = _key(mail, content_hash, envelope)
+        record = await _record(key, content_hash, envelope, mail)
+        if record.state == "done":
+            await asyncio.get_running_loop().run_in_executor(None, self.spool.remove,
+                                                             spooled.path)
+            return "duplicate"
+        reply = await self._answer(key, envelope, mail, headers,
+                                   lambda ctx: replies.unreadable(ctx, exc), kind="unreadable")
+        reason = _reason(exc.code, cause=errors.cause(exc), reply=reply)
+        await InboundMessage.filter(id=record.id).update(
+            state="quarantined", outcome={"quarantined": reason}, done_at=clock.now())
+        await asyncio.get_running_loop().run_in_executor(None, self.spool.quarantine,
+                                                         spooled.path, reason)
+        self._retries.pop(spooled.path, None)
+        delivery.poke()
+        return "quarantined"
+
+    async def _give_up(self, path: Path) -> None:
+        """Past the deadline: the sender is told it failed and nothing was billed; set aside."""
+        loop = asyncio.get_running_loop()
+        spooled = await loop.run_in_executor(None, self.spool.read, path)
+        envelope = spooled.envelope
+        mail = mime.parse_headers_only(spooled.raw)
+        headers = parse_headers(spooled.raw)
+        content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
+        key = _key(mail, content_hash, envelope)
+        reply = None
+        try:
+            reply = await self._answer(key, envelope, mail, headers, replies.internal_error,
+                                       kind="failed")
+            await InboundMessage.filter(key=key).exclude(state="done").update(
+                state="quarantined", outcome={"quarantined": _reason("deadline", reply=reply)},
+                done_at=clock.now())
+        except Exception:  # noqa: BLE001 - the database may be what keeps failing.
+            log.exception("could not answer %s past its deadline", path.name)
+        await loop.run_in_executor(None, self.spool.quarantine, path,
+                                   _reason("deadline", reply=reply))
+        self._retries.pop(path, None)
+        delivery.poke()
+
+    async def _answer(self, key: str, envelope: dict, mail: mime.InboundMail, headers, make,
+                      *, kind: str) -> str | None:
+        """Records a reply built by `make(ctx)` unless there is no one to answer (no person, or
+        a robot by rules.robot_marker); returns its template."""
+        person = await Person.get_or_none(id=envelope.get("person_id"))
+        if person is None or rules.robot_marker(envelope.get("mail_from") or "", headers):
+            return None
+        ctx = self._context(key, envelope, mail, person, headers)
+        reply = make(ctx)
+        if asyncio.iscoroutine(reply):
+            reply = await reply
+        await replies.send(ctx, reply, kind=kind)
+        return reply.template
+
+
+def _reason(code: str, **details) -> dict:
+    return {"reason": code, **details, "at": clock.now().isoformat()}
+
+
+def _key(mail: mime.InboundMail, content_hash: str, envelope: dict) -> str:
+    return mime.message_key(mail.message_id, content_hash,
+                            envelope["command"] + "+" + (envelope.get("cabinet") or ""))
 
 
 async def _record(key: str, content_hash: str, envelope: dict,

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "paraphe.commands.seal",
     "paraphe.commands.trust",
     "paraphe.commands.outbox",
+    "paraphe.commands.spool",
     "paraphe.commands.apikey",
     "paraphe.commands.webhook",
     "paraphe.commands.registration",

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Where the texts of the terms are (cgu.<version>.<lang>.md); unset: templates/terms.
     terms_dir: Path | None = None
     max_document_bytes: int = 10 * 1024 * 1024
+    # An accepted mail whose processing keeps failing is retried for this long, then its
+    # sender is told it failed and it goes to $PARAPHE_HOME/spool/quarantine.
+    mail_retry_hours: float = 24.0
     # Identity documents of a reviewed (or abandoned) registration are erased after this.
     identity_retention_days: int = 90
     signing_workers: int = 0  # 0: one signing process per core

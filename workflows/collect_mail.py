@@ -2,8 +2,9 @@
 
 A line is `Name <email>` or a bare `email`, optionally followed by a mobile
 (`+33 6 12 34 56 78`); `ordre: oui` (or `order: yes`) asks for the set order. Lines with
-an address or a number that cannot be read are listed back and nothing is created, so a
-mistyped signer is never silently left out; other prose (greetings) is ignored. Reading
+an address or a number that cannot be read, or a name that cannot go into a certificate
+(a control character, U+FFFD, over 200 characters), are listed back and nothing is created,
+so a mistyped signer is never silently left out; other prose (greetings) is ignored. Reading
 stops at the signature delimiter `-- ` and at quoted text.
 """
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 
 from workflows.actors import Actor
 from workflows.collections import SignerSpec, create_collection
+from workflows.errors import TextInvalidError
 from workflows.people import EMAIL_RE, PHONE_RE, normalize_phone
+from workflows.text import check_line
 
 _SIGNER_RE = re.compile(
     r"^(?:(?P<name>[^<>@]+?)\s*<(?P<email>[^<>\s]+)>|(?P<bare>[^<>\s,;]+@[^<>\s,;]+))"
@@ -62,7 +65,13 @@ def parse_body(text: str) -> CollectRequest:
             email = (match["email"] or match["bare"]).strip().lower()
             phone = _phone(match["phone"])
             if EMAIL_RE.match(email) and phone != "":
-                name = (match["name"] or "").strip().strip('"') or email
+                try:
+                    # The name goes into the signer's certificate: printable, of sane length.
+                    name = check_line((match["name"] or "").strip().strip('"') or email,
+                                      "signer_name")
+                except TextInvalidError:
+                    out.unreadable.append(raw.strip())
+                    continue
                 out.signers.append(SignerSpec(name, email, phone))
                 continue
         if "@" in line or "<" in line or re.search(r"\+?\d[\d .]{7,}", line):

@@ -516,3 +516,11 @@ class PersonalCertificateRevokedError(CertificateRevokedError):
 class TextInvalidError(ParapheError):
     """This text cannot be used: it holds a control or invalid character, or is too long."""
     code = "text_invalid"
+
+
+# --- Mail intake ---------------------------------------------------------------------
+
+# details: ``reason`` (too_deep, mime_error) and, for mime_error, the parser's ``error``.
+class MessageUnreadableError(ParapheError):
+    """The structure of this message cannot be read: it was set aside, nothing was done."""
+    code = "message_unreadable"

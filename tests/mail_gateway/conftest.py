@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
+import aiohttp
 import pytest
 
 from mail_gateway.delivery import DeliveryWorker
@@ -82,3 +85,17 @@ async def gateway(svc, dns):
     yield gw
     await worker.stop()
     await gw.close()
+
+
+@pytest.fixture
+async def web_site(svc, settings):
+    """The real web app (signer pages, /metrics) at the settings' public URL, and a client."""
+    from web.app import build_app
+
+    url = urllib.parse.urlsplit(settings.public_url)
+    runner = aiohttp.web.AppRunner(build_app(svc), access_log=None)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, url.hostname, url.port).start()
+    async with aiohttp.ClientSession() as session:
+        yield session
+    await runner.cleanup()

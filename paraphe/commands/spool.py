@@ -1,0 +1,115 @@
+"""`paraphe spool list|show|retry|drop [ID] [--json]`: accepted mail not yet answered, and the quarantine."""
+
+from __future__ import annotations
+
+from paraphe.cli import CliError, print_json
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("spool", help="accepted mail not yet answered, and the quarantine")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+    listing = actions.add_parser("list", help="waiting and quarantined mail, oldest first")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    listing.set_defaults(handler=list_spool)
+    for name, handler, text in (
+            ("show", show_mail, "one message: envelope, headers and why it was set aside"),
+            ("retry", retry_mail, "put a quarantined message back to be processed again"),
+            ("drop", drop_mail, "delete a message from the spool or the quarantine")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("id", help="the message's id, as `paraphe spool list` shows it")
+        action.add_argument("--json", action="store_true", help="one JSON document")
+        action.set_defaults(handler=handler)
+
+
+def _spool(ctx):
+    from mail_gateway.spool import Spool
+
+    return Spool(ctx.settings.home / "spool")
+
+
+def _describe(spool, path, *, headers: bool = False) -> dict:
+    from mail_gateway.spool import age_seconds
+    from workflows import clock
+
+    quarantined = path.parent == spool.quarantine_dir
+    envelope = spool.envelope(path)
+    item = {
+        "id": path.stem, "state": "quarantined" if quarantined else "pending",
+        "received_at": envelope.get("received_at"),
+        "age_seconds": round(age_seconds(envelope, clock.now()), 1),
+        "command": envelope.get("command"), "to": envelope.get("rcpt"),
+        "mail_from": envelope.get("mail_from"), "size": path.stat().st_size,
+        "reason": spool.reason(path) if quarantined else None,
+    }
+    if headers:
+        from mail_gateway import mime
+
+        mail = mime.parse_headers_only(spool.read(path).raw)
+        item.update(envelope=envelope, subject=mail.subject, message_id=mail.message_id,
+                    from_address=mail.from_address)
+    return item
+
+
+def _find(spool, ident: str):
+    path = spool.find(ident)
+    if path is None:
+        raise CliError(f"no message {ident!r} in the spool or the quarantine")
+    return path
+
+
+async def list_spool(args, ctx) -> int:
+    from mail_gateway.spool import oldest_unanswered
+    from workflows import clock
+
+    spool = _spool(ctx)
+    items = [_describe(spool, p) for p in [*spool.pending(), *spool.quarantined()]]
+    oldest = oldest_unanswered(spool, clock.now())
+    if args.json:
+        print_json({"spool": str(spool.root), "oldest_unanswered_seconds": round(oldest, 1),
+                    "messages": items})
+        return 0
+    if not items:
+        print("the spool is empty")
+    for item in items:
+        why = f"  ({item['reason'].get('reason')})" if item["reason"] else ""
+        print(f"{item['id']}  {item['state']}  {item['age_seconds']:.0f}s  {item['to']}{why}")
+    return 0
+
+
+async def show_mail(args, ctx) -> int:
+    spool = _spool(ctx)
+    item = _describe(spool, _find(spool, args.id), headers=True)
+    if args.json:
+        print_json(item)
+        return 0
+    for key in ("id", "state", "received_at", "age_seconds", "command", "to", "mail_from",
+                "from_address", "subject", "message_id", "size", "reason"):
+        print(f"{key}: {item[key] if item[key] is not None else ''}")
+    return 0
+
+
+async def retry_mail(args, ctx) -> int:
+    from workflows import clock
+
+    spool = _spool(ctx)
+    path = _find(spool, args.id)
+    if path.parent != spool.quarantine_dir:
+        raise CliError(f"{args.id} is not quarantined: it is already waiting to be processed")
+    # A fresh deadline from now: the operator judged it worth another day of tries.
+    new = spool.release(path, {"retried_at": clock.now().isoformat()})
+    if args.json:
+        print_json({"id": new.stem, "state": "pending"})
+    else:
+        print(f"{args.id} is back in the spool as {new.stem}")
+    return 0
+
+
+async def drop_mail(args, ctx) -> int:
+    spool = _spool(ctx)
+    path = _find(spool, args.id)
+    spool.drop(path)
+    if args.json:
+        print_json({"id": path.stem, "dropped": True})
+    else:
+        print(f"{args.id} dropped")
+    return 0

@@ -1,0 +1,93 @@
+"""`paraphe spool list|show|retry|drop` and the spool gauges of /metrics, as an operator uses them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from mail_gateway import pipeline
+from mail_gateway.spool import Spool
+from tests.cli import paraphe
+from tests.mail_gateway.hostile import message, pending, quarantined, wait_for
+from tests.mail_gateway.mailer import outbox, send, wait_outbox
+from tests.pdfs import make_pdf
+from workflows import clock
+from workflows.models import InboundMessage
+
+UNREADABLE = message(subject=b"Lettre =?utf-8?q?=C3=A9t=C3=A9?=", message_id=b"<q1@dupont.fr>",
+                     pdf=make_pdf(text="Lettre"), filename_param=b"filename*")
+
+
+def _envelope(firm, hours_ago: float) -> dict:
+    return {"mail_from": "paul@dupont.fr", "rcpt": "seal+…@paraphe.localhost",
+            "command": "seal", "cabinet": None, "person_id": firm.paul.id,
+            "auth": {"method": "secret"}, "peer": "127.0.0.1",
+            "received_at": (clock.now() - timedelta(hours=hours_ago)).isoformat()}
+
+
+async def test_operator_lists_shows_retries_and_drops_spooled_mail(svc, firm, settings,
+                                                                   web_site):
+    spool = Spool(settings.home / "spool")
+    waiting = spool.write(_envelope(firm, 2), message(message_id=b"<w1@dupont.fr>"))
+    aside = spool.write(_envelope(firm, 1), UNREADABLE)
+    aside = spool.quarantine(aside, {"reason": "message_unreadable", "reply": None})
+
+    result = await asyncio.to_thread(paraphe, settings, "spool", "list", "--json")
+    assert result.code == 0, result.err
+    listing = result.json()
+    assert 7190 < listing["oldest_unanswered_seconds"] < 7300
+    states = {m["id"]: (m["state"], (m["reason"] or {}).get("reason"))
+              for m in listing["messages"]}
+    assert states == {waiting.stem: ("pending", None),
+                      aside.stem: ("quarantined", "message_unreadable")}
+
+    metrics = await (await web_site.get(f"{settings.public_url}/metrics")).text()
+    assert 'paraphe_spool_messages{state="pending"} 1' in metrics
+    assert 'paraphe_spool_messages{state="quarantined"} 1' in metrics
+    age = float(metrics.split("\nparaphe_spool_oldest_unanswered_seconds ")[1].split()[0])
+    assert 7190 < age < 7300
+
+    result = await asyncio.to_thread(paraphe, settings, "spool", "show", aside.stem, "--json")
+    shown = result.json()
+    assert shown["subject"] == "Lettre été" and shown["message_id"] == "<q1@dupont.fr>"
+    assert shown["reason"]["reason"] == "message_unreadable"
+
+    result = await asyncio.to_thread(paraphe, settings, "spool", "retry", waiting.stem)
+    assert result.code == 2 and "not quarantined" in result.err
+    result = await asyncio.to_thread(paraphe, settings, "spool", "retry", aside.stem, "--json")
+    assert result.code == 0, result.err
+    back = spool.new / f"{result.json()['id']}.eml"
+    assert spool.envelope(back)["retried_at"] and spool.quarantined() == []
+
+    for path in (waiting, back):
+        result = await asyncio.to_thread(paraphe, settings, "spool", "drop", path.stem)
+        assert result.code == 0, result.err
+    assert spool.pending() == []
+    result = await asyncio.to_thread(paraphe, settings, "spool", "show", "nothing-here")
+    assert result.code == 2 and "no message 'nothing-here'" in result.err
+
+
+@pytest.fixture
+def fast_rescan(monkeypatch):
+    monkeypatch.setattr(pipeline, "RESCAN_SECONDS", 0.2)
+
+
+async def test_a_retried_message_is_processed_again_by_the_running_gateway(
+        fast_rescan, gateway, firm, settings):
+    await send(gateway.port, UNREADABLE, mail_from="paul@dupont.fr",
+               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+    await wait_outbox(settings.home, 1)
+    assert await wait_for(lambda: quarantined(settings.home))
+    ((path, _),) = quarantined(settings.home)
+
+    result = await asyncio.to_thread(paraphe, settings, "spool", "retry", path.stem)
+    assert result.code == 0, result.err
+    # Still unreadable: set aside again, and its sender is not told twice.
+    assert await wait_for(lambda: quarantined(settings.home) and not pending(settings.home))
+    ((again, reason),) = quarantined(settings.home)
+    assert again.name != path.name and reason["reason"] == "message_unreadable"
+    assert (await InboundMessage.get()).state == "quarantined"
+    await asyncio.sleep(0.5)
+    assert len(outbox(settings.home)) == 1
