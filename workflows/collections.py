@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import billing, clock, delegations, evidence, links, otp, people, terms
+from workflows import billing, clock, delegations, evidence, links, otp, people, terms, text
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import (
@@ -46,6 +46,7 @@ from workflows.transactions import in_transaction
 
 MAX_EXPIRY_DAYS = 365
 MAX_REASON = 2000
+MAX_TITLE = 255
 MANUAL_REMINDER_GAP = timedelta(hours=1)
 
 
@@ -132,7 +133,7 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
     if not signers:
         raise CollectionInvalidError("a collection needs at least one signer")
     clean, seen = [], set()
-    for spec in signers:
+    for index, spec in enumerate(signers):
         email = people.normalize_email(spec.email or "")
         if not people.EMAIL_RE.match(email):
             raise CollectionInvalidError(f"invalid e-mail address {spec.email!r}", email=spec.email)
@@ -146,7 +147,7 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
                 raise CollectionInvalidError(
                     f"invalid mobile number {spec.phone!r}: international format +33…",
                     phone=spec.phone)
-        name = " ".join((spec.name or "").split())[:255] or email
+        name = text.check_line(spec.name, f"signers[{index}].name", required=False) or email
         clean.append(SignerSpec(name, email, phone))
     return clean
 
@@ -197,6 +198,9 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
                 f"{person.email} may neither launch nor prepare collections for {cab.slug}",
                 action="prepare", cabinet=cab.slug) from None
     specs = _check_specs(list(signers))
+    title = text.check_line(title, "title", MAX_TITLE, required=False) or text.clean_line(
+        documents[0][0] if documents else "", MAX_TITLE)
+    message = text.check_text(message, "message")
     if isinstance(expiry_days, bool) or not isinstance(expiry_days, int) or not (
             1 <= expiry_days <= MAX_EXPIRY_DAYS):
         raise CollectionInvalidError(f"expiry_days must be from 1 to {MAX_EXPIRY_DAYS}")
@@ -208,7 +212,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     async with in_transaction():
         collection = await Collection.create(
             cabinet=cab, created_by=person, state="draft", ordered=bool(ordered),
-            title=(title or documents[0][0] or "").strip()[:255], message=message or "",
+            title=title, message=message,
             channel=actor.channel if actor.channel in ("mail", "telegram", "web", "api")
             else "web", expiry_days=expiry_days, created_at=now)
         for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
@@ -306,7 +310,7 @@ async def reject_collection(svc, actor: Actor, collection_id, reason: str) -> Co
     CollectionStateError.
     """
     person, collection = await _visible(actor, collection_id)
-    reason = (reason or "").strip()[:MAX_REASON]
+    reason = text.check_text(reason, "reason", MAX_REASON)
     if not reason:
         raise DeclineReasonRequiredError("say why the collection is rejected")
     cabinet = await Cabinet.get(id=collection.cabinet_id)
@@ -675,7 +679,7 @@ async def decline(svc, token: str, reason: str, *, ip: str | None, user_agent: s
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)
     await _actionable(collection, signer)
-    reason = (reason or "").strip()[:MAX_REASON]
+    reason = text.check_text(reason, "reason", MAX_REASON)
     if not reason:
         raise DeclineReasonRequiredError("say why you decline to sign")
     async with in_transaction():

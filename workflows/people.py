@@ -7,7 +7,7 @@ import secrets
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import clock, evidence
+from workflows import clock, evidence, text
 from workflows.actors import Actor
 from workflows.errors import (
     CabinetAmbiguousError,
@@ -42,13 +42,14 @@ async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | Non
     if not SLUG_RE.match(slug or ""):
         raise CabinetInvalidError(
             f"invalid cabinet slug {slug!r}: use 2 to 63 lowercase letters, digits or hyphens")
-    if not (name or "").strip():
+    name = text.check_line(name, "name", required=False)
+    if not name:
         raise CabinetInvalidError("a cabinet needs a name")
     if siren is not None and not SIREN_RE.match(siren):
         raise CabinetInvalidError(f"invalid SIREN {siren!r}: nine digits expected")
     try:
         async with in_transaction():
-            cabinet = await Cabinet.create(slug=slug, name=name.strip(), siren=siren,
+            cabinet = await Cabinet.create(slug=slug, name=name, siren=siren,
                                            created_at=clock.now())
             await evidence.record("cabinet.created", actor, cabinet_id=cabinet.id,
                                   data={"slug": slug, "name": cabinet.name, "siren": siren})
@@ -82,14 +83,15 @@ async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role:
             raise PersonInvalidError(f"invalid mobile number {phone!r}: international format +33…")
     if language not in ("fr", "en"):
         raise PersonInvalidError(f"invalid language {language!r}: fr or en")
+    name = text.check_line(name, "name", required=False)
     cab = await get_cabinet(cabinet)
     async with in_transaction():
         person = await Person.get_or_none(email=email)
         if person is None:
-            if not (name or "").strip():
+            if not name:
                 raise PersonInvalidError("a person needs a name")
             person = await Person.create(
-                email=email, name=name.strip(), phone=phone, language=language,
+                email=email, name=name, phone=phone, language=language,
                 mail_secret=secrets.token_hex(16), telegram_link_code=secrets.token_urlsafe(16),
                 created_at=clock.now())
             await evidence.record("person.created", actor, person_id=person.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from workflows import clock, evidence, notifications
+from workflows import clock, evidence, notifications, text
 from workflows.actors import Actor
 from workflows.errors import (
     RefusalReasonRequiredError,
@@ -111,7 +111,7 @@ async def refuse(svc, actor: Actor, registration_id, reason: str) -> Registratio
 
     Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError.
     """
-    reason = " ".join((reason or "").split())[:MAX_REASON]
+    reason = " ".join(text.check_text(reason, "reason", MAX_REASON).split())
     if not reason:
         raise RefusalReasonRequiredError("say why the registration is refused")
     reg = await _get(registration_id)
