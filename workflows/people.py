@@ -92,7 +92,7 @@ async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role:
                 raise PersonInvalidError("a person needs a name")
             person = await Person.create(
                 email=email, name=name, phone=phone, language=language,
-                mail_secret=secrets.token_hex(16), telegram_link_code=secrets.token_urlsafe(16),
+                telegram_link_code=secrets.token_urlsafe(16),
                 created_at=clock.now())
             await evidence.record("person.created", actor, person_id=person.id,
                                   data={"email": email, "name": person.name})
@@ -116,13 +116,6 @@ async def get_person(email: str) -> Person:
 
 async def find_person_by_email(email: str) -> Person | None:
     return await Person.get_or_none(email=normalize_email(email))
-
-
-async def find_person_by_mail_secret(secret: str) -> Person | None:
-    # The lookup is by an indexed unique column; the secret itself is 128 bits of entropy.
-    if not secret or len(secret) > 64:
-        return None
-    return await Person.get_or_none(mail_secret=secret)
 
 
 async def memberships_of(person: Person) -> list[Membership]:
