@@ -198,6 +198,8 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
                 f"{person.email} may neither launch nor prepare collections for {cab.slug}",
                 action="prepare", cabinet=cab.slug) from None
     specs = _check_specs(list(signers))
+    # Filenames name files already sent: repaired (as mail's are), never refused.
+    documents = [(text.clean_line(f, MAX_TITLE) or "document.pdf", d) for f, d in documents]
     title = text.check_line(title, "title", MAX_TITLE, required=False) or text.clean_line(
         documents[0][0] if documents else "", MAX_TITLE)
     message = text.check_text(message, "message")

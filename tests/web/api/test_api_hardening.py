@@ -68,13 +68,13 @@ async def test_a_two_megabyte_deeply_nested_signers_json_is_refused(api):
     assert await Collection.all().count() == 1
 
 
-def _multipart(fields: dict[str, bytes]) -> tuple[bytes, dict]:
+def _multipart(fields: dict[str, bytes], filename: bytes = b"lettre.pdf") -> tuple[bytes, dict]:
     """A PDF and text fields as raw bytes: aiohttp's FormData would not send broken UTF-8."""
     boundary = "paraphe-test-boundary"
-    parts = [(f'name="file"; filename="lettre.pdf"', make_pdf())]
-    parts += [(f'name="{name}"', value) for name, value in fields.items()]
-    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n\r\n"
-                    .encode() + value + b"\r\n" for disposition, value in parts)
+    parts = [(b'name="file"; filename="' + filename + b'"', make_pdf())]
+    parts += [(f'name="{name}"'.encode(), value) for name, value in fields.items()]
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; ".encode() + disposition
+                    + b"\r\n\r\n" + value + b"\r\n" for disposition, value in parts)
     body += f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
@@ -123,3 +123,14 @@ async def test_an_unexpected_failure_answers_a_problem_with_its_log_id(api, monk
     # The signers list of that request was fine: the same one is accepted once fixed.
     monkeypatch.undo()
     assert (await _create(api, signers=SIGNERS))[0] == 201
+
+
+async def test_a_filename_with_control_characters_is_repaired_not_refused(api):
+    # aiohttp itself refuses C0 controls in part headers (422 request_invalid); a C1 control
+    # (NEL) and a bidi override pass it, and reach the core.
+    body, headers = _multipart({}, filename="lettre\u0085\u202efdp.pdf".encode())
+    async with api.session.post(api.url("/seals"), headers=api.auth(**headers),
+                                data=body) as r:
+        sealed = await conforms(r, "/seals", "post")
+    assert r.status == 201, sealed["detail"]
+    assert sealed["filename"] == "lettre fdp-scelle.pdf"
