@@ -57,7 +57,7 @@ async def create_key(actor: Actor, *, cabinet: str, email: str, name: str,
     """Creates a key acting for the person `email` in `cabinet`.
 
     Raises CabinetNotFoundError, PersonNotFoundError, NotAMemberError,
-    ApiScopeUnknownError, PersonInvalidError (empty name).
+    ApiScopeUnknownError, PersonInvalidError (empty name), TextInvalidError.
     """
     wanted = check_scopes(scopes)
     name = text.check_line(name, "name", required=False)

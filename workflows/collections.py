@@ -176,7 +176,8 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     An e-mail of a member of the cabinet makes an internal signer (signing with their
     personal certificate). Launch reserves the credit of every signature in the same
     transaction as the creation: no credit, nothing created. Raises
-    CollectionInvalidError, the Document*Error family, CabinetNotFoundError,
+    CollectionInvalidError, TextInvalidError (a signer name, the title or the message),
+    the Document*Error family, CabinetNotFoundError,
     CabinetAmbiguousError, NotAMemberError, TermsNotAcceptedError, DelegationMissingError
     (neither `launch` nor `prepare`), CreditInsufficientError. With an `idempotency_key`
     already used, the collection it created comes back and nothing is created again.
@@ -309,7 +310,7 @@ async def reject_collection(svc, actor: Actor, collection_id, reason: str) -> Co
     """Refuses a collection awaiting approval, with a reason; it ends cancelled.
 
     Raises CollectionNotFoundError, DelegationMissingError, DeclineReasonRequiredError,
-    CollectionStateError.
+    TextInvalidError, CollectionStateError.
     """
     person, collection = await _visible(actor, collection_id)
     reason = text.check_text(reason, "reason", MAX_REASON)
@@ -675,8 +676,8 @@ async def decline(svc, token: str, reason: str, *, ip: str | None, user_agent: s
                   ) -> Signer:
     """The signer refuses to sign, with a reason; the collection ends declined.
 
-    Raises SignerLinkInvalidError, DeclineReasonRequiredError, LinkExpiredError,
-    AlreadySignedError, AlreadyDeclinedError, NotYourTurnError.
+    Raises SignerLinkInvalidError, DeclineReasonRequiredError, TextInvalidError,
+    LinkExpiredError, AlreadySignedError, AlreadyDeclinedError, NotYourTurnError.
     """
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)

@@ -38,7 +38,7 @@ def normalize_phone(phone: str) -> str:
 
 
 async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | None = None) -> Cabinet:
-    """Creates a cabinet; raises CabinetInvalidError or CabinetExistsError."""
+    """Creates a cabinet; raises CabinetInvalidError, TextInvalidError or CabinetExistsError."""
     if not SLUG_RE.match(slug or ""):
         raise CabinetInvalidError(
             f"invalid cabinet slug {slug!r}: use 2 to 63 lowercase letters, digits or hyphens")
@@ -70,7 +70,7 @@ async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role:
                      phone: str | None = None, language: str = "fr") -> tuple[Person, Membership]:
     """Creates a person with a membership, or adds a membership to an existing person.
 
-    Raises PersonInvalidError, CabinetNotFoundError, MembershipExistsError.
+    Raises PersonInvalidError, TextInvalidError, CabinetNotFoundError, MembershipExistsError.
     """
     email = normalize_email(email)
     if not EMAIL_RE.match(email):

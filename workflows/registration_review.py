@@ -109,7 +109,8 @@ async def approve(svc, actor: Actor, registration_id) -> Registration:
 async def refuse(svc, actor: Actor, registration_id, reason: str) -> Registration:
     """Refuses a submitted registration with a reason the person reads; they may start again.
 
-    Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError.
+    Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError,
+    TextInvalidError.
     """
     reason = " ".join(text.check_text(reason, "reason", MAX_REASON).split())
     if not reason:
