@@ -16,8 +16,11 @@ log = logging.getLogger("paraphe.web")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _disk_full(exc: BaseException) -> bool:
-    while exc is not None:
+def _disk_full(exc: BaseException | None) -> bool:
+    """The failure or one of its causes is a full disk (a store may wrap the OSError)."""
+    for _ in range(8):  # A chain of causes is short; a cycle made by hand must not hang us.
+        if exc is None:
+            return False
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:
             return True
         exc = exc.__cause__ or exc.__context__
@@ -29,12 +32,19 @@ def translate(request: web.Request, exc: Exception) -> ParapheError:
     details carry the `error_id` that the log line carries too."""
     error_id = secrets.token_hex(6)
     if _disk_full(exc):
-        log.error("storage full: %s %s failed (error id %s)", request.method, request.path,
+        log.error("storage full: %s %s failed (error id %s)", request.method, _route(request),
                   error_id, exc_info=exc)
         return StorageFullError(error_id=error_id)
-    log.error("%s %s failed (error id %s)", request.method, request.path, error_id,
+    log.error("%s %s failed (error id %s)", request.method, _route(request), error_id,
               exc_info=exc)
     return UnexpectedError(error_id=error_id)
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (/s/{token}), not the path: signer and registration links are
+    secrets, never logged."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 def _template(request: web.Request) -> str:

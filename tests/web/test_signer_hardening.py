@@ -85,6 +85,7 @@ async def test_a_full_disk_while_signing_gives_a_507_page_and_signs_nothing(
     assert "short of storage" in page and "nothing was done or billed" in page
     error_id = re.search(r"Error reference: ([0-9a-f]{12})", page).group(1)
     assert error_id in caplog.text and "No space left on device" in caplog.text
+    assert link.rsplit("/", 1)[1] not in caplog.text  # The link is a secret: never logged.
     assert (await Signer.get(email="c1@example.test")).state == "pending"
     assert await Document.all().count() == documents
     assert not await EvidenceEvent.filter(collection_id=collection.id,
@@ -109,4 +110,5 @@ async def test_an_unexpected_failure_gives_the_error_page_with_its_log_id(
     error_id = re.search(r"Référence de l'erreur : ([0-9a-f]{12})", page).group(1)
     record = next(r for r in caplog.records if error_id in r.getMessage())
     assert record.exc_info is not None and "a bug the signer must not read" in caplog.text
+    assert "GET /s/{token} failed" in caplog.text and link.rsplit("/", 1)[1] not in caplog.text
     assert r.headers["Cache-Control"] == "no-store"

@@ -119,6 +119,7 @@ async def test_an_unexpected_failure_answers_a_problem_with_its_log_id(api, monk
     assert status == 500 and body["code"] == "internal_error"
     assert "a bug" not in json.dumps(body)
     record = next(r for r in caplog.records if body["error_id"] in r.getMessage())
+    assert record.getMessage().startswith("POST /api/v1/collections failed")
     assert record.exc_info and "a bug the client must not read" in caplog.text
     # The signers list of that request was fine: the same one is accepted once fixed.
     monkeypatch.undo()
