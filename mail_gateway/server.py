@@ -14,7 +14,7 @@ from mail_gateway.pipeline import SpoolWorker
 from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
-from workflows import clock, people
+from workflows import clock, mail_in, people
 from workflows.errors import (
     ParapheError,
     RecipientUnknownError,
@@ -50,7 +50,7 @@ class GatewayHandler:
         recipient = parse_recipient(address, self.gateway.settings.mail_domain)
         person_id = None
         if recipient is not None and recipient.secret:
-            person = await people.find_person_by_mail_secret(recipient.secret)
+            person = await mail_in.find_person(self.gateway.settings, recipient.secret)
             person_id = person.id if person else None
             if person is None:
                 recipient = None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from paraphe import sqlite
@@ -39,6 +42,7 @@ def tortoise_config(database_url: str, *, reader: bool = False) -> dict:
 async def open_database(settings: Settings, *, migrate: bool = True) -> None:
     """Connects to the database and applies any migration not yet applied."""
     settings.ensure_home()
+    _close_sqlite_files(settings.database_url)
     if migrate:
         await tortoise_migrate(config=tortoise_config(settings.database_url))
         await Tortoise.close_connections()
@@ -49,6 +53,20 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> None:
 
     forget_cache()  # A fresh database may reuse the cabinet ids the cache knows.
     await ensure_head()
+
+
+def _close_sqlite_files(database_url: str) -> None:
+    """A database file made before the home was private (0644) becomes 0600, with its WAL
+    and SHM: it holds people's addresses, phone numbers and the evidence log."""
+    if not sqlite.is_file_url(database_url):
+        return
+    path = Path(expand_db_url(database_url)["credentials"]["file_path"])
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
 
 
 async def close_database() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -111,11 +112,27 @@ class Settings(BaseSettings):
         return _networks(self.trusted_relays)
 
     def ensure_home(self) -> Path:
-        """Creates PARAPHE_HOME (and its private folders) on first use."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        for sub in ("documents", "outbox", "spool", "keys", "sms", "identity"):
-            (self.home / sub).mkdir(exist_ok=True)
+        """Creates PARAPHE_HOME (and its private folders) on first use, for the service's
+        user alone: the home and its folders 0700, and every file written after this 0600.
+
+        The umask is the process's own (worker processes inherit it): SQLite with its WAL
+        and SHM, the stores, the spool and the outbox create their files under it, whatever
+        the umask the service was started with. A home made by an earlier version is closed
+        too; what it holds is then out of other users' reach.
+        """
+        os.umask(PRIVATE_UMASK)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (self.home, *(self.home / sub for sub in HOME_FOLDERS)):
+            folder.mkdir(exist_ok=True, mode=0o700)
+            mode = folder.stat().st_mode
+            # A shared folder (sticky, as /tmp) is not ours to close.
+            if mode & 0o077 and not mode & stat.S_ISVTX:
+                folder.chmod(0o700)
         return self.home
+
+
+PRIVATE_UMASK = 0o077
+HOME_FOLDERS = ("documents", "outbox", "spool", "keys", "sms", "identity")
 
 
 def _networks(value: str) -> list[IPv4Network | IPv6Network]:

@@ -6,7 +6,7 @@ import importlib
 
 from aiohttp import web
 
-from web import health
+from web import failures, health
 
 SERVICES = web.AppKey("services", object)
 
@@ -16,7 +16,8 @@ ROUTE_MODULES = ("web.trust_endpoints", "web.signer_links", "web.registration_pa
 
 
 def build_app(svc) -> web.Application:
-    app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024)
+    app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
+                          middlewares=[failures.pages])
     app[SERVICES] = svc
     health.add_routes(app, svc)
     for name in ROUTE_MODULES:

@@ -20,6 +20,8 @@ KIND_STATUS = {
     "unsupported_type": 415,
     "rate_limited": 429,
     "unavailable": 503,
+    "internal": 500,
+    "insufficient_storage": 507,
 }
 # Pages carry a secret token in their URL: never let it leak to another site or a cache.
 PAGE_HEADERS = {

@@ -16,7 +16,7 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403:
           404: "Not found", 405: "Method not allowed", 406: "Not acceptable", 409: "Conflict",
           410: "Gone", 413: "Content too large", 415: "Unsupported media type",
           422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error",
-          503: "Service unavailable"}
+          503: "Service unavailable", 507: "Insufficient storage"}
 
 
 def problem(status: int, code: str, detail: str, *, headers: dict | None = None,

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from paraphe.templating import render_html
+from web import forms
 from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
 from workflows import identity_files, personal_certificates, registration, registration_links
 from workflows.errors import (
@@ -68,9 +69,7 @@ def _check_origin(request: web.Request) -> None:
 
 
 async def _form(request: web.Request):
-    if request.content_length and request.content_length > MAX_FORM:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length)
-    return await request.post()
+    return await forms.read_form(request, MAX_FORM)
 
 
 async def _upload(request: web.Request, side: str) -> tuple[str, bytes]:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from paraphe.templating import render_html
+from web import forms
 from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
 from workflows import collections
 from workflows.errors import DocumentNotFoundError, ParapheError
@@ -99,9 +100,7 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def _form(request: web.Request):
-    if request.content_length and request.content_length > MAX_FORM:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM, actual_size=request.content_length)
-    return await request.post()
+    return await forms.read_form(request, MAX_FORM)
 
 
 def _after(token: str, **query) -> web.HTTPSeeOther:
@@ -124,9 +123,9 @@ async def send_code(request: web.Request) -> web.Response:
 
 async def sign(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    form = await _form(request)
     ip, agent = _client(request)
     try:
+        form = await _form(request)
         await collections.sign_with_code(
             request.app[SERVICES], token, str(form.get("code", "")),
             consent=form.get("consent") in ("yes", "on", "1", "true"), ip=ip, user_agent=agent,
@@ -138,9 +137,9 @@ async def sign(request: web.Request) -> web.Response:
 
 async def decline(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    form = await _form(request)
     ip, agent = _client(request)
     try:
+        form = await _form(request)
         await collections.decline(request.app[SERVICES], token, str(form.get("reason", "")),
                                   ip=ip, user_agent=agent)
     except ParapheError as exc:
@@ -152,7 +151,7 @@ async def _problem(request: web.Request, token: str, exc: ParapheError) -> web.R
     """A refused form: the page again with the reason when the signer can still act,
     else the page of the state they are in."""
     if exc.kind in ("invalid", "gone", "forbidden", "rate_limited") and exc.code.startswith(
-            ("otp_", "consent_", "reason_", "sms_", "personal_certificate_")):
+            ("otp_", "consent_", "reason_", "sms_", "personal_certificate_", "text_")):
         return await _page(request, token, problem=exc)
     return error_page(request, exc)
 

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence, people
+from workflows import clock, evidence, people, text
 from workflows.actors import Actor
 from workflows.errors import (
     ApiKeyInvalidError,
@@ -57,10 +57,11 @@ async def create_key(actor: Actor, *, cabinet: str, email: str, name: str,
     """Creates a key acting for the person `email` in `cabinet`.
 
     Raises CabinetNotFoundError, PersonNotFoundError, NotAMemberError,
-    ApiScopeUnknownError, PersonInvalidError (empty name).
+    ApiScopeUnknownError, PersonInvalidError (empty name), TextInvalidError.
     """
     wanted = check_scopes(scopes)
-    if not (name or "").strip():
+    name = text.check_line(name, "name", required=False)
+    if not name:
         raise PersonInvalidError("an API key needs a name (the software using it)")
     cab = await people.get_cabinet(cabinet)
     person = await people.get_person(email)
@@ -69,7 +70,7 @@ async def create_key(actor: Actor, *, cabinet: str, email: str, name: str,
     prefix = secrets.token_hex(6)
     token = f"{PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     async with in_transaction():
-        key = await ApiKey.create(cabinet=cab, person=person, name=name.strip()[:255],
+        key = await ApiKey.create(cabinet=cab, person=person, name=name,
                                   prefix=prefix, key_hash=_digest(token), scopes=wanted,
                                   created_at=clock.now())
         await evidence.record("apikey.created", actor, cabinet_id=cab.id, person_id=person.id,

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import billing, clock, delegations, evidence, links, otp, people, terms
+from workflows import billing, clock, delegations, evidence, links, otp, people, terms, text
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import (
@@ -48,6 +48,7 @@ from workflows.transactions import in_transaction
 
 MAX_EXPIRY_DAYS = 365
 MAX_REASON = 2000
+MAX_TITLE = 255
 MANUAL_REMINDER_GAP = timedelta(hours=1)
 
 
@@ -134,7 +135,7 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
     if not signers:
         raise CollectionInvalidError("a collection needs at least one signer")
     clean, seen = [], set()
-    for spec in signers:
+    for index, spec in enumerate(signers):
         email = people.normalize_email(spec.email or "")
         if not people.EMAIL_RE.match(email):
             raise CollectionInvalidError(f"invalid e-mail address {spec.email!r}", email=spec.email)
@@ -148,7 +149,7 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
                 raise CollectionInvalidError(
                     f"invalid mobile number {spec.phone!r}: international format +33…",
                     phone=spec.phone)
-        name = " ".join((spec.name or "").split())[:255] or email
+        name = text.check_line(spec.name, f"signers[{index}].name", required=False) or email
         clean.append(SignerSpec(name, email, phone))
     return clean
 
@@ -176,7 +177,8 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     An e-mail of a member of the cabinet makes an internal signer (signing with their
     personal certificate). Launch reserves the credit of every signature in the same
     transaction as the creation: no credit, nothing created. Raises
-    CollectionInvalidError, the Document*Error family, CabinetNotFoundError,
+    CollectionInvalidError, TextInvalidError (a signer name, the title or the message),
+    the Document*Error family, CabinetNotFoundError,
     CabinetAmbiguousError, NotAMemberError, TermsNotAcceptedError, DelegationMissingError
     (neither `launch` nor `prepare`), CreditInsufficientError. With an `idempotency_key`
     already used, the collection it created comes back and nothing is created again.
@@ -198,6 +200,11 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
                 f"{person.email} may neither launch nor prepare collections for {cab.slug}",
                 action="prepare", cabinet=cab.slug) from None
     specs = _check_specs(list(signers))
+    # Filenames name files already sent: repaired (as mail's are), never refused.
+    documents = [(text.clean_line(f, MAX_TITLE) or "document.pdf", d) for f, d in documents]
+    title = text.check_line(title, "title", MAX_TITLE, required=False) or text.clean_line(
+        documents[0][0] if documents else "", MAX_TITLE)
+    message = text.check_text(message, "message")
     if isinstance(expiry_days, bool) or not isinstance(expiry_days, int) or not (
             1 <= expiry_days <= MAX_EXPIRY_DAYS):
         raise CollectionInvalidError(f"expiry_days must be from 1 to {MAX_EXPIRY_DAYS}")
@@ -210,12 +217,12 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
         async with in_transaction():
             collection = await Collection.create(
                 cabinet=cab, created_by=person, state="draft", ordered=bool(ordered),
-                title=(title or documents[0][0] or "").strip()[:255], message=message or "",
+                title=title, message=message,
                 channel=actor.channel if actor.channel in ("mail", "telegram", "web", "api")
                 else "web", expiry_days=expiry_days, created_at=now)
             for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
                 await CollectionDocument.create(collection=collection, position=position,
-                                                filename=filename[:255], original=doc)
+                                                filename=filename, original=doc)
             for position, spec in enumerate(specs, start=1):
                 member = members.get(spec.email)
                 signer = await Signer.create(
@@ -309,10 +316,10 @@ async def reject_collection(svc, actor: Actor, collection_id, reason: str) -> Co
     """Refuses a collection awaiting approval, with a reason; it ends cancelled.
 
     Raises CollectionNotFoundError, DelegationMissingError, DeclineReasonRequiredError,
-    CollectionStateError.
+    TextInvalidError, CollectionStateError.
     """
     person, collection = await _visible(actor, collection_id)
-    reason = (reason or "").strip()[:MAX_REASON]
+    reason = text.check_text(reason, "reason", MAX_REASON)
     if not reason:
         raise DeclineReasonRequiredError("say why the collection is rejected")
     cabinet = await Cabinet.get(id=collection.cabinet_id)
@@ -719,13 +726,13 @@ async def decline(svc, token: str, reason: str, *, ip: str | None, user_agent: s
                   ) -> Signer:
     """The signer refuses to sign, with a reason; the collection ends declined.
 
-    Raises SignerLinkInvalidError, DeclineReasonRequiredError, LinkExpiredError,
-    AlreadySignedError, AlreadyDeclinedError, NotYourTurnError.
+    Raises SignerLinkInvalidError, DeclineReasonRequiredError, TextInvalidError,
+    LinkExpiredError, AlreadySignedError, AlreadyDeclinedError, NotYourTurnError.
     """
     signer = await _signer_by_token(token)
     collection = await Collection.get(id=signer.collection_id)
     await _actionable(collection, signer)
-    reason = (reason or "").strip()[:MAX_REASON]
+    reason = text.check_text(reason, "reason", MAX_REASON)
     if not reason:
         raise DeclineReasonRequiredError("say why you decline to sign")
     async with in_transaction():

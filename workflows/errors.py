@@ -3,7 +3,7 @@
 Every error has a stable ``code`` (used by templates, HTTP problem documents and
 tests) and a ``kind`` that transports map to their own status: ``invalid``,
 ``not_found``, ``forbidden``, ``conflict``, ``gone``, ``payment``, ``too_large``,
-``unsupported_type``, ``rate_limited``.
+``unsupported_type``, ``rate_limited``, ``insufficient_storage``.
 """
 
 from __future__ import annotations
@@ -524,3 +524,25 @@ class TextInvalidError(ParapheError):
 class MessageUnreadableError(ParapheError):
     """The structure of this message cannot be read: it was set aside, nothing was done."""
     code = "message_unreadable"
+
+
+# --- Requests and the machine ----------------------------------------------------------
+
+class JsonTooLargeError(ParapheError):
+    """This JSON is too big."""
+    code, kind = "json_too_large", "too_large"
+
+
+class JsonTooDeepError(ParapheError):
+    """This JSON nests too deeply."""
+    code = "json_too_deep"
+
+
+class StorageFullError(ParapheError):
+    """The server's storage is full: nothing was done; retry later."""
+    code, kind = "storage_full", "insufficient_storage"
+
+
+class UnexpectedError(ParapheError):
+    """Something failed that should not have: nothing was billed; the error id is in the log."""
+    code, kind = "internal_error", "internal"

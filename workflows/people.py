@@ -7,7 +7,7 @@ import secrets
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import clock, evidence
+from workflows import clock, evidence, text
 from workflows.actors import Actor
 from workflows.errors import (
     CabinetAmbiguousError,
@@ -38,17 +38,18 @@ def normalize_phone(phone: str) -> str:
 
 
 async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | None = None) -> Cabinet:
-    """Creates a cabinet; raises CabinetInvalidError or CabinetExistsError."""
+    """Creates a cabinet; raises CabinetInvalidError, TextInvalidError or CabinetExistsError."""
     if not SLUG_RE.match(slug or ""):
         raise CabinetInvalidError(
             f"invalid cabinet slug {slug!r}: use 2 to 63 lowercase letters, digits or hyphens")
-    if not (name or "").strip():
+    name = text.check_line(name, "name", required=False)
+    if not name:
         raise CabinetInvalidError("a cabinet needs a name")
     if siren is not None and not SIREN_RE.match(siren):
         raise CabinetInvalidError(f"invalid SIREN {siren!r}: nine digits expected")
     try:
         async with in_transaction():
-            cabinet = await Cabinet.create(slug=slug, name=name.strip(), siren=siren,
+            cabinet = await Cabinet.create(slug=slug, name=name, siren=siren,
                                            created_at=clock.now())
             await evidence.record("cabinet.created", actor, cabinet_id=cabinet.id,
                                   data={"slug": slug, "name": cabinet.name, "siren": siren})
@@ -69,7 +70,7 @@ async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role:
                      phone: str | None = None, language: str = "fr") -> tuple[Person, Membership]:
     """Creates a person with a membership, or adds a membership to an existing person.
 
-    Raises PersonInvalidError, CabinetNotFoundError, MembershipExistsError.
+    Raises PersonInvalidError, TextInvalidError, CabinetNotFoundError, MembershipExistsError.
     """
     email = normalize_email(email)
     if not EMAIL_RE.match(email):
@@ -82,15 +83,16 @@ async def add_person(actor: Actor, *, email: str, name: str, cabinet: str, role:
             raise PersonInvalidError(f"invalid mobile number {phone!r}: international format +33…")
     if language not in ("fr", "en"):
         raise PersonInvalidError(f"invalid language {language!r}: fr or en")
+    name = text.check_line(name, "name", required=False)
     cab = await get_cabinet(cabinet)
     async with in_transaction():
         person = await Person.get_or_none(email=email)
         if person is None:
-            if not (name or "").strip():
+            if not name:
                 raise PersonInvalidError("a person needs a name")
             person = await Person.create(
-                email=email, name=name.strip(), phone=phone, language=language,
-                mail_secret=secrets.token_hex(16), telegram_link_code=secrets.token_urlsafe(16),
+                email=email, name=name, phone=phone, language=language,
+                telegram_link_code=secrets.token_urlsafe(16),
                 created_at=clock.now())
             await evidence.record("person.created", actor, person_id=person.id,
                                   data={"email": email, "name": person.name})
@@ -114,13 +116,6 @@ async def get_person(email: str) -> Person:
 
 async def find_person_by_email(email: str) -> Person | None:
     return await Person.get_or_none(email=normalize_email(email))
-
-
-async def find_person_by_mail_secret(secret: str) -> Person | None:
-    # The lookup is by an indexed unique column; the secret itself is 128 bits of entropy.
-    if not secret or len(secret) > 64:
-        return None
-    return await Person.get_or_none(mail_secret=secret)
 
 
 async def memberships_of(person: Person) -> list[Membership]:

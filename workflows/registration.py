@@ -46,7 +46,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence, otp, people, person_codes
+from workflows import clock, evidence, otp, people, person_codes, text
 from workflows.actors import Actor
 from workflows.errors import (
     IdentityDocumentMissingError,
@@ -406,7 +406,7 @@ async def add_document(svc, actor: Actor, side: str, filename: str, data: bytes
             await _save(reg)
             await _record("registration.document_added", actor, reg, side=side,
                           document_type=reg.document_type, content_type=content_type,
-                          size=len(data), sha256=sha256, filename=(filename or "")[:255])
+                          size=len(data), sha256=sha256, filename=text.clean_line(filename, 255))
     except BaseException:
         vault.erase(ref)
         raise
@@ -417,8 +417,8 @@ async def add_document(svc, actor: Actor, side: str, filename: str, data: bytes
 def _legal_text(name: str, language: str) -> tuple[str, str]:
     from paraphe.templating import render
 
-    text = render(f"legal/registrant/{name}", language).strip()
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    body = render(f"legal/registrant/{name}", language).strip()
+    return body, hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def agreement_text(language: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from workflows import clock, evidence, notifications
+from workflows import clock, evidence, notifications, text
 from workflows.actors import Actor
 from workflows.errors import (
     RefusalReasonRequiredError,
@@ -109,9 +109,10 @@ async def approve(svc, actor: Actor, registration_id) -> Registration:
 async def refuse(svc, actor: Actor, registration_id, reason: str) -> Registration:
     """Refuses a submitted registration with a reason the person reads; they may start again.
 
-    Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError.
+    Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError,
+    TextInvalidError.
     """
-    reason = " ".join((reason or "").split())[:MAX_REASON]
+    reason = " ".join(text.check_text(reason, "reason", MAX_REASON).split())
     if not reason:
         raise RefusalReasonRequiredError("say why the registration is refused")
     reg = await _get(registration_id)

@@ -8,7 +8,7 @@ from pathlib import PurePath
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import archive, billing, clock, delegations, evidence, people, terms
+from workflows import archive, billing, clock, delegations, evidence, people, terms, text
 from workflows.actors import Actor
 from workflows.errors import CabinetNotFoundError, CreditInsufficientError
 from workflows.models import Cabinet, Membership, Operation, Person
@@ -66,6 +66,8 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     """
     if (done := await _replay(idempotency_key)) is not None:
         return done
+    # A filename names a file already sent: repaired, never refused.
+    filename = text.clean_line(filename, 255) or "document.pdf"
     person, cab, membership = await _cabinet_for(actor, cabinet)
     await terms.require_accepted(cab, svc.settings, person)
     if person is not None:

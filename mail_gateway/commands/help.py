@@ -5,7 +5,7 @@ from __future__ import annotations
 from mail_gateway import replies
 from mail_gateway.context import MailContext
 from mail_gateway.replies import Reply, base_context
-from workflows import delegations, linking, people
+from workflows import delegations, linking, mail_in, people
 
 
 async def _telegram(ctx: MailContext) -> dict | None:
@@ -20,16 +20,15 @@ async def _telegram(ctx: MailContext) -> dict | None:
 
 
 async def run(ctx: MailContext) -> Reply:
-    domain = ctx.svc.settings.mail_domain
+    settings = ctx.svc.settings
     rights = await delegations.rights_of(ctx.person)
     roles = {m.cabinet.slug: (m.role, m.cabinet.name)
              for m in await people.memberships_of(ctx.person)}
-    secret = ctx.person.mail_secret
     cabinets = [{"slug": slug, "name": roles.get(slug, ("", slug))[1],
                  "role": roles.get(slug, ("collaborator", ""))[0], "rights": actions,
                  # The reply goes to the person's own address, so their secret may appear in it.
-                 "secret_address": f"seal+{secret}+{slug}@{domain}"}
+                 "secret_address": mail_in.address_for(settings, ctx.person, slug)}
                 for slug, actions in rights.items()]
     return Reply("sender/help", {**base_context(ctx), "cabinets": cabinets,
-                                 "secret_address": f"seal+{secret}@{domain}",
+                                 "secret_address": mail_in.address_for(settings, ctx.person),
                                  "telegram": await _telegram(ctx)})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paraphe.cli import print_json
-from workflows import delegations, people
+from workflows import delegations, mail_in, people
 from workflows.actors import Actor
 
 
@@ -53,7 +53,7 @@ async def describe(person, settings, *, new_link_code: bool = False) -> dict:
         "language": person.language,
         "cabinets": [{"slug": m.cabinet.slug, "name": m.cabinet.name, "role": m.role,
                       "delegations": rights.get(m.cabinet.slug, [])} for m in memberships],
-        "mail_in_address": f"seal+{person.mail_secret}@{settings.mail_domain}",
+        "mail_in_address": mail_in.address_for(settings, person),
         "telegram": {"linked": person.telegram_user_id is not None,
                      "link_code": code,
                      "start_command": f"/start {code}" if code else None,

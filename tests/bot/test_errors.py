@@ -23,7 +23,8 @@ CHAT_CODES = {
     "identity_document_type_invalid", "identity_document_format", "identity_document_greyscale",
     "identity_document_too_small", "identity_document_too_large",
     "identity_document_side_invalid", "identity_document_missing",
-    "personal_certificate_missing", "personal_certificate_revoked",
+    "personal_certificate_missing", "personal_certificate_revoked", "text_invalid",
+    "storage_full",
 }
 
 

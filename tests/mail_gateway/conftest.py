@@ -10,7 +10,7 @@ import pytest
 from mail_gateway.delivery import DeliveryWorker
 from mail_gateway.server import start_gateway
 from tests.fakes.dns import FakeDns, make_dkim_key
-from workflows import billing, delegations, people, terms
+from workflows import billing, delegations, mail_in, people, terms
 from workflows.actors import Actor
 
 DOMAIN = "paraphe.localhost"
@@ -49,9 +49,14 @@ class Firm:
     nadia@dupont.fr: collaborator of dupont without any delegation.
     """
 
-    def __init__(self, dupont, martin, paul, claire, nadia) -> None:
+    def __init__(self, dupont, martin, paul, claire, nadia, settings) -> None:
         self.dupont, self.martin = dupont, martin
         self.paul, self.claire, self.nadia = paul, claire, nadia
+        self.settings = settings
+
+    def secret(self, person) -> str:
+        """The person's secret mail-in tag (seal+<tag>@…), derived from the master key."""
+        return mail_in.secret_for(self.settings, person)
 
 
 @pytest.fixture
@@ -72,7 +77,7 @@ async def firm(svc):
                                        cabinet="dupont", role="collaborator")
     for cabinet in (dupont, martin):
         await terms.accept_terms(svc, Actor(claire.id, "cli"), cabinet, svc.settings.terms_version)
-    return Firm(dupont, martin, paul, claire, nadia)
+    return Firm(dupont, martin, paul, claire, nadia, svc.settings)
 
 
 @pytest.fixture

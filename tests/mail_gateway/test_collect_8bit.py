@@ -18,7 +18,7 @@ async def test_undeclared_8bit_collect_body_names_the_signer_right_and_they_sign
     data = message(to=b"collect@paraphe.localhost", subject="[dupont] Mission été".encode(charset),
                    message_id=b"<c8@dupont.fr>", body=body, pdf=make_pdf(text="Mission"))
     await send(gateway.port, data, mail_from="claire@dupont.fr",
-               rcpts=f"collect+{firm.claire.mail_secret}+dupont@paraphe.localhost")
+               rcpts=f"collect+{firm.secret(firm.claire)}+dupont@paraphe.localhost")
 
     messages = await wait_outbox(settings.home, 2)
     reply = next(m for m in messages if m["To"] == "claire@dupont.fr")
@@ -52,7 +52,7 @@ async def test_a_collect_line_whose_name_cannot_be_a_signer_is_listed_back(
     data = message(to=b"collect@paraphe.localhost", subject=b"[dupont] Mission", body=body,
                    pdf=make_pdf(text="Mission"))
     await send(gateway.port, data, mail_from="claire@dupont.fr",
-               rcpts=f"collect+{firm.claire.mail_secret}+dupont@paraphe.localhost")
+               rcpts=f"collect+{firm.secret(firm.claire)}+dupont@paraphe.localhost")
     (reply,) = await wait_outbox(settings.home, 1)
     text = body_text(reply)
     assert "ces lignes n'ont pas pu être lues" in text and f"{long_name} <jean@client.fr>" in text

@@ -13,7 +13,7 @@ import sys
 from tests.cli import cli_env
 from tests.mail_gateway.mailer import build, outbox, raw
 from tests.pdfs import make_pdf
-from workflows import billing
+from workflows import billing, mail_in
 from workflows.actors import Actor
 from workflows.models import InboundMessage, LedgerEntry, Notification
 
@@ -58,7 +58,7 @@ def _send_all(port: int, messages: list[bytes], rcpt: str) -> int:
 
 async def test_kill_9_with_mail_in_the_spool_then_restart(firm, settings, svc):
     await billing.add_credit(Actor.operator(), firm.dupont, 80)  # 100 in all
-    rcpt = f"seal+{firm.paul.mail_secret}@paraphe.localhost"
+    rcpt = mail_in.address_for(settings, firm.paul)
     messages = [raw(build(sender="paul@dupont.fr", to=rcpt, subject=f"Lot {i}",
                           message_id=f"<crash-{i}@dupont.fr>",
                           attachments=[(f"doc-{i}-{j}.pdf", make_pdf(text=f"Doc {i} {j}"))

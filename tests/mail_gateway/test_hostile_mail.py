@@ -34,7 +34,7 @@ async def test_control_characters_in_subject_and_message_id_never_reach_storage_
                       if in_reply_to else b"<unused@dupont.fr>")
     data = message(pdf=make_pdf(text="Lettre"), **fields)
     await send(gateway.port, data, mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
 
     (reply,) = await wait_outbox(settings.home, 1)
     assert reply["Subject"] == subject
@@ -58,7 +58,7 @@ async def test_control_characters_in_subject_and_message_id_never_reach_storage_
 async def test_unreadable_mime_is_answered_once_and_quarantined_with_its_reason(
         gateway, firm, settings, data, detail):
     await send(gateway.port, data, mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
 
     (reply,) = await wait_outbox(settings.home, 1)
     assert "could not be read" in body_text(reply) and "nothing was billed" in body_text(reply)
@@ -79,7 +79,7 @@ async def test_unreadable_mail_from_a_robot_is_quarantined_without_a_reply(
     data = message(pdf=make_pdf(text="Lettre"), filename_param=b"filename*",
                    extra=b"Auto-Submitted: auto-replied\r\n")
     await send(gateway.port, data, mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
     assert await wait_for(lambda: quarantined(settings.home))
     ((_, reason),) = quarantined(settings.home)
     assert reason["reason"] == "message_unreadable" and reason["reply"] is None
@@ -95,7 +95,7 @@ async def test_a_mail_failing_past_the_deadline_is_answered_and_set_aside(
     monkeypatch.setattr(pipeline, "_record", database_away)
     monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2,))
     await send(gateway.port, message(pdf=make_pdf(text="Lettre")), mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
     await asyncio.sleep(1.0)  # several attempts fail, within the deadline: it waits in the spool
     assert len(pending(settings.home)) == 1 and outbox(settings.home) == []
 

@@ -97,8 +97,8 @@ async def test_every_accepted_mail_is_answered_once_ignored_or_quarantined(
         gateway, firm, settings):
     await billing.add_credit(Actor.operator(), firm.dupont, 1_000_000)
     loop = asyncio.get_running_loop()
-    secret_of = {"paul@dupont.fr": firm.paul.mail_secret,
-                 "claire@dupont.fr": firm.claire.mail_secret}
+    secret_of = {"paul@dupont.fr": firm.secret(firm.paul),
+                 "claire@dupont.fr": firm.secret(firm.claire)}
     sequence = itertools.count()
     stats: Counter = Counter()
 

@@ -48,7 +48,7 @@ async def _nothing_answered_nor_billed(gateway, firm, settings) -> InboundMessag
 async def test_delivery_report_with_the_original_pdf_is_not_sealed(gateway, firm, settings):
     # The report of a mail Paul sent elsewhere with seal+secret@ in copy, bounced back to the
     # secret address, which authenticates without DKIM: the attached original carries a PDF.
-    address = f"seal+{firm.paul.mail_secret}@paraphe.localhost"
+    address = f"seal+{firm.secret(firm.paul)}@paraphe.localhost"
     original = raw(build(sender="paul@dupont.fr", to="nobody@ailleurs.example",
                          subject="Contrat", attachments=[("contrat.pdf", make_pdf())]))
     report = delivery_report(original, sender="Mail Delivery System <MAILER-DAEMON@dupont.fr>",

@@ -12,7 +12,7 @@ from mail_gateway.server import size_limit
 from tests.fakes.dns import make_dkim_key
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
-from workflows import billing
+from workflows import billing, mail_in
 from workflows.actors import Actor
 from workflows.models import InboundMessage, LedgerEntry
 
@@ -127,7 +127,7 @@ async def test_signed_sender_who_is_not_registered_is_refused(gateway, firm, dns
 
 
 async def test_secret_address_authenticates_without_dkim(gateway, firm, settings):
-    address = f"seal+{firm.paul.mail_secret}@paraphe.localhost"
+    address = mail_in.address_for(settings, firm.paul)
     # The From is not signed: the secret address alone identifies Paul, and the reply goes to
     # his registered address whatever the From says.
     msg = build(sender="Paul <paul.perso@gmail.example>", to=address, subject="Mission",
@@ -144,7 +144,7 @@ async def test_secret_address_with_cabinet_picks_the_cabinet(gateway, firm, sett
     from workflows.models import Cabinet
 
     await billing.add_credit(Actor.operator(), await Cabinet.get(slug="martin"), 3)
-    address = f"seal+{firm.claire.mail_secret}+martin@paraphe.localhost"
+    address = mail_in.address_for(settings, firm.claire, "martin")
     msg = build(sender="claire@dupont.fr", to=address, subject="Statuts",
                 attachments=[("statuts.pdf", make_pdf())])
     await send(gateway.port, raw(msg), mail_from="claire@dupont.fr", rcpts=address)
@@ -223,7 +223,7 @@ async def test_help_lists_what_the_sender_may_do_per_cabinet(gateway, firm, dupo
     assert "[dupont] Cabinet Dupont (expert-comptable)" in text
     assert "[martin] Cabinet Martin (expert-comptable)" in text
     assert "droits : sign, seal, prepare, launch" in text
-    assert f"seal+{firm.claire.mail_secret}+martin@paraphe.localhost" in text
+    assert mail_in.address_for(settings, firm.claire, "martin") in text
     nadia = build(sender="nadia@dupont.fr", to="help@paraphe.localhost", subject="Aide")
     await send(gateway.port, dupont_key.sign(raw(nadia)), mail_from="nadia@dupont.fr",
                rcpts="help@paraphe.localhost")

@@ -77,7 +77,7 @@ def fast_rescan(monkeypatch):
 async def test_a_retried_message_is_processed_again_by_the_running_gateway(
         fast_rescan, gateway, firm, settings):
     await send(gateway.port, UNREADABLE, mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.paul.mail_secret}@paraphe.localhost")
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
     await wait_outbox(settings.home, 1)
     assert await wait_for(lambda: quarantined(settings.home))
     ((path, _),) = quarantined(settings.home)

@@ -7,12 +7,12 @@ a collection of another cabinet is "not found", never "forbidden".
 from __future__ import annotations
 
 import base64
-import json
 from datetime import datetime
 from urllib.parse import quote
 
 from aiohttp import web
 
+from web import json_input
 from web.api.context import authorize, bad_request, idempotent, json_response, read_form, services
 from web.api.seals import core_key
 from workflows import errors
@@ -77,9 +77,10 @@ def _signers(raw: str | None):
     from workflows.collections import SignerSpec
 
     try:
-        items = json.loads(raw or "")
-    except ValueError:
-        raise bad_request('signers: a JSON list such as [{"name": "…", "email": "…"}]') from None
+        items = json_input.loads(raw or "", "signers")
+    except errors.ApiRequestInvalidError:
+        raise bad_request('signers: a JSON list such as [{"name": "…", "email": "…"}]',
+                          field="signers") from None
     if not isinstance(items, list) or not items:
         raise bad_request("signers: a non-empty JSON list of {name, email, phone?}")
     specs = []
@@ -122,7 +123,7 @@ async def create(request: web.Request) -> web.Response:
     signers = _signers(form.text("signers"))
     ordered = _bool(form.text("ordered"))
     expiry = _int(form.text("expiry_days"), "expiry_days", 15, 1, 365)
-    title, message = (form.text("title") or "")[:255], form.text("message") or ""
+    title, message = form.text("title") or "", form.text("message") or ""
 
     idem = request.headers.get("Idempotency-Key")
 

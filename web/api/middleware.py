@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
+from web import failures
 from web.api.context import API_KEY, BASE
 from web.api.ratelimit import TokenBuckets
 from web.problems import TITLES, from_error, problem
@@ -13,7 +12,6 @@ from workflows import apikeys
 from workflows.errors import ApiRateLimitedError, NotAMemberError, ParapheError
 from workflows.models import Membership
 
-log = logging.getLogger("paraphe.api")
 PUBLIC_PATHS = (f"{BASE}/openapi.json",)
 BUCKETS = web.AppKey("api_buckets", TokenBuckets)
 
@@ -33,9 +31,8 @@ async def problems(request: web.Request, handler):
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return problem(exc.status, code, exc.reason or TITLES.get(exc.status, "Error"),
                        headers=headers)
-    except Exception:  # Logged here with its trace; the client gets no internals.
-        log.exception("API request failed: %s %s", request.method, request.path)
-        return problem(500, "internal_error", "the server could not complete the request")
+    except Exception as exc:  # Logged with its trace under an id; the client gets the id only.
+        return from_error(failures.translate(request, exc))
 
 
 @web.middleware

@@ -60,7 +60,10 @@ SCHEMAS = {
     "Problem": {"type": "object", "required": ["type", "title", "status", "code", "detail"],
                 "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                                "status": {"type": "integer"}, "code": {"type": "string"},
-                               "detail": {"type": "string"}}},
+                               "detail": {"type": "string"},
+                               "error_id": {"type": "string", "description":
+                                            "Of an unexpected failure (500, 507): the id of "
+                                            "its line in the service's log"}}},
     "Seal": {"type": "object",
              "required": ["sha256", "filename", "size", "cabinet", "credit_left",
                           "source_sha256", "certificate_serial"],

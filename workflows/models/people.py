@@ -14,8 +14,12 @@ class Person(Model):
     phone = fields.CharField(max_length=32, null=True)
     language = fields.CharField(max_length=2, default="fr")
     is_operator = fields.BooleanField(default=False)
-    # Secret local-part suffix of the person's mail-in address (seal+<secret>@…).
-    mail_secret = fields.CharField(max_length=64, unique=True)
+    # The mail-in address (seal+<secret>@…) is derived from the platform key, this id and
+    # this generation (workflows.mail_in): the database holds no secret. A new generation
+    # gives a new address and ends the old one.
+    mail_secret_generation = fields.IntField(default=1, db_default=1)
+    # SHA-256 of a secret stored in clear before addresses were derived: it keeps working.
+    legacy_mail_secret_sha256 = fields.CharField(max_length=64, unique=True, null=True)
     telegram_link_code = fields.CharField(max_length=64, unique=True, null=True)
     telegram_link_expires_at = fields.DatetimeField(null=True)
     telegram_user_id = fields.BigIntField(unique=True, null=True)

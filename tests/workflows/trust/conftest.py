@@ -23,4 +23,4 @@ async def cabinet(db):
 @pytest.fixture
 async def person(db):
     return await Person.create(email="marie.curie@example.org", name="Marie Salomea Curie",
-                               mail_secret="s3cr3t", created_at=clock.now())
+                               created_at=clock.now())
