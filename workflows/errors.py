@@ -43,6 +43,21 @@ class CabinetInvalidError(ParapheError):
     code = "cabinet_invalid"
 
 
+class SirenInvalidError(CabinetInvalidError):
+    """Not a SIREN: nine digits whose Luhn check digit holds (details: siren, reason)."""
+    code = "siren_invalid"
+
+
+class CabinetSirenMissingError(ParapheError):
+    """A seal names its cabinet by SIREN (EN 319 412-3): the cabinet has none yet."""
+    code, kind = "cabinet_siren_missing", "conflict"
+
+
+class CabinetSirenSetError(ParapheError):
+    """The cabinet already has another SIREN; only the operator corrects it."""
+    code, kind = "cabinet_siren_set", "conflict"
+
+
 class PersonNotFoundError(ParapheError):
     """No person has this e-mail address."""
     code, kind = "person_not_found", "not_found"

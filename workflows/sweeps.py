@@ -30,7 +30,8 @@ HANDLED_UPDATE_TTL = timedelta(days=7)
 
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
             "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
-            "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60}
+            "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60,
+            "renew_ocsp_responders": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -174,3 +175,12 @@ async def erase_identity_documents(svc, limit: int = BATCH) -> int:
                                   data={"registration": doc.registration_id, "side": doc.side,
                                         "sha256": doc.sha256, "reason": "retention"})
     return count
+
+
+async def renew_ocsp_responders(svc) -> list[str]:
+    """Renews the OCSP responder certificates that end within a few days (they live a week,
+    workflows.trust.profiles), and loads those another instance renewed."""
+    renewed = await svc.trust.renew_ocsp_responders()
+    if renewed:
+        log.info("OCSP responder certificates renewed: %s", ", ".join(renewed))
+    return renewed

@@ -40,6 +40,22 @@ def test_cabinet_add_issues_its_seal_certificate(settings):
     refused(paraphe(settings, "cabinet", "add", "Bad Slug", "--name", "X"), "invalid cabinet slug")
     refused(paraphe(settings, "cabinet", "add", "x2", "--name", "X", "--siren", "12"),
             "invalid SIREN")
+    # Nine digits are not enough: the last one is a Luhn check digit (python-stdnum).
+    luhn = refused(paraphe(settings, "cabinet", "add", "x2", "--name", "X", "--siren",
+                           "123456789"), "invalid SIREN '123456789'")
+    assert "check digit" in luhn.err and "(siren_invalid)" in luhn.err
+    refused(paraphe(settings, "user", "add", "a@x2.fr", "--name", "A B", "--cabinet", "x2",
+                    "--role", "expert"), "unknown cabinet")  # Nothing was created.
+
+
+def test_a_cabinet_without_siren_gets_its_seal_once_it_has_one(settings):
+    out = ok(paraphe(settings, "cabinet", "add", "solo", "--name", "Cabinet Solo", "--json"))
+    assert out.json()["seal_certificate"] is None and out.json()["siren"] is None
+    refused(paraphe(settings, "cabinet", "siren", "solo", "552 100 555"), "check digit")
+    given = ok(paraphe(settings, "cabinet", "siren", "solo", "552 100 554", "--json")).json()
+    assert given["siren"] == "552100554"
+    assert "2.5.4.97=NTRFR-552100554" in given["seal_certificate"]["subject"]
+    refused(paraphe(settings, "cabinet", "siren", "ghost", "552100554"), "unknown cabinet")
 
 
 def test_user_show_lists_cabinets_delegations_and_private_addresses(firm):

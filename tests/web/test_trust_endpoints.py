@@ -142,7 +142,8 @@ async def test_pdfsig_trusts_a_seal_then_sees_its_revocation(db, settings, tmp_p
     pdfsig, certutil = require_tool("pdfsig"), require_tool("certutil")
     settings = settings.model_copy(update={"public_url": free_public_url()})
     trust = await TrustService.open(settings)
-    cabinet = await Cabinet.create(slug="dupont", name="Cabinet Dupont", created_at=clock.now())
+    cabinet = await Cabinet.create(slug="dupont", name="Cabinet Dupont", siren="552100554",
+                                  created_at=clock.now())
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
     bundle = await trust.validation_bundle([row])
