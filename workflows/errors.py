@@ -68,6 +68,11 @@ class PersonInvalidError(ParapheError):
     code = "person_invalid"
 
 
+class PersonNameIncompleteError(PersonInvalidError):
+    """A personal certificate names a given name and a surname: one word says neither."""
+    code = "person_name_incomplete"
+
+
 class MembershipExistsError(ParapheError):
     """This person is already a member of this cabinet."""
     code, kind = "membership_exists", "conflict"
