@@ -1,9 +1,12 @@
 """Every CLI command of SPEC §4 run as a real process, with its refusals."""
 
 import re
+from pathlib import Path
 
 import pytest
+from stdnum.fr import siren
 
+from paraphe.commands import demo
 from tests.cli import paraphe
 
 
@@ -173,6 +176,12 @@ def test_demo_twice_neither_fails_nor_duplicates(settings):
                         "--json")).json()
     assert collab["cabinets"][0]["delegations"] == ["seal", "prepare"]
     assert collab["mail_in_address"] in second.out
+
+
+def test_the_demo_siren_passes_the_luhn_check_and_the_readme_names_it():
+    assert siren.is_valid(demo.SIREN)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"SIREN {demo.SIREN[:3]} {demo.SIREN[3:6]} {demo.SIREN[6:]}" in readme
 
 
 def test_usage_errors_are_one_line(settings):

@@ -310,8 +310,8 @@ class TrustService:
 
     async def issue_personal_certificate(self, person, organization: str | None = None
                                          ) -> Certificate:
-        """A new personal signing certificate naming the person (CN, givenName, surname,
-        e-mail) and, when given, the cabinet they sign for (O)."""
+        """A new personal signing certificate naming the person (C, givenName, surname, CN;
+        the e-mail in subjectAltName) and, when given, the cabinet they sign for (O)."""
         return await self._issue(
             kind="personal", ca_name=profiles.PERSONAL_CA, person=person, email=person.email,
             subject=profiles.person_subject(person.name, organization),
