@@ -83,21 +83,26 @@ async def set_cabinet_siren(actor: Actor, cabinet: Cabinet, siren: str) -> Cabin
     (an expert changing a SIREN already set: the operator does that).
     """
     siren = normalize_siren(siren)
-    if actor.person_id is not None:
-        if not await Membership.exists(person_id=actor.person_id, cabinet_id=cabinet.id,
-                                       role="expert"):
-            raise NotAMemberError("only an expert of the cabinet gives its SIREN",
-                                  cabinet=cabinet.slug)
-        if cabinet.siren not in (None, siren):
-            raise CabinetSirenSetError(
-                f"cabinet {cabinet.slug!r} already has SIREN {cabinet.siren}: the operator "
-                "corrects it", cabinet=cabinet.slug)
-    if cabinet.siren == siren:
-        return cabinet
+    by_expert = actor.person_id is not None
+    if by_expert and not await Membership.exists(person_id=actor.person_id,
+                                                 cabinet_id=cabinet.id, role="expert"):
+        raise NotAMemberError("only an expert of the cabinet gives its SIREN",
+                              cabinet=cabinet.slug)
     async with in_transaction():
-        await Cabinet.filter(id=cabinet.id).update(siren=siren)
-        await evidence.record("cabinet.siren_set", actor, cabinet_id=cabinet.id,
-                              data={"siren": siren, "previous": cabinet.siren})
+        previous = (await Cabinet.get(id=cabinet.id)).siren
+        # An expert's update holds only while the cabinet has none: of two experts giving
+        # one at once, the second finds it set.
+        rows = Cabinet.filter(id=cabinet.id, **({"siren__isnull": True} if by_expert else {}))
+        changed = previous != siren and await rows.update(siren=siren)
+        if changed:
+            await evidence.record("cabinet.siren_set", actor, cabinet_id=cabinet.id,
+                                  data={"siren": siren, "previous": previous})
+    if not changed and previous != siren:
+        current = (await Cabinet.get(id=cabinet.id)).siren  # Another expert's, just now.
+        if current != siren:
+            raise CabinetSirenSetError(
+                f"cabinet {cabinet.slug!r} already has SIREN {current}: the operator "
+                "corrects it", cabinet=cabinet.slug)
     cabinet.siren = siren
     return cabinet
 
