@@ -88,7 +88,8 @@ async def serve(home: Path, database_url: str, clients: int, credit: int) -> Non
     svc = await Services.start(settings)
     runner = await start_web(svc, host="127.0.0.1", port=0)
     op = Actor.operator()
-    cabinet = await people.create_cabinet(op, slug="bench", name="Cabinet Bench")
+    cabinet = await people.create_cabinet(op, slug="bench", name="Cabinet Bench",
+                                           siren="552100554")
     await billing.add_credit(op, cabinet, credit)
     expert, _ = await people.add_person(op, email="bench@bench.test", name="Bench",
                                         cabinet="bench", role="expert")

@@ -286,7 +286,7 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
     await web.TCPSite(runner, "127.0.0.1", port).start()
     op = Actor.operator()
     try:
-        await people.create_cabinet(op, slug="bench", name="Cabinet Bench")
+        await people.create_cabinet(op, slug="bench", name="Cabinet Bench", siren="552100554")
         expert, _ = await people.add_person(op, email="expert@bench.test", name="Expert Bench",
                                             cabinet="bench", role="expert")
         await terms.accept_terms(svc, Actor(expert.id, "cli"), "bench",

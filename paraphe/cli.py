@@ -9,6 +9,8 @@ import json
 import sys
 from typing import Any
 
+from pydantic import ValidationError
+
 from paraphe.settings import load_settings
 from workflows.errors import ParapheError
 
@@ -108,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     except ParapheError as exc:
         sys.stderr.write(f"paraphe: {exc.message} ({exc.code})\n")
         code = 1
+    except ValidationError as exc:
+        # A setting from the environment or paraphe.toml: name it and say why, on one line.
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        sys.stderr.write(f"paraphe: invalid setting {name} "
+                         f"(PARAPHE_{name.upper()}): {first['msg']}\n")
+        code = 2
     except KeyboardInterrupt:
         code = 130
     if argv is None:

@@ -48,6 +48,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             pass
     await open_database(settings)
     svc = await Services.start(settings)
+    if not settings.platform_siren:
+        # EN 319 412-3 wants a legal person's seal to name its registration number.
+        log.warning("PARAPHE_PLATFORM_SIREN is not set: the platform's own seal (evidence "
+                    "reports) names no organizationIdentifier; set the operator's SIREN")
     warm = svc.engine.warm_up()
     if asyncio.iscoroutine(warm):
         await warm

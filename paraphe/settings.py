@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -13,7 +14,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
+from workflows.trust.profiles import DEFAULT_POLICY_OID
+
 TOML_FILE_ENV = "PARAPHE_CONFIG"
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
 
 class Settings(BaseSettings):
@@ -74,6 +78,29 @@ class Settings(BaseSettings):
     def _check_relays(cls, value: str) -> str:
         _networks(value)  # A typo must stop the start, not silently trust no relay.
         return value
+
+    # Arc of the certificate policies: a placeholder under the documentation PEN until the
+    # operator sets one under its own (workflows.trust.profiles).
+    policy_oid: str = DEFAULT_POLICY_OID
+    # The operator's SIREN, the organizationIdentifier of the platform's own seal.
+    platform_siren: str | None = None
+
+    @field_validator("policy_oid")
+    @classmethod
+    def _dotted_oid(cls, value: str) -> str:
+        value = value.strip()
+        if not _OID.match(value):
+            raise ValueError(f"not a dotted object identifier: {value!r} (e.g. 1.3.6.1.4.1.N.1)")
+        return value
+
+    @field_validator("platform_siren")
+    @classmethod
+    def _siren(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from stdnum.fr import siren
+
+        return siren.validate(value)  # Its ValidationError is a ValueError: says why.
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":

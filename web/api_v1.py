@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.api import collections, openapi, seals
+from web.api import cabinet, collections, openapi, seals
 from web.api.context import BASE, SVC
 from web.api.middleware import BUCKETS, authenticate, problems
 from web.api.ratelimit import RateLimit, TokenBuckets
@@ -16,7 +16,7 @@ def build_api(svc, *, rate_limit: RateLimit | None = None) -> web.Application:
                           client_max_size=8 * (svc.settings.max_document_bytes + 1024 * 1024))
     api[SVC] = svc
     api[BUCKETS] = TokenBuckets(rate_limit or RateLimit())
-    for module in (openapi, seals, collections):
+    for module in (openapi, seals, cabinet, collections):
         module.add(api.router)
     return api
 

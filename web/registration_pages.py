@@ -37,7 +37,7 @@ MAX_FORM = 16 * 1024
 UPLOAD_SLACK = 64 * 1024
 CHUNK = 64 * 1024
 ERROR_PAGE = "web/registration/error"
-FORM_STEPS = ("start", "identity", "mobile", "mobile_code", "document_type", "agreement",
+FORM_STEPS = ("start", "name", "siren", "identity", "mobile", "mobile_code", "document_type", "agreement",
               "policies", "submit")
 UPLOAD_STEPS = ("front", "back")
 
@@ -119,6 +119,8 @@ async def _context(request: web.Request, person: Person, token: str, lang: str) 
         "done": request.query.get("done") if request.query.get("done") in (
             FORM_STEPS + UPLOAD_STEPS) else None,
         "problem": None, "agreement": None, "texts": None,
+        "cabinet": await registration.cabinet_asking_siren(person.id) if step == "siren"
+        else None,
     }
     if step == "agreement":
         ctx["agreement"] = registration.agreement_text(person.language)[0]
@@ -159,6 +161,10 @@ async def _do(request: web.Request, step: str, person: Person) -> None:
     form = await _form(request)
     if step == "start":
         await registration.start_or_resume(svc, actor)
+    elif step == "name":
+        await registration.give_full_name(svc, actor, str(form.get("name", "")))
+    elif step == "siren":
+        await registration.give_cabinet_siren(svc, actor, str(form.get("siren", "")))
     elif step == "identity":
         await registration.confirm_identity(svc, actor)
     elif step == "mobile":

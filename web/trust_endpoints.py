@@ -1,4 +1,4 @@
-"""HTTP face of the trust service: CA certificates and CRLs under /ca/, OCSP and the TSA."""
+"""HTTP face of the trust service: CA certificates, CRLs and the CPS under /ca/, OCSP, the TSA."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import urllib.parse
 
 from aiohttp import web
 
+from paraphe.templating import render
 from workflows.errors import CertificateNotFoundError
 from workflows.trust import ocsp as ocsp_mod
+from workflows.trust import profiles
 from workflows.trust import tsa as tsa_mod
 
 CT_CERT = "application/pkix-cert"
@@ -25,8 +27,28 @@ _CA_FILE = re.compile(r"^(?P<name>[a-z0-9-]{1,64})\.(?P<ext>crt|pem|cer|crl)$")
 _NO_STORE = {"Cache-Control": "no-cache, max-age=0"}
 
 
+def cps_text(settings) -> str:
+    """The certification practice statement every certificate's policy names: French, then
+    English, in one document (a certificate carries one CPS URI, not one per language)."""
+    context = {
+        "public_url": settings.public_url, "cps_url": settings.public_url + profiles.CPS_PATH,
+        "platform_siren": settings.platform_siren,
+        "policies": {kind: profiles.policy_oid(settings.policy_oid, kind)
+                     for kind in profiles.POLICY_ARCS},
+        "placeholder": settings.policy_oid == profiles.DEFAULT_POLICY_OID,
+        "responder_days": profiles.OCSP_RESPONDER_LIFETIME.days,
+    }
+    return "\n\n".join(render("legal/platform/cps", lang, **context).strip()
+                         for lang in ("fr", "en")) + "\n"
+
+
 def add_trust_routes(app: web.Application, trust) -> None:
-    """Adds GET /ca/<name>.crt|.pem|.crl, POST /ocsp, GET /ocsp/<base64>, POST /tsa."""
+    """Adds GET /ca/<name>.crt|.pem|.crl, GET /ca/cps, POST /ocsp, GET /ocsp/<base64>,
+    POST /tsa."""
+    cps_body = cps_text(trust.settings).encode()
+
+    async def cps(request: web.Request) -> web.Response:
+        return web.Response(body=cps_body, content_type="text/plain", charset="utf-8")
 
     async def ca_file(request: web.Request) -> web.Response:
         match = _CA_FILE.match(request.match_info["file"])
@@ -83,6 +105,7 @@ def add_trust_routes(app: web.Application, trust) -> None:
         granted = tsa_mod.TimeStampResp.load(answer)["status"]["status"].native == "granted"
         return web.Response(body=answer, content_type=CT_TS_REPLY, status=200 if granted else 400)
 
+    app.router.add_get(profiles.CPS_PATH, cps)  # Before /ca/{file}, which would answer 404.
     app.router.add_get("/ca/{file}", ca_file)
     app.router.add_post("/ocsp", ocsp_post)
     app.router.add_get("/ocsp/{request:.+}", ocsp_get)

@@ -43,6 +43,21 @@ class CabinetInvalidError(ParapheError):
     code = "cabinet_invalid"
 
 
+class SirenInvalidError(CabinetInvalidError):
+    """Not a SIREN: nine digits whose Luhn check digit holds (details: siren, reason)."""
+    code = "siren_invalid"
+
+
+class CabinetSirenMissingError(ParapheError):
+    """A seal names its cabinet by SIREN (EN 319 412-3): the cabinet has none yet."""
+    code, kind = "cabinet_siren_missing", "conflict"
+
+
+class CabinetSirenSetError(ParapheError):
+    """The cabinet already has another SIREN; only the operator corrects it."""
+    code, kind = "cabinet_siren_set", "conflict"
+
+
 class PersonNotFoundError(ParapheError):
     """No person has this e-mail address."""
     code, kind = "person_not_found", "not_found"
@@ -51,6 +66,11 @@ class PersonNotFoundError(ParapheError):
 class PersonInvalidError(ParapheError):
     """The person's data is not valid."""
     code = "person_invalid"
+
+
+class PersonNameIncompleteError(PersonInvalidError):
+    """A personal certificate names a given name and a surname: one word says neither."""
+    code = "person_name_incomplete"
 
 
 class MembershipExistsError(ParapheError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
+from stdnum.fr import siren as stdnum_siren
 from tortoise.exceptions import IntegrityError
 
 from workflows import clock, evidence, text
@@ -14,10 +16,12 @@ from workflows.errors import (
     CabinetExistsError,
     CabinetInvalidError,
     CabinetNotFoundError,
+    CabinetSirenSetError,
     MembershipExistsError,
     NotAMemberError,
     PersonInvalidError,
     PersonNotFoundError,
+    SirenInvalidError,
 )
 from workflows.models import Cabinet, Membership, Person
 from workflows.models.people import ROLES
@@ -26,7 +30,6 @@ from workflows.transactions import in_transaction
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
-SIREN_RE = re.compile(r"^[0-9]{9}$")
 
 
 def normalize_email(email: str) -> str:
@@ -37,6 +40,21 @@ def normalize_phone(phone: str) -> str:
     return re.sub(r"[\s.-]", "", phone.strip())
 
 
+def normalize_siren(siren: str) -> str:
+    """The SIREN as nine digits (spaces and dots as people type them dropped), its Luhn
+    check digit verified by python-stdnum; raises SirenInvalidError (details: siren,
+    reason = format | length | checksum)."""
+    raw = (siren or "").strip()
+    try:
+        return stdnum_siren.validate(raw)
+    except ValidationError as exc:
+        reason, why = {InvalidChecksum: ("checksum", "its check digit (Luhn) is wrong"),
+                       InvalidLength: ("length", "nine digits expected")}.get(
+            type(exc), ("format", "nine digits expected"))
+        raise SirenInvalidError(f"invalid SIREN {raw!r}: {why}", siren=raw[:32],
+                                reason=reason) from None
+
+
 async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | None = None) -> Cabinet:
     """Creates a cabinet; raises CabinetInvalidError, TextInvalidError or CabinetExistsError."""
     if not SLUG_RE.match(slug or ""):
@@ -45,8 +63,8 @@ async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | Non
     name = text.check_line(name, "name", required=False)
     if not name:
         raise CabinetInvalidError("a cabinet needs a name")
-    if siren is not None and not SIREN_RE.match(siren):
-        raise CabinetInvalidError(f"invalid SIREN {siren!r}: nine digits expected")
+    if siren is not None:
+        siren = normalize_siren(siren)
     try:
         async with in_transaction():
             cabinet = await Cabinet.create(slug=slug, name=name, siren=siren,
@@ -55,6 +73,38 @@ async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | Non
                                   data={"slug": slug, "name": cabinet.name, "siren": siren})
     except IntegrityError:
         raise CabinetExistsError(f"cabinet {slug!r} already exists", slug=slug) from None
+    return cabinet
+
+
+async def set_cabinet_siren(actor: Actor, cabinet: Cabinet, siren: str) -> Cabinet:
+    """Gives a cabinet its SIREN (its seal names it). The operator may set or correct it; an
+    expert of the cabinet may give it only while it has none (registration asks them).
+
+    Raises SirenInvalidError, NotAMemberError (not an expert of it), CabinetSirenSetError
+    (an expert changing a SIREN already set: the operator does that).
+    """
+    siren = normalize_siren(siren)
+    by_expert = actor.person_id is not None
+    if by_expert and not await Membership.exists(person_id=actor.person_id,
+                                                 cabinet_id=cabinet.id, role="expert"):
+        raise NotAMemberError("only an expert of the cabinet gives its SIREN",
+                              cabinet=cabinet.slug)
+    async with in_transaction():
+        previous = (await Cabinet.get(id=cabinet.id)).siren
+        # An expert's update holds only while the cabinet has none: of two experts giving
+        # one at once, the second finds it set.
+        rows = Cabinet.filter(id=cabinet.id, **({"siren__isnull": True} if by_expert else {}))
+        changed = previous != siren and await rows.update(siren=siren)
+        if changed:
+            await evidence.record("cabinet.siren_set", actor, cabinet_id=cabinet.id,
+                                  data={"siren": siren, "previous": previous})
+    if not changed and previous != siren:
+        current = (await Cabinet.get(id=cabinet.id)).siren  # Another expert's, just now.
+        if current != siren:
+            raise CabinetSirenSetError(
+                f"cabinet {cabinet.slug!r} already has SIREN {current}: the operator "
+                "corrects it", cabinet=cabinet.slug)
+    cabinet.siren = siren
     return cabinet
 
 

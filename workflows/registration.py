@@ -12,6 +12,10 @@ The person's steps (this module), in the order `Progress.step` names them:
 step                call
 ==================  ====================================================================
 (start)             ``start_or_resume(svc, actor) -> Progress``
+``name``            ``give_full_name(svc, actor, "Marie Curie")`` — only when the name held is
+                    one word: a personal certificate names a given name and a surname
+``siren``           ``give_cabinet_siren(svc, actor, "552100554")`` — only for an expert of a
+                    cabinet without SIREN (its seal names it), one cabinet at a time
 ``identity``        ``confirm_identity(svc, actor)`` — name, e-mail, cabinets as held
 ``mobile``          ``set_mobile(svc, actor, phone)`` — sends a 6-digit code by SMS
 ``mobile_code``     ``verify_mobile(svc, actor, code)``
@@ -52,6 +56,7 @@ from workflows.errors import (
     IdentityDocumentMissingError,
     IdentityDocumentSideInvalidError,
     IdentityDocumentTypeInvalidError,
+    PersonNameIncompleteError,
     PersonNotFoundError,
     PhoneAlreadyBoundError,
     PhoneInvalidError,
@@ -63,6 +68,7 @@ from workflows.errors import (
 from workflows.identity_files import check as check_file
 from workflows.identity_vault import IdentityVault
 from workflows.models import (
+    Cabinet,
     Delegation,
     IdentityDocument,
     Membership,
@@ -75,7 +81,7 @@ from workflows.transactions import in_transaction
 MOBILE_CODE = "mobile"
 # Steps answered by a message or a file rather than a button, and how long after the
 # person's last step the next message is still taken as the answer.
-INPUT_STEPS = ("mobile", "mobile_code", "front", "back")
+INPUT_STEPS = ("name", "siren", "mobile", "mobile_code", "front", "back")
 INPUT_WINDOW = timedelta(hours=2)
 
 
@@ -153,7 +159,7 @@ async def _step(reg: Registration, sides: tuple[str, ...]) -> str:
     if reg.state == "approved":
         return "done"
     if reg.identity_confirmed_at is None:
-        return "identity"
+        return await _identity_gap(reg.person_id) or "identity"
     if not reg.phone:
         return "mobile"
     if reg.phone_verified_at is None:
@@ -168,6 +174,24 @@ async def _step(reg: Registration, sides: tuple[str, ...]) -> str:
     if reg.terms_accepted_at is None or reg.privacy_accepted_at is None:
         return "policies"
     return "submit"
+
+
+async def _identity_gap(person_id: int) -> str | None:
+    """"name" when the name held is one word, "siren" when the person is an expert of a
+    cabinet without SIREN: what the person answers before confirming their identity."""
+    person = await Person.get(id=person_id)
+    if len(person.name.split()) < 2:
+        return "name"
+    if await cabinet_asking_siren(person_id) is not None:
+        return "siren"
+    return None
+
+
+async def cabinet_asking_siren(person_id: int) -> Cabinet | None:
+    """The cabinet whose SIREN the ``siren`` step asks for: the first one the person is an
+    expert of that has none."""
+    return await Cabinet.filter(memberships__person_id=person_id, memberships__role="expert",
+                                siren__isnull=True).order_by("id").first()
 
 
 async def progress_of(reg: Registration) -> Progress:
@@ -261,9 +285,52 @@ async def identity_of(person: Person) -> dict:
     return {"name": person.name, "email": person.email, "cabinets": cabinets}
 
 
-async def confirm_identity(svc, actor: Actor) -> Progress:
-    """The person confirms their name, e-mail and cabinets. Raises RegistrationStateError."""
+async def give_full_name(svc, actor: Actor, full_name: str) -> Progress:
+    """The person's full name, given name first, when the one held is a single word.
+
+    Raises RegistrationStateError, TextInvalidError, PersonNameIncompleteError.
+    """
     person, reg = await _open(actor)
+    name = text.check_line(full_name, "name")
+    if len(name.split()) < 2:
+        raise PersonNameIncompleteError(
+            "give your given name and your surname, e.g. Marie Curie", name=name)
+    async with in_transaction():
+        await Person.filter(id=person.id).update(name=name)
+        await _save(reg)
+        await _record("registration.name_given", actor, reg, name=name, previous=person.name)
+    return await progress_of(reg)
+
+
+async def give_cabinet_siren(svc, actor: Actor, siren: str) -> Progress:
+    """The SIREN of the (first) cabinet the person is an expert of and that has none.
+
+    Raises RegistrationStateError, RegistrationStepMissingError (no cabinet needs one),
+    SirenInvalidError (not nine digits, or a wrong Luhn check digit).
+    """
+    person, reg = await _open(actor)
+    cabinet = await cabinet_asking_siren(person.id)
+    if cabinet is None:
+        raise RegistrationStepMissingError("your cabinets already have their SIREN",
+                                           step="identity")
+    await people.set_cabinet_siren(actor, cabinet, siren)
+    await _save(reg)
+    await _record("registration.siren_given", actor, reg, cabinet=cabinet.slug,
+                  siren=cabinet.siren)
+    return await progress_of(reg)
+
+
+async def confirm_identity(svc, actor: Actor) -> Progress:
+    """The person confirms their name, e-mail and cabinets.
+
+    Raises RegistrationStateError, RegistrationStepMissingError (a one-word name or a
+    cabinet's SIREN to give first: details step = name | siren).
+    """
+    person, reg = await _open(actor)
+    if (gap := await _identity_gap(person.id)) is not None:
+        raise RegistrationStepMissingError(
+            "give your full name first" if gap == "name" else "give your cabinet's SIREN first",
+            step=gap)
     snapshot = await identity_of(person)
     async with in_transaction():
         await _save(reg, identity_confirmed_at=clock.now(), identity_snapshot=snapshot)

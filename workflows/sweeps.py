@@ -31,7 +31,8 @@ HANDLED_UPDATE_TTL = timedelta(days=7)
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
             "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
             "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60,
-            "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600}
+            "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600,
+            "renew_ocsp_responders": 3600}
 
 
 async def expire_due(svc, limit: int = BATCH) -> int:
@@ -205,3 +206,12 @@ async def anchor_evidence(svc) -> int:
         log.exception("anchoring the evidence chain failed")
         return 0
     return int(anchor is not None and (last is None or anchor.seq != last.seq))
+
+
+async def renew_ocsp_responders(svc) -> list[str]:
+    """Renews the OCSP responder certificates that end within a few days (they live a week,
+    workflows.trust.profiles), and loads those another instance renewed."""
+    renewed = await svc.trust.renew_ocsp_responders()
+    if renewed:
+        log.info("OCSP responder certificates renewed: %s", ", ".join(renewed))
+    return renewed

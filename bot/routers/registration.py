@@ -22,12 +22,12 @@ from workflows.services import Services
 router = Router(name=__name__)
 
 
-def prompt(progress: Progress, lang: str, person: Person, identity: dict | None = None
-           ) -> tuple[str, object]:
-    """The text and buttons that ask for the next step."""
+def prompt(progress: Progress, lang: str, person: Person, identity: dict | None = None,
+           cabinet=None) -> tuple[str, object]:
+    """The text and buttons that ask for the next step (``cabinet``: whose SIREN it asks)."""
     step, reg = progress.step, progress.registration
     buttons = None
-    extra: dict = {}
+    extra: dict = {"cabinet": cabinet}
     if step == "identity":
         extra["identity"] = identity
         buttons = [[("confirm", "")]]
@@ -55,7 +55,9 @@ def prompt(progress: Progress, lang: str, person: Person, identity: dict | None 
 async def _ask_next(message: Message, progress: Progress, person: Person, lang: str,
                     done: str | None = None) -> None:
     identity = await registration.identity_of(person) if progress.step == "identity" else None
-    text, markup = prompt(progress, lang, person, identity)
+    cabinet = await registration.cabinet_asking_siren(person.id) \
+        if progress.step == "siren" else None
+    text, markup = prompt(progress, lang, person, identity, cabinet)
     if done:
         text = replies.text(f"registration/{done}", lang, progress=progress) + "\n\n" + text
     await message.answer(text, reply_markup=markup)
@@ -106,7 +108,7 @@ async def _waiting_for(message: Message, person: Person | None, step_set: tuple[
 
 
 async def _typed_answer(message: Message, person: Person | None):
-    return await _waiting_for(message, person, ("mobile", "mobile_code"))
+    return await _waiting_for(message, person, ("name", "siren", "mobile", "mobile_code"))
 
 
 async def _identity_file(message: Message, person: Person | None):
@@ -118,6 +120,10 @@ async def _identity_file(message: Message, person: Person | None):
 async def typed(message: Message, step: str, person: Person, actor: Actor, lang: str,
                 svc: Services) -> None:
     text = message.text.strip()
+    if step in ("name", "siren"):
+        give = registration.give_full_name if step == "name" else registration.give_cabinet_siren
+        await _ask_next(message, await give(svc, actor, text), person, lang)
+        return
     digits = "".join(ch for ch in text if ch.isdigit())
     if step == "mobile_code" and len(digits) == 6 and not text.startswith("+"):
         progress = await registration.verify_mobile(svc, actor, text)

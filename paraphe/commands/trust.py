@@ -1,4 +1,4 @@
-"""`paraphe trust root` and `paraphe verify FILE.pdf [--json]`."""
+"""`paraphe trust root [--fdf]` and `paraphe verify FILE.pdf [--json]`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import sys
 from pathlib import Path
 
 from paraphe.cli import print_json
+from workflows import clock
 from workflows.errors import DocumentError
+from workflows.trust.fdf import certificate_fdf
 
 
 def register(sub) -> None:
     trust = sub.add_parser("trust", help="the platform's trust service")
     tsub = trust.add_subparsers(dest="action", required=True)
     root = tsub.add_parser("root", help="print the root CA certificate (PEM)")
+    root.add_argument("--fdf", action="store_true",
+                      help="as an FDF file that Adobe Acrobat imports as a trusted identity")
     root.set_defaults(handler=print_root)
     verify = sub.add_parser("verify", help="validation report of a signed PDF")
     verify.add_argument("file", metavar="FILE.pdf")
@@ -22,7 +26,14 @@ def register(sub) -> None:
 
 async def print_root(args, ctx) -> int:
     svc = await ctx.open()
-    sys.stdout.write(svc.trust.root_pem())
+    if not args.fdf:
+        sys.stdout.write(svc.trust.root_pem())
+        return 0
+    root = svc.trust.authority("root")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(certificate_fdf(
+        root.der, root.spec.common_name, f"help@{ctx.settings.mail_domain}", clock.now()))
+    sys.stdout.buffer.flush()
     return 0
 
 

@@ -76,7 +76,7 @@ class Firm:
 async def firm(db, settings):
     op = Actor.operator()
     cabinet = await people.create_cabinet(op, slug="dupont", name="Cabinet Dupont",
-                                          siren="123456789")
+                                          siren="552100554")
     expert, _ = await people.add_person(op, email="expert@dupont.test", name="Anne Dupont",
                                         cabinet="dupont", role="expert")
     collab, _ = await people.add_person(op, email="collab@dupont.test", name="Bob Martin",

@@ -64,7 +64,8 @@ async def firm(svc):
     op = Actor.operator()
     dupont = await people.create_cabinet(op, slug="dupont", name="Cabinet Dupont",
                                          siren="552100554")
-    martin = await people.create_cabinet(op, slug="martin", name="Cabinet Martin")
+    martin = await people.create_cabinet(op, slug="martin", name="Cabinet Martin",
+                                         siren="732829320")
     await billing.add_credit(op, dupont, 20)
     paul, _ = await people.add_person(op, email="paul@dupont.fr", name="Paul Martin",
                                       cabinet="dupont", role="collaborator", language="en")

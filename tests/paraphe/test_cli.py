@@ -1,9 +1,12 @@
 """Every CLI command of SPEC §4 run as a real process, with its refusals."""
 
 import re
+from pathlib import Path
 
 import pytest
+from stdnum.fr import siren
 
+from paraphe.commands import demo
 from tests.cli import paraphe
 
 
@@ -40,6 +43,22 @@ def test_cabinet_add_issues_its_seal_certificate(settings):
     refused(paraphe(settings, "cabinet", "add", "Bad Slug", "--name", "X"), "invalid cabinet slug")
     refused(paraphe(settings, "cabinet", "add", "x2", "--name", "X", "--siren", "12"),
             "invalid SIREN")
+    # Nine digits are not enough: the last one is a Luhn check digit (python-stdnum).
+    luhn = refused(paraphe(settings, "cabinet", "add", "x2", "--name", "X", "--siren",
+                           "123456789"), "invalid SIREN '123456789'")
+    assert "check digit" in luhn.err and "(siren_invalid)" in luhn.err
+    refused(paraphe(settings, "user", "add", "a@x2.fr", "--name", "A B", "--cabinet", "x2",
+                    "--role", "expert"), "unknown cabinet")  # Nothing was created.
+
+
+def test_a_cabinet_without_siren_gets_its_seal_once_it_has_one(settings):
+    out = ok(paraphe(settings, "cabinet", "add", "solo", "--name", "Cabinet Solo", "--json"))
+    assert out.json()["seal_certificate"] is None and out.json()["siren"] is None
+    refused(paraphe(settings, "cabinet", "siren", "solo", "552 100 555"), "check digit")
+    given = ok(paraphe(settings, "cabinet", "siren", "solo", "552 100 554", "--json")).json()
+    assert given["siren"] == "552100554"
+    assert "2.5.4.97=NTRFR-552100554" in given["seal_certificate"]["subject"]
+    refused(paraphe(settings, "cabinet", "siren", "ghost", "552100554"), "unknown cabinet")
 
 
 def test_user_show_lists_cabinets_delegations_and_private_addresses(firm):
@@ -157,6 +176,12 @@ def test_demo_twice_neither_fails_nor_duplicates(settings):
                         "--json")).json()
     assert collab["cabinets"][0]["delegations"] == ["seal", "prepare"]
     assert collab["mail_in_address"] in second.out
+
+
+def test_the_demo_siren_passes_the_luhn_check_and_the_readme_names_it():
+    assert siren.is_valid(demo.SIREN)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"SIREN {demo.SIREN[:3]} {demo.SIREN[3:6]} {demo.SIREN[6:]}" in readme
 
 
 def test_usage_errors_are_one_line(settings):

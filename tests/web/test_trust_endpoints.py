@@ -142,7 +142,8 @@ async def test_pdfsig_trusts_a_seal_then_sees_its_revocation(db, settings, tmp_p
     pdfsig, certutil = require_tool("pdfsig"), require_tool("certutil")
     settings = settings.model_copy(update={"public_url": free_public_url()})
     trust = await TrustService.open(settings)
-    cabinet = await Cabinet.create(slug="dupont", name="Cabinet Dupont", created_at=clock.now())
+    cabinet = await Cabinet.create(slug="dupont", name="Cabinet Dupont", siren="552100554",
+                                  created_at=clock.now())
     row = await trust.seal_certificate_for(cabinet)
     key = await trust.signing_key(row)
     bundle = await trust.validation_bundle([row], after_signing=False)
@@ -169,3 +170,22 @@ async def test_pdfsig_trusts_a_seal_then_sees_its_revocation(db, settings, tmp_p
         await trust.revoke(row, "key_compromise")
         report = await pdfsig_report()
         assert "Certificate has been Revoked." in report, report
+
+
+async def test_the_cps_every_certificate_names_is_served(trust, seal, client):
+    cert = x509.load_der_x509_certificate(bytes(seal.der))
+    (policy,) = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    (cps_url,) = policy.policy_qualifiers
+    assert cps_url == f"{trust.settings.public_url}/ca/cps"
+    response = await client.get(urllib.parse.urlsplit(cps_url).path)
+    assert response.status == 200 and response.content_type == "text/plain"
+    assert response.charset == "utf-8"
+    text = await response.text()
+    # French first, then English; each policy identifier is explained.
+    assert text.index("DÉCLARATION DES PRATIQUES") < text.index("CERTIFICATION PRACTICE")
+    assert policy.policy_identifier.dotted_string in text
+    for arc in (2, 3, 4):  # Personal, one-time, service certificates.
+        assert f"{trust.settings.policy_oid}.{arc}" in text
+    assert "ne sont pas qualifiés" in text and "not qualified" in text
+    assert "RFC 5612" in text  # The default arc is said to be a placeholder.
+    assert (await client.get("/ca/cps.txt")).status == 404

@@ -46,7 +46,8 @@ class Closed:
 
 @pytest.fixture
 async def closed(world):
-    cabinet = await people.create_cabinet(OP, slug="neuf", name="Cabinet Neuf")
+    cabinet = await people.create_cabinet(OP, slug="neuf", name="Cabinet Neuf",
+                                          siren="732829320")
     expert, _ = await people.add_person(OP, email="expert@neuf.test", name="Nina Neuf",
                                         cabinet="neuf", role="expert")
     collab, _ = await people.add_person(OP, email="collab@neuf.test", name="Cyril Neuf",

@@ -106,6 +106,10 @@ SCHEMAS = {
                                "internal": {"type": "boolean"}, "signed_at": DATE,
                                "declined_at": DATE,
                                "decline_reason": {"type": ["string", "null"]}}}}}},
+    "Cabinet": {"type": "object", "required": ["slug", "name", "siren"],
+                "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
+                               "siren": {"type": ["string", "null"],
+                                         "description": "Nine digits; its seal names it"}}},
     "CollectionPage": {"type": "object", "required": ["items", "next_cursor"],
                        "properties": {"items": {"type": "array", "items": _ref("Collection")},
                                       "next_cursor": {"type": ["string", "null"]}}},
@@ -144,6 +148,23 @@ def document(server_url: str = "/api/v1") -> dict:
             "/credit": {"get": {"summary": "The cabinet's credit (scope read)",
                                 "operationId": "getCredit",
                                 "responses": {"200": _json(_ref("Credit")), **ERRORS}}},
+            "/cabinet": {"get": {"summary": "The key's cabinet (scope read)",
+                                 "operationId": "getCabinet",
+                                 "responses": {"200": _json(_ref("Cabinet")), **ERRORS}}},
+            "/cabinet/siren": {"put": {
+                "summary": "Give the cabinet its SIREN, which its seal names: an expert, while "
+                           "it has none (scope seal)",
+                "operationId": "setCabinetSiren",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["siren"],
+                    "properties": {"siren": {"type": "string",
+                                             "description": "Nine digits, Luhn-checked"}}}}}},
+                "responses": {"200": _json(_ref("Cabinet")),
+                              "409": _problem("The cabinet already has another SIREN "
+                                              "(cabinet_siren_set)"),
+                              "422": _problem("Not a SIREN (siren_invalid: nine digits whose "
+                                              "check digit holds), or no siren field"),
+                              **ERRORS}}},
             "/collections": {
                 **_post("Create a collection (scope collect); a launch holder's starts at once",
                         "createCollection", {"201": _json(_ref("Collection"))},

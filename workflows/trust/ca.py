@@ -19,6 +19,7 @@ from tortoise.expressions import F
 
 from workflows import clock
 from workflows.errors import (
+    CabinetSirenMissingError,
     CertificateMissingError,
     CertificateNotFoundError,
     CertificateRevokedError,
@@ -97,12 +98,17 @@ class TrustService:
             row = await Certificate.get_or_none(name=spec.name)
             if row is None:
                 row = await service._create_authority(spec)
-            authority = Authority.of(spec, row)
-            service.authorities[spec.name] = authority
-            service._by_id[row.id] = authority
+            service._load(spec, row)
         await service.renew_tsa_if_due()
+        await service.renew_ocsp_responders()
         service._publish_tsa_identity()
         return service
+
+    def _load(self, spec: AuthoritySpec, row: Certificate) -> Authority:
+        authority = Authority.of(spec, row)
+        self.authorities[spec.name] = authority
+        self._by_id[row.id] = authority
+        return authority
 
     async def renew_tsa_if_due(self) -> bool:
         """Certifies a new time-stamping unit when the current one has less than
@@ -119,12 +125,52 @@ class TrustService:
         row = await Certificate.get_or_none(name=spec.name)
         if row is None:
             row = await self._create_authority(spec)
-        authority = Authority.of(spec, row)
-        self.authorities[spec.name] = authority
-        self._by_id[row.id] = authority
+        self._load(spec, row)
         self._tsa = None
         self._publish_tsa_identity()
         return True
+
+    async def renew_ocsp_responders(self) -> list[str]:
+        """Replaces each OCSP responder certificate that ends within
+        OCSP_RESPONDER_RENEW_BEFORE by a new one from the same issuing CA, and picks up
+        those another instance renewed; returns the names this call renewed.
+
+        Called when the service opens and by the `renew_ocsp_responders` sweep. The
+        retired certificate keeps its row (without a name) and its key until it expires.
+        """
+        renewed = []
+        horizon = clock.now() + profiles.OCSP_RESPONDER_RENEW_BEFORE
+        for spec in AUTHORITIES:
+            if spec.kind != "ocsp":
+                continue
+            row = await Certificate.get(name=spec.name)
+            # A responder made by an earlier version lived 12 years: replaced at once too.
+            too_long = row.not_after - row.not_before > 2 * profiles.OCSP_RESPONDER_LIFETIME
+            if row.not_after <= horizon or too_long:
+                # Taking the name off the current row under its lock elects one renewer
+                # among instances; the others find the new row by name afterwards.
+                async with in_transaction():
+                    retired = await Certificate.filter(id=row.id, name=spec.name).update(
+                        name=None)
+                    if retired:
+                        row = await self._create_authority(spec)
+                        renewed.append(spec.name)
+                if not retired:
+                    row = await Certificate.get(name=spec.name)
+            current = self.authorities.get(spec.name)
+            if current is None or current.row.id != row.id:
+                self._load(spec, row)
+                self._ocsp_cache.clear()
+        await self._forget_retired_responder_keys()
+        return renewed
+
+    async def _forget_retired_responder_keys(self) -> None:
+        expired = await Certificate.filter(
+            kind="ocsp", name=None, not_after__lt=clock.now(), key_ref__isnull=False
+        ).values_list("id", "key_ref")
+        for cert_id, key_ref in expired:
+            if await Certificate.filter(id=cert_id, key_ref=key_ref).update(key_ref=None):
+                self.keystore.delete(key_ref)
 
     async def _create_authority(self, spec: AuthoritySpec) -> Certificate:
         key_ref = f"{spec.name}-{secrets.token_hex(6)}"
@@ -137,14 +183,15 @@ class TrustService:
             issuer_name, issuer_key_ref = parent.cert.subject, parent.row.key_ref
             issuer_public, issuer_row = parent.cert.public_key(), parent.row
         now = _now()
-        not_after = now + timedelta(days=365 * spec.years)
+        not_after = now + spec.lifetime
         if issuer_row is not None:
             not_after = min(not_after, issuer_row.not_after.replace(microsecond=0))
         builder = profiles.base_builder(
             subject=subject, issuer=issuer_name, public_key=public_key,
             issuer_public_key=issuer_public, serial=x509.random_serial_number(),
             not_before=now - profiles.BACKDATE, not_after=not_after)
-        builder = profiles.authority_extensions(builder, spec, self.settings.public_url)
+        builder = profiles.authority_extensions(builder, spec, self.settings.public_url,
+                                                self.settings.policy_oid)
         der = sign_certificate(builder, self.keystore, issuer_key_ref, issuer_public)
         try:
             return await self._store(der, kind=spec.kind, name=spec.name, issuer=issuer_row,
@@ -219,14 +266,19 @@ class TrustService:
             subject=subject, issuer=ca.cert.subject, public_key=public_key,
             issuer_public_key=ca.cert.public_key(), serial=serial,
             not_before=now - profiles.BACKDATE, not_after=not_after)
-        builder = profiles.end_entity_extensions(builder, public_url=self.settings.public_url,
-                                                 ca_name=ca_name, email=email)
+        builder = profiles.end_entity_extensions(
+            builder, public_url=self.settings.public_url, ca_name=ca_name, kind=kind,
+            policy_base=self.settings.policy_oid, email=email)
         der = sign_certificate(builder, self.keystore, ca.row.key_ref, ca.cert.public_key())
         return await self._store(der, kind=kind, key_ref=key_ref, issuer=ca.row, person=person,
                                  cabinet=cabinet)
 
     async def issue_seal_certificate(self, cabinet) -> Certificate:
-        """A new seal certificate for a cabinet (O/CN = its name, NTRFR-<SIREN>)."""
+        """A new seal certificate for a cabinet (O/CN = its name, NTRFR-<SIREN>).
+
+        Raises CabinetSirenMissingError.
+        """
+        _require_siren(cabinet)
         return await self._issue(
             kind="seal", ca_name=profiles.SEAL_CA, cabinet=cabinet,
             subject=profiles.seal_subject(cabinet.name, cabinet.siren),
@@ -234,13 +286,23 @@ class TrustService:
 
     async def seal_certificate_for(self, cabinet) -> Certificate:
         """The cabinet's current seal certificate, issued on demand when there is none valid
-        (none yet, revoked, expiring within 30 days, or naming an old name or SIREN)."""
+        (none yet, revoked, expiring within 30 days, or naming an old name or SIREN).
+
+        Raises CabinetSirenMissingError: EN 319 412-3 wants a legal person's seal to carry
+        its organizationIdentifier, and a cabinet's is its SIREN.
+        """
+        _require_siren(cabinet)
         return await self._current_seal(cabinet, cabinet.name, cabinet.siren)
 
     async def platform_seal_certificate(self, name: str) -> Certificate:
-        """The platform's own seal (O/CN `name`, no cabinet), which seals what the platform
-        itself issues (evidence reports); issued on first need, renewed like a cabinet's."""
-        return await self._current_seal(None, name, None)
+        """The platform's own seal (O/CN `name`, organizationIdentifier from
+        PARAPHE_PLATFORM_SIREN, no cabinet), which seals what the platform itself issues
+        (evidence reports); issued on first need, renewed like a cabinet's.
+
+        Without PARAPHE_PLATFORM_SIREN (a test or demo deployment) it names no
+        organizationIdentifier rather than stop evidence reports; `paraphe serve` warns.
+        """
+        return await self._current_seal(None, name, self.settings.platform_siren)
 
     async def _current_seal(self, cabinet, name: str, siren: str | None) -> Certificate:
         subject = profiles.seal_subject(name, siren)
@@ -270,11 +332,11 @@ class TrustService:
 
     async def issue_personal_certificate(self, person, organization: str | None = None
                                          ) -> Certificate:
-        """A new personal signing certificate naming the person (CN, givenName, surname,
-        e-mail) and, when given, the cabinet they sign for (O)."""
+        """A new personal signing certificate naming the person (C, givenName, surname, CN;
+        the e-mail in subjectAltName) and, when given, the cabinet they sign for (O)."""
         return await self._issue(
             kind="personal", ca_name=profiles.PERSONAL_CA, person=person, email=person.email,
-            subject=profiles.person_subject(person.name, person.email, organization),
+            subject=profiles.person_subject(person.name, organization),
             lifetime=profiles.PERSONAL_LIFETIME)
 
     async def personal_certificate_for(self, person) -> Certificate:
@@ -295,10 +357,11 @@ class TrustService:
         return latest
 
     async def issue_one_time_certificate(self, name: str, email: str) -> Certificate:
-        """A certificate for one external signature, naming the signer; valid two days (see profiles.ONE_TIME_LIFETIME)."""
+        """A certificate for one external signature, naming the signer; valid two days
+        (profiles.ONE_TIME_LIFETIME, longer than the revocation data added for it)."""
         return await self._issue(
             kind="one_time", ca_name=profiles.ONE_TIME_CA, email=email,
-            subject=profiles.person_subject(name, email), lifetime=profiles.ONE_TIME_LIFETIME)
+            subject=profiles.person_subject(name), lifetime=profiles.ONE_TIME_LIFETIME)
 
     async def revoke(self, cert: Certificate, reason: str = "unspecified") -> Certificate:
         """Revokes at once (CRL and OCSP show it on the next request).
@@ -410,7 +473,12 @@ class TrustService:
     def _responder_for(self, issuer: Authority) -> Authority:
         if issuer.spec.kind == "root":
             return issuer
-        return self.authorities[profiles.ocsp_responder_name(issuer.spec.name)]
+        responder = self.authorities[profiles.ocsp_responder_name(issuer.spec.name)]
+        if responder.row.not_after < clock.now() + ocsp_mod.OCSP_VALIDITY:
+            # Renewal has not run in time (no sweep for days): an answer must not outlive
+            # its signer's certificate, so the CA signs it itself (RFC 6960 §4.2.2.2).
+            return issuer
+        return responder
 
     def _issuer_of_cert_id(self, cert_id) -> Authority | None:
         algorithm = cert_id["hash_algorithm"]["algorithm"].native
@@ -553,6 +621,14 @@ class TrustService:
         response = self._sign_ocsp(issuer, [status], None, validity, responder)
         self._ocsp_cache[key] = (now, response)
         return response
+
+
+def _require_siren(cabinet) -> None:
+    if not cabinet.siren:
+        raise CabinetSirenMissingError(
+            f"cabinet {cabinet.slug!r} has no SIREN, which its seal must name: give it with "
+            f"`paraphe cabinet siren {cabinet.slug} SIREN` (or its expert, at registration)",
+            cabinet=cabinet.slug)
 
 
 def _der_of(cert: Any) -> bytes:

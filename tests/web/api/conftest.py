@@ -76,8 +76,9 @@ def _app_with_limit(svc, rate_limit):
 
 async def seed(settings) -> dict[str, str]:
     """Cabinets alpha (expert, collaborator without delegation, sealer) and beta; keys for each."""
-    alpha = await people.create_cabinet(OP, slug="alpha", name="Cabinet Alpha")
-    beta = await people.create_cabinet(OP, slug="beta", name="Cabinet Beta")
+    alpha = await people.create_cabinet(OP, slug="alpha", name="Cabinet Alpha",
+                                         siren="552100554")
+    beta = await people.create_cabinet(OP, slug="beta", name="Cabinet Beta", siren="732829320")
     await billing.add_credit(OP, alpha, 50)
     await billing.add_credit(OP, beta, 50)
     eve, _ = await people.add_person(OP, email="expert@alpha.test", name="Eve Expert",

@@ -19,6 +19,7 @@ from pyhanko_certvalidator.errors import RevokedError
 
 from workflows import clock
 from workflows.errors import (
+    CabinetSirenMissingError,
     CertificateRevokedError,
     MasterKeyWrongError,
     RevocationReasonInvalidError,
@@ -118,15 +119,20 @@ async def test_seal_certificate_profile(trust, cabinet):
     assert (await trust.seal_certificate_for(cabinet)).id == row.id
 
 
-async def test_seal_without_siren_and_renewal(trust, cabinet):
+async def test_seal_needs_a_siren_and_is_renewed_for_a_new_name_or_siren(trust, cabinet):
     first = await trust.seal_certificate_for(cabinet)
     cabinet.siren = None
-    cabinet.name = "Dupont Conseil"
+    await cabinet.save()
+    # EN 319 412-3: a legal person's seal names its organizationIdentifier.
+    with pytest.raises(CabinetSirenMissingError) as refused:
+        await trust.seal_certificate_for(cabinet)
+    assert "paraphe cabinet siren dupont" in refused.value.message
+    cabinet.siren, cabinet.name = "732829320", "Dupont Conseil"
     await cabinet.save()
     renamed = await trust.seal_certificate_for(cabinet)
     assert renamed.id != first.id
     cert = _x509(renamed)
-    assert _subject(cert, NameOID.ORGANIZATION_IDENTIFIER) == []
+    assert _subject(cert, NameOID.ORGANIZATION_IDENTIFIER) == ["NTRFR-732829320"]
     assert _subject(cert, NameOID.ORGANIZATION_NAME) == ["Dupont Conseil"]
     await trust.revoke(renamed, "superseded")
     assert (await trust.seal_certificate_for(cabinet)).id not in (first.id, renamed.id)
@@ -147,7 +153,9 @@ async def test_personal_and_one_time_profiles(trust, person):
     assert _subject(personal, NameOID.COMMON_NAME) == ["Marie Salomea Curie"]
     assert _subject(personal, NameOID.GIVEN_NAME) == ["Marie"]
     assert _subject(personal, NameOID.SURNAME) == ["Salomea Curie"]
-    assert _subject(personal, NameOID.EMAIL_ADDRESS) == ["marie.curie@example.org"]
+    assert _subject(personal, NameOID.COUNTRY_NAME) == ["FR"]
+    # The e-mail address is in subjectAltName only (EN 319 412-2, RFC 5280 §4.1.2.6).
+    assert _subject(personal, NameOID.EMAIL_ADDRESS) == []
     san = _ext(personal, ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     assert san.get_values_for_type(x509.RFC822Name) == ["marie.curie@example.org"]
     assert personal.not_valid_after_utc - personal.not_valid_before_utc > timedelta(days=365)
@@ -156,7 +164,9 @@ async def test_personal_and_one_time_profiles(trust, person):
     one_time = _x509(row)
     assert row.kind == "one_time"
     assert _subject(one_time, NameOID.COMMON_NAME) == ["Jean Martin"]
-    assert _subject(one_time, NameOID.EMAIL_ADDRESS) == ["jean@client.example"]
+    assert _subject(one_time, NameOID.EMAIL_ADDRESS) == []
+    assert _ext(one_time, ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(
+        x509.RFC822Name) == ["jean@client.example"]
     assert one_time.issuer == trust.authority("one-time-ca").cert.subject
     lifetime = one_time.not_valid_after_utc - one_time.not_valid_before_utc
     # It outlives the revocation data added for it, so validators that check it at the
