@@ -4,6 +4,7 @@ outbox, keys)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -63,7 +64,8 @@ def test_a_seal_by_mail_under_umask_022_writes_only_private_files(
     assert stat.S_IMODE(home.stat().st_mode) == 0o755
     url = database_url if BACKEND == "postgres" else f"sqlite://{home / 'paraphe.sqlite3'}"
     s = settings.model_copy(update={"home": home, "database_url": url})
-    ok(paraphe(s, "cabinet", "add", "dupont", "--name", "Cabinet Dupont"))
+    ok(paraphe(s, "cabinet", "add", "dupont", "--name", "Cabinet Dupont",
+               "--siren", "552100554"))
     ok(paraphe(s, "user", "add", "expert@dupont.fr", "--name", "Claire Dupont",
                "--cabinet", "dupont", "--role", "expert"))
     ok(paraphe(s, "credit", "add", "dupont", "5"))
@@ -75,8 +77,11 @@ def test_a_seal_by_mail_under_umask_022_writes_only_private_files(
     web, smtp = free_port(), free_port()
     env.update(PARAPHE_WEB_PORT=str(web), PARAPHE_SMTP_PORT=str(smtp),
                PARAPHE_PUBLIC_URL=f"http://127.0.0.1:{web}")
+    # Its own session, so that a failed test ends the signing workers with it: they hold the
+    # output pipe, and would keep a plain kill's communicate() waiting.
     proc = subprocess.Popen([sys.executable, "-m", "paraphe.cli", "serve"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
         wait_http(f"http://127.0.0.1:{web}/healthz", proc)
         message = raw(build(sender="expert@dupont.fr", to=address, subject="Statuts",
@@ -95,8 +100,9 @@ def test_a_seal_by_mail_under_umask_022_writes_only_private_files(
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None or proc.stdout and not proc.stdout.closed:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     # What a seal wrote, checked while the service ran (SQLite's WAL and SHM exist then).
     assert wrong_while_running == {}

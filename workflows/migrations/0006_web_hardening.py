@@ -18,6 +18,11 @@ async def hash_clear_secrets(apps, schema_editor) -> None:
             [digest])
 
 
+async def keep_hashes(apps, schema_editor) -> None:
+    """Going back cannot restore clear secrets (only their hashes were kept): a no-op, so that
+    a database can be taken back to an earlier state for tests and repairs."""
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0005_ltv')]
 
@@ -34,6 +39,6 @@ class Migration(migrations.Migration):
             name='mail_secret_generation',
             field=fields.IntField(default=1, db_default=1),
         ),
-        ops.RunPython(hash_clear_secrets),
+        ops.RunPython(hash_clear_secrets, reverse_code=keep_hashes),
         ops.RemoveField(model_name='Person', name='mail_secret'),
     ]

@@ -69,7 +69,7 @@ async def test_a_signed_copy_the_store_cannot_take_is_not_left_behind(trust, eng
     blocked = tmp_path / "store"
     blocked.write_bytes(b"a file where the store's folder should be")
     with pytest.raises(OSError):
-        await DocumentStore(blocked).adopt(signed, sha256, "lettre.pdf")
+        await DocumentStore(blocked).adopt(signed, sha256)
     assert not list(engine._spool_dir().iterdir())  # the signed copy is gone too
 
 
