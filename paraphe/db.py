@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
@@ -12,6 +12,26 @@ from paraphe import sqlite
 from paraphe.settings import Settings
 
 APP = "models"
+
+
+async def _migrate(database_url: str) -> None:
+    """Applies the migrations. On SQLite, with foreign keys off while they run, as SQLite's
+    own procedure for altering a table says: tortoise rebuilds a table to change it, and
+    dropping the old copy of a table other rows point at (document, person) would fail
+    once the database holds data. The keys are checked once everything is applied."""
+    on_sqlite = sqlite.is_file_url(database_url)
+    url = database_url
+    if on_sqlite:
+        url += ("&" if "?" in url else "?") + "foreign_keys=OFF"
+    try:
+        await tortoise_migrate(config=tortoise_config(url))
+        if on_sqlite:
+            broken = await connections.get("default").execute_query_dict(
+                "PRAGMA foreign_key_check")
+            if broken:
+                raise RuntimeError(f"migrations left rows pointing nowhere: {broken[:5]}")
+    finally:
+        await Tortoise.close_connections()
 
 
 def tortoise_config(database_url: str, *, reader: bool = False) -> dict:
@@ -44,8 +64,7 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> None:
     settings.ensure_home()
     _close_sqlite_files(settings.database_url)
     if migrate:
-        await tortoise_migrate(config=tortoise_config(settings.database_url))
-        await Tortoise.close_connections()
+        await _migrate(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url, reader=True),
                         _enable_global_fallback=True)
     from workflows.evidence import ensure_head
