@@ -20,6 +20,7 @@ from tortoise.exceptions import IntegrityError
 from workflows import clock, evidence
 from workflows.errors import TrustServiceError
 from workflows.models import Certificate, EvidenceAnchor, EvidenceEvent, EvidenceHead
+from workflows.trust.signers import load_timestamper
 
 BATCH = 500
 
@@ -31,7 +32,6 @@ def _gen_time(token: cms.ContentInfo) -> datetime:
 async def _timestamp(svc, digest: bytes) -> cms.ContentInfo:
     """A token over `digest` (SHA-256) from the configured TSA: PARAPHE_TSA_URL when set,
     else the embedded one. Raises TrustServiceError when it gives none."""
-    from workflows.trust.signers import load_timestamper
 
     identity = None
     if svc.trust is not None and not svc.settings.tsa_url:

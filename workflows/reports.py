@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import anchors, archive, clock, evidence
+from workflows import anchors, archive, clock, dates, evidence
 from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import DocumentBrokenError
@@ -31,6 +31,7 @@ from workflows.models import (
     Signer,
 )
 from workflows.models.collections import ENDED
+from workflows.pdf.html import AssociatedFile
 from workflows.transactions import in_transaction
 
 PLATFORM_NAME = "Paraphe"
@@ -214,7 +215,6 @@ def render_certificate(data: dict, json_sha256: str, language: str, zone: str) -
     from babel.numbers import format_decimal
 
     from paraphe.templating import render_html
-    from workflows import dates
 
     return render_html(
         "reports/collection/certificate", language, report=data, json_sha256=json_sha256,
@@ -261,7 +261,6 @@ async def build_snapshot(svc, collection_id: int) -> EvidenceReport:
 
 async def _certificate(svc, data: dict, raw: bytes, language: str) -> bytes:
     """The certificate's PDF/A-3 for `data` (whose JSON is `raw`, attached), sealed."""
-    from workflows.pdf.html import AssociatedFile
 
     collection_id = data["collection"]["id"]
     zone = getattr(svc.settings, "timezone", "Europe/Paris")

@@ -9,9 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from workflows import clock
+from workflows import anchors, archive, clock
 from workflows import collection_notices as notices
-from workflows.models import Collection, Signer, TelegramConversation, TelegramUpdate
+from workflows.models import (
+    Collection,
+    EvidenceAnchor,
+    Signer,
+    TelegramConversation,
+    TelegramUpdate,
+)
 from workflows.transactions import in_transaction
 
 log = logging.getLogger("paraphe.sweeps")
@@ -132,7 +138,6 @@ async def renew_archive_timestamps(svc) -> int:
     certificate comes within PARAPHE_ARCHIVE_RENEW_BEFORE of expiry (workflows.archive);
     a document is claimed by a conditional update, so instances may run it side by side.
     Returns how many were renewed."""
-    from workflows import archive
 
     try:
         return len(await archive.renew_due(svc))
@@ -196,8 +201,6 @@ async def anchor_evidence(svc) -> int:
     """Seals the evidence chain's head with an RFC 3161 timestamp when it moved since the
     last anchor (workflows.anchors), so a cut or recomputed chain shows; returns how many
     anchors it made (0 or 1)."""
-    from workflows import anchors
-    from workflows.models import EvidenceAnchor
 
     last = await EvidenceAnchor.all().order_by("-seq").first()
     try:
