@@ -39,9 +39,29 @@ class Renewal:
     archive_until: str | None  # ISO 8601: when the new timestamp's TSA certificate expires
 
 
+def _renewal_certs(data: bytes) -> list:
+    """The asn1crypto certificates whose fresh validation data a renewal adds: the TSA's of
+    the newest document timestamp; in a file that has none yet (a B-LT output stored before
+    B-LTA), every signer's and the TSA's of every signature timestamp."""
+    from pyhanko.pdf_utils.reader import PdfFileReader  # lazy: pyHanko loads in 0.3 s
+    from pyhanko.sign.general import extract_certificate_info
+    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+
+    signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
+    stamps = [s for s in signatures if s.sig_object_type == "/DocTimeStamp"]
+    if stamps:
+        return [stamps[-1].signer_cert]
+    certs = []
+    for sig in signatures:
+        certs.append(sig.signer_cert)
+        certs += [extract_certificate_info(token).signer_cert
+                  for token in extract_tst_data_iter(sig.signer_info, signed=False)]
+    return certs
+
+
 def _last_timestamp_cert(data: bytes):
     """The asn1crypto certificate of the TSA that made the newest document timestamp."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.pdf_utils.reader import PdfFileReader  # lazy: pyHanko loads in 0.3 s
 
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     stamps = [s for s in reader.embedded_signatures if s.sig_object_type == "/DocTimeStamp"]
@@ -90,11 +110,14 @@ async def renew_document(svc, doc: Document) -> Renewal | None:
     instance renewed it first. Raises DocumentNotFoundError, DocumentBrokenError and
     TrustServiceError."""
     data = await svc.documents.read(doc.sha256)
-    tsa = await asyncio.to_thread(_last_timestamp_cert, data)
-    try:
-        bundle = await svc.trust.validation_bundle([tsa] if tsa is not None else [])
-    except CertificateNotFoundError:  # An external TSA's: only ours get fresh data here.
-        bundle = await svc.trust.validation_bundle([])
+    certs = []
+    for cert in await asyncio.to_thread(_renewal_certs, data):
+        try:
+            svc.trust.chain_of(cert.dump())
+        except CertificateNotFoundError:  # An external TSA's: only ours get fresh data here.
+            continue
+        certs.append(cert)
+    bundle = await svc.trust.validation_bundle(certs)
     renewed = await svc.engine.timestamp(data, bundle, strict=False)
     until = await lapses(svc, renewed)
     new = await svc.documents.put(renewed, archive_until=until)

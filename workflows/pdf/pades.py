@@ -2,7 +2,7 @@
 
 A signature is made B-T (signature + signature timestamp) in one incremental revision;
 its validation data (certificates, CRLs and OCSP answers of the signer's and the TSA's
-chains, with a VRI entry for the signature) follows in the next revision, gathered after
+chains, with a VRI entry for the signature; workflows.pdf.dss) follows in the next revision, gathered after
 the timestamp as EN 319 142-1 asks: alone for B-LT, or together with a document timestamp
 over it for B-LTA. Nothing is fetched over the network.
 """
@@ -22,10 +22,10 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper, Signer
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.general import SigningError
 
 from workflows import clock
+from workflows.pdf import dss
 from workflows.pdf import stamp as stamps
 from workflows.pdf.intake import DECODE_LIMITS
 
@@ -79,11 +79,7 @@ def _supply_dss(writer: IncrementalPdfFileWriter, material: ValidationMaterial,
                 extra_ocsps=(), sig_contents: bytes | None = None) -> bool:
     certs, crls, ocsps = material.parsed()
     ocsps = [*ocsps, *extra_ocsps]
-    if not (certs or crls or ocsps):
-        return False
-    DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=sig_contents, certs=certs,
-                                               crls=crls, ocsps=ocsps)
-    return True
+    return dss.append(writer, certs=certs, ocsps=ocsps, crls=crls, sig_contents=sig_contents)
 
 
 def _writer(pdf: IO[bytes], strict: bool) -> IncrementalPdfFileWriter:
