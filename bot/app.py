@@ -15,6 +15,7 @@ from aiogram.types import Update
 from bot.dedupe import OnceMiddleware
 from bot.fsm_storage import DatabaseStorage
 from bot.identity import IdentityMiddleware
+from compat import aiogram as compat_aiogram
 from workflows.services import Services
 
 log = logging.getLogger("paraphe.bot")
@@ -52,7 +53,7 @@ def build_dispatcher(svc: Services) -> Dispatcher:
     for router in routers:
         # The routers are module-level (one per feature); a bot started again in the same
         # process (tests, a restart of the bot alone) attaches them to its new dispatcher.
-        router._parent_router = None
+        compat_aiogram.detach(router)
     # Linking first: it answers unknown accounts and nothing after it sees them.
     dp.include_routers(*routers)
     return dp

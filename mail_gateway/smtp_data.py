@@ -14,15 +14,14 @@ import asyncio
 import logging
 import re
 
-from aiosmtpd.smtp import MISSING, SMTP
+from aiosmtpd.smtp import SMTP
 
+from compat import aiosmtpd as compat_aiosmtpd
 from mail_gateway import errors
 
 log = logging.getLogger(__name__)
 
 _TERMINATOR = b".\r\n"  # the end of DATA when it starts a line
-# aiosmtpd's answer to `MAIL FROM:<…> SIZE=n` over the limit, replaced by the gateway's own text.
-_AIOSMTPD_TOO_BIG = "552 Error: message size exceeds fixed maximum message size"
 
 
 class DataTooLong(Exception):
@@ -35,7 +34,10 @@ class DataTooLong(Exception):
 
 
 class GatewaySMTP(SMTP):
-    """The SMTP protocol of the gateway: aiosmtpd's, with a frugal DATA and readable refusals."""
+    """The SMTP protocol of the gateway: aiosmtpd's, with a frugal DATA and readable refusals.
+
+    What it takes of aiosmtpd's internals goes through compat.aiosmtpd, checked at start-up.
+    """
 
     def __init__(self, handler, *, document_limit: int, **kwargs) -> None:
         super().__init__(handler, **kwargs)
@@ -44,11 +46,13 @@ class GatewaySMTP(SMTP):
             mb=int(megabytes) if megabytes.is_integer() else round(megabytes, 1))
 
     async def push(self, status) -> None:
-        if status == _AIOSMTPD_TOO_BIG:
+        if compat_aiosmtpd.is_size_refusal(status):  # Replaced by the gateway's own text.
             status = self.too_big
         await super().push(status)
 
     async def smtp_DATA(self, arg: str) -> None:
+        if not compat_aiosmtpd.frugal_data():
+            return await super().smtp_DATA(arg)
         if await self.check_helo_needed():
             return
         if await self.check_auth_needed("DATA"):
@@ -62,26 +66,27 @@ class GatewaySMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            content = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            content = await read_data(compat_aiosmtpd.data_stream(self), self.data_size_limit,
+                                      self.line_length_limit)
         except asyncio.CancelledError:
             log.info("connection lost during DATA")
-            self._writer.close()
+            compat_aiosmtpd.close(self)
             raise
         except asyncio.IncompleteReadError:
             log.info("connection closed during DATA")
-            self._writer.close()
+            compat_aiosmtpd.close(self)
             return
         except DataTooLong as refused:
-            self._set_post_data_state()
+            compat_aiosmtpd.end_data(self)
             if refused.refusal is errors.MESSAGE_TOO_BIG:
                 await self.push(self.too_big)
             else:  # The limit counts the CRLF (RFC 5321 4.5.3.1.6).
                 await self.push(refused.refusal.line(limit=self.line_length_limit - 2))
             return
         self.envelope.content = self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push("250 OK" if status is MISSING else status)
+        status = await compat_aiosmtpd.data_hook(self)
+        compat_aiosmtpd.end_data(self)
+        await self.push("250 OK" if status is None else status)
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int | None,

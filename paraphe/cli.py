@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+import compat
+from compat import CompatError
 from paraphe.settings import load_settings
 from workflows.errors import ParapheError
 
@@ -103,7 +105,12 @@ async def _run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        # Before any work: a dependency upgraded under an override stops the command here.
+        compat.install_all()
         code = asyncio.run(_run(args))
+    except CompatError as exc:
+        sys.stderr.write(f"paraphe: {exc}\n")
+        code = 1
     except CliError as exc:
         sys.stderr.write(f"paraphe: {exc}\n")
         code = 2

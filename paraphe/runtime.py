@@ -9,6 +9,7 @@ import signal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+import compat
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
 from web.app import start_web
@@ -39,6 +40,8 @@ def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services) -> None:
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
                 announce=print) -> None:
     """Runs until SIGINT/SIGTERM (or `stop` is set), then stops every part cleanly."""
+    # Also run by `paraphe` itself; here for whoever serves without the command line.
+    compat.install_all()
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

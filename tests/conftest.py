@@ -15,8 +15,13 @@ import uuid
 
 import pytest
 
+import compat
 from paraphe.settings import Settings
 from workflows import clock
+
+# As every entry point does: the overrides of dependencies' internals, checked (and
+# PARAPHE_COMPAT_DISABLE read, which tests/compat's canaries notice).
+compat.install_all()
 
 BACKEND = os.environ.get("PARAPHE_TEST_DATABASE", "sqlite")
 PG_URL = os.environ.get("PARAPHE_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -92,7 +97,9 @@ async def database_url(home):
 def settings(home, database_url, monkeypatch):
     """Settings on a fresh home and database; the environment cannot leak in."""
     for key in list(os.environ):
-        if key.startswith("PARAPHE_") and not key.startswith("PARAPHE_TEST_"):
+        # PARAPHE_COMPAT_DISABLE is no setting: the signing workers must see it too.
+        if key.startswith("PARAPHE_") and not key.startswith(("PARAPHE_TEST_",
+                                                              compat.DISABLE_ENV)):
             monkeypatch.delenv(key)
     monkeypatch.setenv("PARAPHE_CONFIG", str(home / "absent.toml"))
     # A free loopback port as public URL: certificates name their OCSP responder there, and a

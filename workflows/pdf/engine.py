@@ -25,6 +25,7 @@ from pathlib import Path
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.general import SigningError
 
+from compat import pyhanko as compat_pyhanko
 from workflows import clock
 from workflows.errors import DocumentBrokenError, DocumentNotFoundError, TrustServiceError
 from workflows.pdf import pades
@@ -226,9 +227,9 @@ _state: dict = {}
 
 
 def _init_worker(settings) -> None:
-    from workflows.pdf import revisions
-
-    revisions.install()
+    # A worker is a process of its own: the checks of compat.pyhanko run here too, and
+    # only here is pyHanko's reader tuned.
+    compat_pyhanko.install_reader()
     _state.clear()
     _state["settings"] = settings
     _state["loop"] = asyncio.new_event_loop()
@@ -283,7 +284,7 @@ _settled = 0
 
 def _settle() -> None:
     """Frees a job's garbage now, then sets what survives (keys, the parse caches of
-    workflows.pdf.revisions) aside from later collections: otherwise a full collection
+    compat.pyhanko) aside from later collections: otherwise a full collection
     over the caches of a worker that signed a large document would cost more than a
     signature, at random moments."""
     global _settled
@@ -349,7 +350,7 @@ def _run_job(coro_factory):
     try:
         return loop.run_until_complete(coro_factory())
     except SigningError as exc:
-        if "larger than expected" in str(exc):
+        if compat_pyhanko.container_too_small(exc):
             raise _ContainerTooSmall() from None
         raise DocumentBrokenError(f"the PDF cannot be signed: {exc}") from None
     except PdfError as exc:

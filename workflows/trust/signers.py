@@ -16,6 +16,7 @@ from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from compat import pyhanko as compat_pyhanko
 from workflows import clock
 from workflows.errors import KeystoreError, TrustServiceError
 from workflows.trust import ocsp as ocsp_mod
@@ -71,12 +72,13 @@ class KeptKeySigner(Signer):
                          use_pades=False, timestamper=None, signed_attr_settings=None,
                          is_pdf_sig=True, encap_content_info=None) -> cms.ContentInfo:
         """pyHanko's CMS for a timestamped PAdES signature, built from DER pieces; any
-        other request (a dry run, CAdES attributes, no timestamper...) goes to pyHanko."""
-        attrs = signed_attr_settings
-        if (dry_run or not (use_pades and is_pdf_sig) or timestamper is None
-                or encap_content_info is not None or digest_algorithm.lower() != "sha256"
-                or (attrs is not None and (attrs.cades_signed_attrs is not None
-                                           or getattr(attrs, "adobe_revinfo_attr", None)))):
+        other request (a dry run, CAdES attributes, no timestamper...) goes to pyHanko.
+        The parameters are pyHanko's, checked by compat.pyhanko at start-up."""
+        if not compat_pyhanko.plain_pades_request(
+                data_digest=data_digest, digest_algorithm=digest_algorithm, dry_run=dry_run,
+                use_pades=use_pades, timestamper=timestamper,
+                signed_attr_settings=signed_attr_settings, is_pdf_sig=is_pdf_sig,
+                encap_content_info=encap_content_info):
             return await super().async_sign(
                 data_digest, digest_algorithm, dry_run=dry_run, use_pades=use_pades,
                 timestamper=timestamper, signed_attr_settings=signed_attr_settings,

@@ -1,5 +1,5 @@
 """A document signed again and again: every signature stays valid, and the tuned reader of
-the signing workers (workflows.pdf.revisions) answers exactly as pyHanko's own."""
+the signing workers (compat.pyhanko) answers exactly as pyHanko's own."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from compat import pyhanko as revisions
 from tests.pdfs import make_pdf
 from tests.workflows.pdf.test_signing import check_with_everyone
 from workflows.documents import DocumentStore
 from workflows.errors import DocumentNotFoundError
-from workflows.pdf import revisions
 from workflows.signing import stamp_for
 
 SIGNERS = 12

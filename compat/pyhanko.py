@@ -1,8 +1,20 @@
-"""pyHanko's reader, tuned for files with hundreds of incremental revisions.
+"""pyHanko 0.38: what Paraphe overrides or relies on, checked by `install()`.
 
-A collection's document gets one revision per signature. Out of the box, opening such a
-file costs pyHanko work that grows with the square of the revision count, at every
-signature:
+Three things, each with its canary in tests/compat/test_pyhanko.py:
+
+- `pyhanko.revisions`: pyHanko's reader, tuned for files with hundreds of incremental
+  revisions (below). Five names of pyHanko are replaced, three of them private; signing
+  workers call `install_reader()`.
+- `pyhanko.pades_cms`: workflows.trust.signers.KeptKeySigner overrides `Signer.async_sign`
+  and assembles the CMS pyHanko would build (workflows.trust.pades_cms) when
+  `plain_pades_request()` says the request is one it knows how to answer.
+- `pyhanko.byterange_text`: pyHanko says that a signature outgrew the room reserved for
+  it only in a SigningError's text, without a type or attribute of its own: the signing
+  engine retries with more room when `container_too_small()` recognises that text.
+
+The reader, tuned. A collection's document gets one revision per signature. Out of the
+box, opening such a file costs pyHanko work that grows with the square of the revision
+count, at every signature:
 
 - every cross-reference section of the file is parsed again, although a signing worker
   parsed the same bytes a moment ago for the previous signature;
@@ -17,14 +29,14 @@ signature:
 - looking for the field to sign by name reads the value of every signature field, i.e.
   every earlier signature with its 30 KB container.
 
-`install()` (called once per signing worker) swaps in what gives the same answers faster:
-a builder that reuses the parse of a section whose bytes it has seen at the same offset,
-a reader that does the same for objects (a copy bound to the new file, so changes made
-by a signature never reach the cache), an xref cache indexed by object number, a trailer
-that knows which keys its revisions hold, and a field search that passes over fields
-whose name cannot match before pyHanko reads their value. Encrypted files, streams,
-objects inside object streams and hybrid sections (whose data lies elsewhere in the
-file) are always parsed afresh.
+`install_reader()` (called once per signing worker) swaps in what gives the same answers
+faster: a builder that reuses the parse of a section whose bytes it has seen at the same
+offset, a reader that does the same for objects (a copy bound to the new file, so changes
+made by a signature never reach the cache), an xref cache indexed by object number, a
+trailer that knows which keys its revisions hold, and a field search that passes over
+fields whose name cannot match before pyHanko reads their value. Encrypted files, streams,
+objects inside object streams and hybrid sections (whose data lies elsewhere in the file)
+are always parsed afresh. The service's own process keeps pyHanko's reader as it is.
 """
 
 from __future__ import annotations
@@ -33,7 +45,10 @@ import dataclasses
 from collections import OrderedDict
 
 from pyhanko.pdf_utils import form_tools, generic, incremental_writer, misc, reader, xref
-from pyhanko.sign import fields
+from pyhanko.sign import fields, general, timestamps
+from pyhanko.sign.signers import pdf_byterange, pdf_cms
+
+from compat import Checks, disabled
 
 # Parsed sections kept per process (one is a few hundred bytes of source), and per offset:
 # files of the same shape put different sections at the same offset.
@@ -48,6 +63,9 @@ _sections: OrderedDict = OrderedDict()
 # (offset, id, generation, strict) -> (raw bytes, parsed object bound to no file)
 _objects: OrderedDict = OrderedDict()
 _object_bytes = 0
+# The replacements that ran in this process (each notes itself once per file opened, not
+# per object): what `report()` tells the canaries.
+used: set[str] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +140,7 @@ class CachingXRefBuilder(xref.XRefBuilder):
     same bytes (the earlier revisions of a file signed again)."""
 
     def __init__(self, handler, stream, strict, last_startxref) -> None:
+        used.add("XRefBuilder")
         super().__init__(handler, stream, strict, last_startxref)
         trailer = IndexedTrailer()
         trailer.container_ref = self.trailer.container_ref
@@ -208,6 +227,7 @@ class IndexedXRefCache(xref.XRefCache):
     """Looks an object up only in the sections that mention its number."""
 
     def __init__(self, reader_, xref_sections) -> None:
+        used.add("XRefCache")
         super().__init__(reader_, xref_sections)
         index: dict[int, list[int]] = {}
         for ix, section in enumerate(xref_sections):
@@ -269,6 +289,7 @@ def enumerate_fields_in(field_list, filled_status=None, with_name=None, parent_n
                         parents=None, *, refs_seen, target_field_type):
     """pyHanko's `enumerate_fields_in`, first dropping the fields that cannot match
     `with_name`, whose values pyHanko would otherwise read."""
+    used.add("enumerate_fields_in")
     if with_name is not None and isinstance(field_list, generic.ArrayObject):
         field_list = generic.ArrayObject(
             ref for ref in field_list if _may_lead_to(ref, parent_name, with_name, refs_seen))
@@ -283,6 +304,7 @@ _check_consistency = xref._check_xref_consistency
 def check_xref_consistency(sections) -> None:
     """pyHanko's strict consistency check, its check that no later revision overwrites a
     cross-reference stream object made in one pass over the sections."""
+    used.add("_check_xref_consistency")
     last_written: dict = {}
     for ix, section in enumerate(sections):
         for ref in section.xref_data.explicit_refs_in_revision:
@@ -297,7 +319,7 @@ def check_xref_consistency(sections) -> None:
         if s.meta_info.stream_ref is not None else s for s in sections])
 
 
-# (module, name, replacement): what `install` swaps in pyHanko.
+# (module, name, replacement): what `install_reader` swaps in pyHanko.
 PATCHES = (
     (xref, "_check_xref_consistency", check_xref_consistency),
     (reader, "XRefBuilder", CachingXRefBuilder),
@@ -307,8 +329,126 @@ PATCHES = (
 )
 
 
-def install() -> None:
+def report() -> dict:
+    """What is in effect in this process: the names patched, the replacements that ran,
+    the entries of the parse caches (the reader's own cache fills only through it)."""
+    return {"patched": sorted(name for module, name, value in PATCHES
+                              if getattr(module, name) is value),
+            "used": sorted(used), "sections": len(_sections), "objects": len(_objects)}
+
+
+def install_reader() -> None:
     """Makes every reader that pyHanko's incremental writer opens in this process, and its
-    search for the field to sign, use what is above."""
+    search for the field to sign, use what is above (signing workers only); checks first."""
+    install()
+    if disabled("pyhanko.revisions"):
+        return
     for module, name, value in PATCHES:
         setattr(module, name, value)
+
+
+# --- pyhanko.pades_cms ------------------------------------------------------------------
+
+# What KeptKeySigner.async_sign overrides, parameter for parameter.
+ASYNC_SIGN_PARAMETERS = ("self", "data_digest", "digest_algorithm", "dry_run", "use_pades",
+                         "timestamper", "signed_attr_settings", "is_pdf_sig",
+                         "encap_content_info")
+_pades_cms = True
+
+
+def plain_pades_request(*, data_digest, digest_algorithm, dry_run, use_pades, timestamper,
+                        signed_attr_settings, is_pdf_sig, encap_content_info) -> bool:
+    """Whether `Signer.async_sign` was asked for what workflows.trust.pades_cms assembles:
+    a timestamped PAdES signature over a SHA-256 digest, with pyHanko's baseline signed
+    attributes only. Anything else (a dry run, CAdES attributes, Adobe's revocation
+    attribute, no timestamper...) is left to pyHanko."""
+    attrs = signed_attr_settings
+    return (_pades_cms and not dry_run and use_pades and is_pdf_sig
+            and timestamper is not None and encap_content_info is None
+            and digest_algorithm.lower() == "sha256"
+            and (attrs is None or (attrs.cades_signed_attrs is None
+                                   and not attrs.adobe_revinfo_attr)))
+
+
+# --- pyhanko.byterange_text -------------------------------------------------------------
+
+# The start of the SigningError pyHanko raises when a CMS outgrows the reserved /Contents.
+CONTAINER_TOO_SMALL = "Final ByteRange payload larger than expected"
+_byterange_text = True
+
+
+def container_too_small(exc: Exception) -> bool:
+    """Whether pyHanko's `exc` says the signature outgrew the room reserved for it."""
+    return (_byterange_text and isinstance(exc, general.SigningError)
+            and CONTAINER_TOO_SMALL in str(exc))
+
+
+# --- install -----------------------------------------------------------------------------
+
+_checked = False
+
+
+def install() -> None:
+    """Checks that pyHanko still has every name, parameter and text the overrides above rely
+    on (raises compat.CompatError), and reads PARAPHE_COMPAT_DISABLE. Idempotent."""
+    global _checked, _pades_cms, _byterange_text
+    if not _checked:
+        _check()
+        _checked = True
+    _pades_cms = not disabled("pyhanko.pades_cms")
+    _byterange_text = not disabled("pyhanko.byterange_text")
+
+
+def _check() -> None:
+    c = Checks("pyhanko", "0.38", "pyhanko", "compat/pyhanko.py")
+    # pyhanko.revisions: the replaced names, where pyHanko looks them up, what the
+    # replacements override and read.
+    c.name(reader, "XRefBuilder")
+    c.name(reader, "XRefCache")
+    c.name(incremental_writer, "PdfFileReader")
+    c.name(fields, "enumerate_fields_in")
+    c.name(xref, "_check_xref_consistency")
+    c.uses(c.name(reader, "_read_xrefs_and_trailer"), "XRefBuilder", "XRefCache")
+    c.uses(incremental_writer.IncrementalPdfFileWriter.__init__, "PdfFileReader")
+    c.uses(fields.prepare_sig_field, "enumerate_fields_in")
+    c.uses(c.name(xref.XRefBuilder, "read_xrefs", ("self",)), "_check_xref_consistency")
+    c.params(_check_consistency, ("all_sections",))
+    c.name(xref.XRefBuilder, "__init__",
+           ("self", "handler", "stream", "strict", "last_startxref"))
+    c.uses(xref.XRefBuilder.__init__, "handler", "stream", "strict", "sections", "trailer")
+    c.name(xref.XRefBuilder, "_read_xref_stream", ("self", "declared_startxref"))
+    c.name(xref.XRefBuilder, "_read_xref_table", ("self", "declared_startxref"))
+    c.name(xref.TrailerDictionary, "add_trailer_revision", ("self", "trailer_dict"))
+    c.name(xref.TrailerDictionary, "raw_get", ("self", "key", "decrypt", "revision"))
+    trailer = xref.TrailerDictionary()
+    c.attribute(trailer, "_trailer_revisions")
+    c.attribute(trailer, "_new_changes")
+    c.fields(xref.XRefSection, "meta_info", "xref_data")
+    c.fields(xref.XRefSectionMetaInfo, "xref_section_type", "stream_ref")
+    c.name(xref.XRefSectionType, "STANDARD")
+    c.name(xref.XRefSectionType, "STREAM")
+    for name in ("standard_xrefs", "xrefs_in_objstm", "freed", "hybrid",
+                 "explicit_refs_in_revision"):
+        c.uses(xref.XRefSectionData.__init__, name)
+    c.name(xref.XRefSectionData, "try_resolve", ("self", "ref"))
+    c.name(xref.XRefCache, "__init__", ("self", "reader", "xref_sections"))
+    c.uses(xref.XRefCache.__init__, "_xref_sections")
+    for name in ("get_last_change", "get_introducing_revision"):
+        c.name(xref.XRefCache, name, ("self", "ref"))
+    c.name(xref.XRefCache, "get_historical_ref", ("self", "ref", "revision"))
+    c.name(reader.PdfFileReader, "_read_object",
+           ("self", "ref", "marker", "never_decrypt", "as_metadata_stream"))
+    c.name(form_tools, "enumerate_fields_in",
+           ("field_list", "filled_status", "with_name", "parent_name", "parents", "refs_seen",
+            "target_field_type"))
+    # pyhanko.pades_cms: the method overridden, and the attributes pyHanko builds.
+    c.name(pdf_cms.Signer, "async_sign", ASYNC_SIGN_PARAMETERS)
+    c.name(pdf_cms.Signer, "async_sign_raw", ("self", "data", "digest_algorithm", "dry_run"))
+    c.name(pdf_cms.Signer, "get_signature_mechanism_for_digest", ("self", "digest_algorithm"))
+    c.fields(pdf_cms.PdfCMSSignedAttributes, "signing_time", "cades_signed_attrs",
+             "adobe_revinfo_attr")
+    c.name(general, "as_signing_certificate_v2")
+    c.name(timestamps.TimeStamper, "async_timestamp", ("self", "message_digest", "md_algorithm"))
+    # pyhanko.byterange_text
+    c.text(c.name(pdf_byterange.PreparedByteRangeDigest, "fill_reserved_region"),
+           CONTAINER_TOO_SMALL)
