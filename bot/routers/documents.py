@@ -16,7 +16,12 @@ from bot import replies
 from bot.callbacks import DocAction
 from workflows import clock, delegations, people
 from workflows.actors import Actor
-from workflows.errors import ChatButtonStaleError, DocumentNotPdfError, DocumentTooLargeError
+from workflows.collections import require_start
+from workflows.errors import (
+    ChatButtonStaleError,
+    DocumentNotPdfError,
+    DocumentTooLargeError,
+)
 from workflows.models import Cabinet, Person, TelegramUpload
 from workflows.sealing import seal_document
 from workflows.services import Services
@@ -157,9 +162,7 @@ async def collect(query: CallbackQuery, callback_data: DocAction, person: Person
     upload = await _upload_for(person, callback_data.upload)
     slug = await _cabinet_slug(callback_data.cabinet)
     cabinet = await people.resolve_cabinet(person, slug)
-    if not (await delegations.may(person, cabinet, "prepare")
-            or await delegations.may(person, cabinet, "launch")):
-        await delegations.require(person, cabinet, "prepare")
+    await require_start(person, cabinet)
     await _claim(upload, "collect")
     await query.answer()
     await _drop_buttons(query)
