@@ -48,7 +48,7 @@ from workflows.collections.report import (
     evidence_report,
     printable_json,
 )
-from workflows.collections.rights import StartRight, require_start
+from workflows.collections.rights import StartRight, may_start_with, require_start
 from workflows.collections.signer_flow import (
     decline,
     note_opened,
@@ -71,7 +71,7 @@ __all__ = [
     "StartRight", "appendix_lines", "approve_collection", "build_report",
     "cabinet_collections", "cancel_collection", "create_collection", "decline",
     "evidence_report", "expire", "finalize", "finalize_pending", "get_collection",
-    "list_collections", "note_opened", "parse_body", "parse_line", "parse_signers",
+    "list_collections", "may_start_with", "note_opened", "parse_body", "parse_line", "parse_signers",
     "pending_approvals", "printable_json", "reject_collection", "remind_collection",
     "request_signature_code", "require_start", "send_code", "served", "sign_internal",
     "sign_with_code", "signature_cost", "signed_copy_available", "signer_view",

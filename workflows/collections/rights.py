@@ -13,6 +13,16 @@ from workflows import delegations
 from workflows.errors import CollectionNotFoundError, DelegationMissingError
 from workflows.models import Cabinet, Collection, Membership, Person
 
+# The delegations that start a collection, in the order they are tried; the ones in
+# LAUNCHING start it at once, the others submit it for approval.
+START_ACTIONS = ("launch", "prepare")
+LAUNCHING = frozenset({"launch"})
+
+
+def may_start_with(actions) -> bool:
+    """Do these held actions (delegations.rights_of) let a person start a collection?"""
+    return bool(set(actions) & set(START_ACTIONS))
+
 
 @dataclass(frozen=True)
 class StartRight:
@@ -25,16 +35,15 @@ class StartRight:
 async def require_start(person: Person, cabinet: Cabinet) -> StartRight:
     """May `person` start (launch or prepare) a collection for `cabinet`? Raises
     NotAMemberError, or DelegationMissingError (action "prepare") when neither is held."""
-    try:
-        return StartRight(await delegations.require(person, cabinet, "launch"), True)
-    except DelegationMissingError:
-        pass
-    try:
-        return StartRight(await delegations.require(person, cabinet, "prepare"), False)
-    except DelegationMissingError:
-        raise DelegationMissingError(
-            f"{person.email} may neither launch nor prepare collections for {cabinet.slug}",
-            action="prepare", cabinet=cabinet.slug) from None
+    for action in START_ACTIONS:
+        try:
+            return StartRight(await delegations.require(person, cabinet, action),
+                              action in LAUNCHING)
+        except DelegationMissingError:
+            continue
+    raise DelegationMissingError(
+        f"{person.email} may neither launch nor prepare collections for {cabinet.slug}",
+        action="prepare", cabinet=cabinet.slug)
 
 
 async def manager_basis(person: Person | None, collection: Collection) -> str:
