@@ -13,6 +13,7 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import CollectAction
+from bot.files import download
 from workflows import people
 from workflows.actors import Actor
 from workflows.collections import SignerSpec, create_collection, require_start
@@ -145,8 +146,6 @@ async def abort_button(query: CallbackQuery, lang: str, state: FSMContext) -> No
 @router.callback_query(CollectAction.filter(F.action == "confirm"))
 async def confirm(query: CallbackQuery, actor: Actor, lang: str, bot: Bot, svc: Services,
                   state: FSMContext) -> None:
-    from bot.routers.documents import download
-
     if await state.get_state() != Collecting.confirm.state:
         raise ChatButtonStaleError("this button no longer applies")
     data = await state.get_data()

@@ -34,6 +34,7 @@ from workflows.models import (
 from workflows.models.collections import ENDED
 from workflows.pdf.html import AssociatedFile
 from workflows.transactions import in_transaction
+from workflows.trust.signers import load_signer
 
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)
@@ -238,8 +239,6 @@ async def _report_json(svc, collection_id: int, *, anchored: bool = False
 
 
 async def _sign_json(svc, key, raw: bytes) -> bytes:
-    # lazy: workflows.trust.signers loads pyHanko's signers (heavy), needed only here.
-    from workflows.trust.signers import load_signer
 
     cms = await load_signer(svc.settings, key).async_sign_general_data(raw, "sha256",
                                                                         detached=True)

@@ -27,6 +27,7 @@ from workflows.models import (
     Signer,
     SignerCode,
 )
+from workflows.pdf.stamp import StampSpec
 from workflows.transactions import in_transaction
 
 MAX_RETRIES = 8
@@ -44,8 +45,6 @@ class _VersionMoved(Exception):
 
 def stamp_for(position: int):
     """Where signer `position`'s visible stamp goes on the last page."""
-    # lazy: workflows.pdf.stamp loads pyHanko's stamping, which only signing workers need.
-    from workflows.pdf.stamp import StampSpec
 
     cell = (position - 1) % (STAMP_COLUMNS * STAMP_ROWS)
     col, row = cell % STAMP_COLUMNS, cell // STAMP_COLUMNS
