@@ -14,7 +14,7 @@ from paraphe.templating import render_html
 from web import forms
 from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
 from workflows import collections
-from workflows.errors import DocumentNotFoundError, ParapheError
+from workflows.errors import DocumentNotFoundError, ParapheError, SignerLinkInvalidError
 
 SERVICES = web.AppKey("signer_services", object)
 TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"
@@ -32,12 +32,9 @@ def _base(token: str) -> str:
 async def _context(request: web.Request, view, token: str, lang: str) -> dict:
     c = view.collection
     base = _base(token)
-    completed = c.state == "completed" and c.finalized_at is not None
-    docs = []
-    for d in view.documents:
-        shown = (d.current or d.original) if completed else d.original
-        docs.append({"filename": d.filename, "sha256": shown.sha256,
-                     "url": f"{base}/documents/{d.position}"})
+    completed = view.signed_copy
+    docs = [{"filename": d.filename, "sha256": view.served(d).document.sha256,
+             "url": f"{base}/documents/{d.position}"} for d in view.documents]
     signed_count = view.signed_count
     return {
         "lang": lang, "base": base, "title": c.title, "message": c.message,
@@ -57,20 +54,6 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
     }
 
 
-def _blocking(view) -> ParapheError | None:
-    """The error a page GET answers with, when the signer cannot act and has nothing to get."""
-    from workflows.errors import AlreadyDeclinedError, LinkExpiredError, NotYourTurnError
-
-    state = view.collection.state
-    if state in ("expired", "cancelled", "declined"):
-        if view.signer.state == "declined":
-            return AlreadyDeclinedError("you declined to sign", state=state)
-        return LinkExpiredError(f"the collection is {state}", state=state)
-    if state == "in_progress" and view.signer.state == "pending" and not view.turn:
-        return NotYourTurnError("not your turn yet")
-    return None
-
-
 async def _page(request: web.Request, token: str, *, problem: ParapheError | None = None,
                 opened: bool = False) -> web.Response:
     try:
@@ -83,7 +66,7 @@ async def _page(request: web.Request, token: str, *, problem: ParapheError | Non
     # A member's language is known; for a client, their browser's says more than our default.
     known = view.signer.language if view.signer.person_id else None
     lang = language_of(request, known)
-    blocking = _blocking(view)
+    blocking = view.page_error
     if blocking is not None:
         return error_page(request, blocking, language=known)
     ctx = await _context(request, view, token, lang)
@@ -179,31 +162,26 @@ async def document(request: web.Request) -> web.Response:
         row = next((d for d in view.documents if d.position == position), None)
         if row is None:
             raise DocumentNotFoundError("no such document")
-        finished = view.collection.state == "completed" and view.collection.finalized_at
-        stored = (row.current or row.original) if finished else row.original
-        data = await request.app[SERVICES].documents.read(stored.sha256)
+        shown = view.served(row)
+        data = await request.app[SERVICES].documents.read(shown.document.sha256)
     except ParapheError as exc:
         return error_page(request, exc)
-    name = row.filename
-    if finished:
-        name = name[:-4] + "-signe.pdf" if name.lower().endswith(".pdf") else name
     return web.Response(body=data, content_type="application/pdf", headers={
-        **PAGE_HEADERS, "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}",
-        "X-Document-Sha256": stored.sha256})
+        **PAGE_HEADERS,
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(shown.filename)}",
+        "X-Document-Sha256": shown.document.sha256})
 
 
 async def _report(request: web.Request, kind: str) -> web.Response:
-    from workflows import reports
-
     token = request.match_info["token"]
     try:
         view = await collections.signer_view(token)
-        if not (view.collection.state == "completed" and view.collection.finalized_at):
+        if not view.signed_copy:
             raise DocumentNotFoundError("the evidence report exists once everyone has signed")
         # The certificate in the page's language (the JSON is the same bytes in both).
         known = view.signer.language if view.signer.person_id else None
-        report = await reports.evidence_report(request.app[SERVICES], view.collection.id,
-                                               language_of(request, known))
+        report = await collections.evidence_report(request.app[SERVICES], view.collection.id,
+                                                   language_of(request, known))
     except ParapheError as exc:
         return error_page(request, exc)
     if kind == "pdf":
@@ -233,8 +211,6 @@ async def report_p7s(request: web.Request) -> web.Response:
 
 
 async def unknown(request: web.Request) -> web.Response:
-    from workflows.errors import SignerLinkInvalidError
-
     return error_page(request, SignerLinkInvalidError("this signature link is not valid"))
 
 

@@ -37,7 +37,16 @@ def normalize_email(email: str) -> str:
 
 
 def normalize_phone(phone: str) -> str:
-    return re.sub(r"[\s.-]", "", phone.strip())
+    """A mobile number as people type it, in international form when it can be: spaces,
+    dots, dashes and brackets dropped, `00` read as `+`, a French national number (ten
+    digits from 0) as +33. The result is checked against PHONE_RE by the caller. (The
+    `phonenumbers` library would know every country's plan; it is not a dependency.)"""
+    number = re.sub(r"[\s.()-]", "", phone.strip())
+    if number.startswith("00"):
+        return "+" + number[2:]
+    if number.startswith("0") and len(number) == 10:
+        return "+33" + number[1:]
+    return number
 
 
 def normalize_siren(siren: str) -> str:

@@ -363,10 +363,6 @@ async def set_mobile(svc, actor: Actor, phone: str) -> str:
     if reg.identity_confirmed_at is None:
         raise RegistrationStepMissingError("confirm your identity first", step="identity")
     number = people.normalize_phone(phone or "")
-    if number.startswith("00"):
-        number = "+" + number[2:]
-    elif number.startswith("0") and len(number) == 10:
-        number = "+33" + number[1:]  # A French national number, as people type it.
     if not people.PHONE_RE.match(number):
         raise PhoneInvalidError("this is not a mobile number: type it as +33 6 12 34 56 78")
     if await phone_bound_elsewhere(number, person.id):

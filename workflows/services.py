@@ -15,19 +15,23 @@ class Services:
     documents: DocumentStore
     trust: Any = None  # workflows.trust.ca.TrustService
     engine: Any = None  # workflows.pdf.engine.SigningEngine
+    # The renderer of templates/: `render(path, language, **ctx)` and `render_html(...)`
+    # (paraphe.templating), given by whoever builds the services.
+    templates: Any = None
     # The Telegram bot's @username (deep links); set by the bot when it starts.
     telegram_username: str | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> "Services":
         """Builds the services on an open database; creates the trust service on first start."""
+        from paraphe import templating
         from workflows.pdf.engine import SigningEngine
         from workflows.trust.ca import TrustService
 
         documents = DocumentStore(settings.home / "documents")
         trust = await TrustService.open(settings)
         return cls(settings=settings, documents=documents, trust=trust,
-                   engine=SigningEngine(settings),
+                   engine=SigningEngine(settings), templates=templating,
                    telegram_username=settings.telegram_bot_username)
 
     async def close(self) -> None:

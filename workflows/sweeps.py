@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from workflows import anchors, archive, clock
-from workflows import collection_notices as notices
+from workflows.collections import expire, finalize_pending, notices
 from workflows.models import (
     Collection,
     EvidenceAnchor,
@@ -43,8 +43,6 @@ SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expi
 
 async def expire_due(svc, limit: int = BATCH) -> int:
     """Ends collections whose deadline has passed; returns how many this call ended."""
-    from workflows.collections import expire
-
     due = await Collection.filter(state="in_progress", expires_at__lte=clock.now()).order_by(
         "expires_at").limit(limit)
     count = 0
@@ -124,8 +122,6 @@ async def _send_due(svc, signer: Signer, stage: str, now, contexts: dict) -> boo
 
 async def finalize_due(svc) -> int:
     """Finishes completed collections whose timestamps or report a crash left undone."""
-    from workflows.reports import finalize_pending
-
     try:
         return await finalize_pending(svc)
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.

@@ -8,6 +8,7 @@ from aiogram.types import Message
 
 from bot import replies
 from workflows import billing, delegations, people
+from workflows.collections import may_start_with
 from workflows.models import Person
 
 router = Router(name=__name__)
@@ -19,7 +20,7 @@ def commands_for(rights: dict[str, list[str]]) -> list[str]:
     commands = []
     if "seal" in held:
         commands.append("seal")
-    if held & {"prepare", "launch"}:
+    if may_start_with(held):
         commands += ["collect", "status", "cancel", "remind"]
     if "launch" in held:
         commands += ["approve", "reject"]

@@ -13,6 +13,7 @@ from bot import replies
 from bot.callbacks import ApprovalAction
 from bot.routers._args import collection_id, rest
 from workflows.actors import Actor
+from workflows.collections import approve_collection, get_collection, reject_collection
 from workflows.services import Services
 
 router = Router(name=__name__)
@@ -25,8 +26,6 @@ class Rejecting(StatesGroup):
 @router.message(Command("approve"))
 async def approve_command(message: Message, command: CommandObject, actor: Actor, lang: str,
                           svc: Services) -> None:
-    from workflows.collections import approve_collection
-
     number = collection_id(command)
     if number is None:
         await message.answer(replies.text("approvals/usage_approve", lang))
@@ -38,8 +37,6 @@ async def approve_command(message: Message, command: CommandObject, actor: Actor
 @router.message(Command("reject"))
 async def reject_command(message: Message, command: CommandObject, actor: Actor, lang: str,
                          svc: Services) -> None:
-    from workflows.collections import reject_collection
-
     number, reason = collection_id(command), rest(command)
     if number is None or not reason:
         await message.answer(replies.text("approvals/usage_reject", lang))
@@ -62,8 +59,6 @@ async def _settle(query: CallbackQuery, body: str) -> None:
 @router.callback_query(ApprovalAction.filter(F.action == "approve"))
 async def approve_button(query: CallbackQuery, callback_data: ApprovalAction, actor: Actor,
                          lang: str, svc: Services) -> None:
-    from workflows.collections import approve_collection
-
     collection = await approve_collection(svc, actor, callback_data.collection)
     body = replies.text("approvals/approved", lang, collection=collection)
     await query.answer(body[:190])
@@ -73,7 +68,6 @@ async def approve_button(query: CallbackQuery, callback_data: ApprovalAction, ac
 @router.callback_query(ApprovalAction.filter(F.action == "reject"))
 async def reject_button(query: CallbackQuery, callback_data: ApprovalAction, actor: Actor,
                         lang: str, state: FSMContext) -> None:
-    from workflows.collections import get_collection
     from workflows.errors import ChatButtonStaleError
 
     # Visibility and state are checked now, so a stale button is answered at once.
@@ -92,8 +86,6 @@ async def reject_button(query: CallbackQuery, callback_data: ApprovalAction, act
 @router.message(Rejecting.reason, F.text, ~F.text.startswith("/"))
 async def reject_reason(message: Message, actor: Actor, lang: str, svc: Services, bot: Bot,
                         state: FSMContext) -> None:
-    from workflows.collections import reject_collection
-
     data = await state.get_data()
     await state.clear()
     collection = await reject_collection(svc, actor, data["collection"], message.text.strip())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from dataclasses import asdict
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
@@ -13,16 +13,16 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import CollectAction
-from workflows import delegations, people
+from bot.files import download
+from workflows import people
 from workflows.actors import Actor
+from workflows.collections import SignerSpec, create_collection, require_start
+from workflows.collections import parse_signers as parse_signer_lines
 from workflows.errors import ChatButtonStaleError, DocumentNotPdfError
 from workflows.models import Person
 from workflows.services import Services
 
 router = Router(name=__name__)
-
-SIGNER_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*"
-                       r"(?P<phone>\+[0-9][0-9 .-]{6,20})?\s*$")
 
 
 class Collecting(StatesGroup):
@@ -34,19 +34,10 @@ class Collecting(StatesGroup):
 
 
 def parse_signers(body: str) -> tuple[list[dict], list[str]]:
-    """Signers from lines `Name <email> [+33…]`, and the lines that could not be read."""
-    signers, unreadable = [], []
-    for line in body.splitlines():
-        if not line.strip():
-            continue
-        match = SIGNER_RE.match(line)
-        if match is None:
-            unreadable.append(line.strip())
-            continue
-        phone = match["phone"]
-        signers.append({"name": match["name"].strip(), "email": match["email"].lower(),
-                        "phone": re.sub(r"[\s.-]", "", phone) if phone else None})
-    return signers, unreadable
+    """Signers from the typed lines (the core's grammar, workflows/collections/lines.py), as
+    the conversation keeps them, and the lines that could not be read."""
+    signers, unreadable = parse_signer_lines(body)
+    return [asdict(s) for s in signers], unreadable
 
 
 async def begin(bot: Bot, chat_id: int, state: FSMContext, lang: str, *, cabinet: str,
@@ -62,9 +53,7 @@ async def begin(bot: Bot, chat_id: int, state: FSMContext, lang: str, *, cabinet
 async def collect(message: Message, command: CommandObject, person: Person, lang: str,
                   bot: Bot, state: FSMContext) -> None:
     cabinet = await people.resolve_cabinet(person, (command.args or "").strip() or None)
-    if not (await delegations.may(person, cabinet, "prepare")
-            or await delegations.may(person, cabinet, "launch")):
-        await delegations.require(person, cabinet, "prepare")
+    await require_start(person, cabinet)
     await begin(bot, message.chat.id, state, lang, cabinet=cabinet.slug, documents=[])
 
 
@@ -157,9 +146,6 @@ async def abort_button(query: CallbackQuery, lang: str, state: FSMContext) -> No
 @router.callback_query(CollectAction.filter(F.action == "confirm"))
 async def confirm(query: CallbackQuery, actor: Actor, lang: str, bot: Bot, svc: Services,
                   state: FSMContext) -> None:
-    from bot.routers.documents import download
-    from workflows.collections import SignerSpec, create_collection
-
     if await state.get_state() != Collecting.confirm.state:
         raise ChatButtonStaleError("this button no longer applies")
     data = await state.get_data()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from io import BytesIO
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -14,9 +13,16 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import DocAction
+from bot.files import download
+from bot.routers.collect import begin
 from workflows import clock, delegations, people
 from workflows.actors import Actor
-from workflows.errors import ChatButtonStaleError, DocumentNotPdfError, DocumentTooLargeError
+from workflows.collections import require_start
+from workflows.errors import (
+    ChatButtonStaleError,
+    DocumentNotPdfError,
+    DocumentTooLargeError,
+)
 from workflows.models import Cabinet, Person, TelegramUpload
 from workflows.sealing import seal_document
 from workflows.services import Services
@@ -86,13 +92,6 @@ async def _release(upload: TelegramUpload) -> None:
     await TelegramUpload.filter(id=upload.id).update(done_at=None, outcome="")
 
 
-async def download(bot: Bot, file_id: str) -> bytes:
-    """The bytes of a file the person sent, fetched from the Bot API."""
-    file = await bot.get_file(file_id)
-    buffer: BytesIO = await bot.download_file(file.file_path)
-    return buffer.getvalue()
-
-
 async def _cabinet_slug(cabinet_id: int) -> str | None:
     if not cabinet_id:
         return None
@@ -152,14 +151,10 @@ async def verify(query: CallbackQuery, callback_data: DocAction, person: Person,
 @router.callback_query(DocAction.filter(F.action == "collect"))
 async def collect(query: CallbackQuery, callback_data: DocAction, person: Person, lang: str,
                   bot: Bot, state: FSMContext) -> None:
-    from bot.routers.collect import begin
-
     upload = await _upload_for(person, callback_data.upload)
     slug = await _cabinet_slug(callback_data.cabinet)
     cabinet = await people.resolve_cabinet(person, slug)
-    if not (await delegations.may(person, cabinet, "prepare")
-            or await delegations.may(person, cabinet, "launch")):
-        await delegations.require(person, cabinet, "prepare")
+    await require_start(person, cabinet)
     await _claim(upload, "collect")
     await query.answer()
     await _drop_buttons(query)

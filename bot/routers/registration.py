@@ -11,7 +11,7 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import RegistrationAction
-from bot.routers.documents import download
+from bot.files import download
 from workflows import identity_files, registration
 from workflows.actors import Actor
 from workflows.models import Person

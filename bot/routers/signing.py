@@ -12,6 +12,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot import replies
 from bot.routers._args import collection_id
 from workflows.actors import Actor
+from workflows.collections import request_signature_code, sign_internal
 from workflows.services import Services
 
 router = Router(name=__name__)
@@ -24,8 +25,6 @@ class Signing(StatesGroup):
 @router.message(Command("sign"))
 async def sign(message: Message, command: CommandObject, actor: Actor, lang: str,
                svc: Services, state: FSMContext) -> None:
-    from workflows.collections import request_signature_code
-
     number = collection_id(command)
     if number is None:
         await message.answer(replies.text("signing/usage", lang))
@@ -40,8 +39,6 @@ async def sign(message: Message, command: CommandObject, actor: Actor, lang: str
 @router.message(Signing.code, F.text, ~F.text.startswith("/"))
 async def code_typed(message: Message, actor: Actor, lang: str, svc: Services, bot: Bot,
                      state: FSMContext) -> None:
-    from workflows.collections import sign_internal
-
     number = (await state.get_data())["collection"]
     # A wrong code raises: the errors router says so and the conversation waits for another.
     async with ChatActionSender.upload_document(chat_id=message.chat.id, bot=bot):

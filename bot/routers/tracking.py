@@ -9,6 +9,12 @@ from aiogram.types import Message
 from bot import replies
 from bot.routers._args import collection_id
 from workflows.actors import Actor
+from workflows.collections import (
+    cancel_collection,
+    get_collection,
+    list_collections,
+    remind_collection,
+)
 from workflows.services import Services
 
 router = Router(name=__name__)
@@ -24,8 +30,6 @@ async def describe(collection) -> dict:
 
 @router.message(Command("status"))
 async def status(message: Message, command: CommandObject, actor: Actor, lang: str) -> None:
-    from workflows.collections import get_collection, list_collections
-
     number = collection_id(command)
     if number is not None:
         collection = await get_collection(actor, number)
@@ -40,8 +44,6 @@ async def status(message: Message, command: CommandObject, actor: Actor, lang: s
 @router.message(Command("cancel"))
 async def cancel(message: Message, command: CommandObject, actor: Actor, lang: str,
                  svc: Services) -> None:
-    from workflows.collections import cancel_collection
-
     number = collection_id(command)
     if number is None:
         await message.answer(replies.text("collections/usage_cancel", lang))
@@ -53,8 +55,6 @@ async def cancel(message: Message, command: CommandObject, actor: Actor, lang: s
 @router.message(Command("remind"))
 async def remind(message: Message, command: CommandObject, actor: Actor, lang: str,
                  svc: Services) -> None:
-    from workflows.collections import remind_collection
-
     number = collection_id(command)
     if number is None:
         await message.answer(replies.text("collections/usage_remind", lang))

@@ -171,7 +171,7 @@ async def test_sequential_over_http(site):
 async def test_large_collection_writes_validation_data_once_and_validates(site, monkeypatch):
     """Above INLINE_DSS_MAX_SIGNERS the signatures are B-T until completion, when one DSS
     update with everyone's data and the document timestamp make every one B-LTA."""
-    from workflows import signing
+    from workflows.collections import signing
     from workflows.pdf.verify import verify_pdf
 
     monkeypatch.setattr(signing, "INLINE_DSS_MAX_SIGNERS", 1)

@@ -31,12 +31,14 @@ class World:
 
 
 async def make_services(settings, workers: int = 2) -> Services:
+    from paraphe import templating
     from workflows.pdf.engine import SigningEngine
     from workflows.trust.ca import TrustService
 
     trust = await TrustService.open(settings)
     return Services(settings=settings, documents=DocumentStore(settings.home / "documents"),
-                    trust=trust, engine=SigningEngine(settings, workers=workers))
+                    trust=trust, engine=SigningEngine(settings, workers=workers),
+                    templates=templating)
 
 
 async def seed(svc: Services, credit: int = 100) -> World:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.workflows.collection_world import pdf, world, world_settings  # noqa: F401
-from workflows.collect_mail import collect_from_mail, parse_body
-from workflows.collections import SignerSpec
+from workflows.collect_mail import collect_from_mail
+from workflows.collections import SignerSpec, parse_body
 from workflows.models import Collection, Notification
 
 BODY = """Bonjour,

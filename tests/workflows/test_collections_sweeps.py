@@ -67,7 +67,7 @@ async def test_manual_remind(world):
 
 async def test_finalize_sweep_finishes_what_a_crash_left(world, monkeypatch):
     from tests.workflows.collection_world import code_of
-    from workflows import reports
+    from workflows.collections import finalisation
 
     collection = await _create(world, n=1)
     token = token_of(await link_of("s1@example.test"))
@@ -76,7 +76,7 @@ async def test_finalize_sweep_finishes_what_a_crash_left(world, monkeypatch):
     async def crashed(svc, collection_id):
         raise RuntimeError("the process died before finalising")
 
-    monkeypatch.setattr(reports, "finalize", crashed)
+    monkeypatch.setattr(finalisation, "finalize", crashed)
     try:
         await collections.sign_with_code(world.svc, token, await code_of("s1@example.test"),
                                          consent=True, ip="127.0.0.1", user_agent="t")

@@ -25,7 +25,8 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     world,
     world_settings,
 )
-from workflows import collections, reports, sms
+from workflows import collections, sms
+from workflows.collections import report as reports
 from workflows.collections import SignerSpec
 from workflows.errors import OtpInvalidError
 from workflows.models import EvidenceEvent

@@ -13,9 +13,26 @@ from urllib.parse import quote
 from aiohttp import web
 
 from web import json_input
-from web.api.context import authorize, bad_request, idempotent, json_response, read_form, services
+from web.api import reports
+from web.api.context import (
+    authorize,
+    bad_request,
+    idempotent,
+    json_response,
+    read_form,
+    services,
+)
 from web.api.seals import core_key
 from workflows import errors
+from workflows.collections import (
+    SignerSpec,
+    approve_collection,
+    cabinet_collections,
+    cancel_collection,
+    create_collection,
+    remind_collection,
+    served,
+)
 from workflows.models import Collection, CollectionDocument
 from workflows.models.collections import STATES
 
@@ -74,8 +91,6 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
 
 
 def _signers(raw: str | None):
-    from workflows.collections import SignerSpec
-
     try:
         items = json_input.loads(raw or "", "signers")
     except errors.ApiRequestInvalidError:
@@ -111,8 +126,6 @@ def _int(value: str | None, name: str, default: int, low: int, high: int) -> int
 
 
 async def create(request: web.Request) -> web.Response:
-    from workflows.collections import create_collection
-
     key, actor = authorize(request, "collect")
     svc = services(request)
     form = await read_form(request, 8 * (svc.settings.max_document_bytes + 64 * 1024))
@@ -170,19 +183,15 @@ def _cursor(value: str | None) -> int | None:
 async def list_(request: web.Request) -> web.Response:
     key, _ = authorize(request, "read")
     q = request.query
-    query = Collection.filter(cabinet_id=key.cabinet_id)
-    if state := q.get("state"):
-        if state not in STATES:
-            raise bad_request(f"state: one of {', '.join(STATES)}")
-        query = query.filter(state=state)
-    if after := _date(q.get("created_after"), "created_after"):
-        query = query.filter(created_at__gte=after)
-    if before := _date(q.get("created_before"), "created_before"):
-        query = query.filter(created_at__lt=before)
-    if (cursor := _cursor(q.get("cursor"))) is not None:
-        query = query.filter(id__lt=cursor)
+    state = q.get("state") or None
+    if state is not None and state not in STATES:
+        raise bad_request(f"state: one of {', '.join(STATES)}")
     limit = _int(q.get("limit"), "limit", 20, 1, MAX_LIMIT)
-    rows = await query.order_by("-id").limit(limit + 1)
+    rows = await cabinet_collections(
+        key.cabinet_id, state=state,
+        created_after=_date(q.get("created_after"), "created_after"),
+        created_before=_date(q.get("created_before"), "created_before"),
+        before_id=_cursor(q.get("cursor")), limit=limit + 1)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -215,17 +224,14 @@ def _action(scope: str, call):
 
 
 async def _launch(svc, actor, collection_id):
-    from workflows.collections import approve_collection
     await approve_collection(svc, actor, collection_id)
 
 
 async def _cancel(svc, actor, collection_id):
-    from workflows.collections import cancel_collection
     await cancel_collection(svc, actor, collection_id)
 
 
 async def _remind(svc, actor, collection_id) -> int:
-    from workflows.collections import remind_collection
     return await remind_collection(svc, actor, collection_id)
 
 
@@ -240,24 +246,22 @@ async def document(request: web.Request) -> web.Response:
                 "original", "current")
     if doc is None:
         raise errors.DocumentNotFoundError(f"no document {position} in this collection")
-    stored = doc.current or doc.original
-    data = await services(request).documents.read(stored.sha256)
+    # The signer pages' rule (workflows/collections/view.py): the original until the
+    # collection is completed and finalised, then the signed copy.
+    shown = served(collection, doc)
+    data = await services(request).documents.read(shown.document.sha256)
     return web.Response(body=data, content_type="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
-        "X-Document-Sha256": stored.sha256})
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(shown.filename)}",
+        "X-Document-Sha256": shown.document.sha256})
 
 
 async def evidence_report(request: web.Request) -> web.Response:
-    from web.api import reports
-
     key, actor = authorize(request, "read")
     collection = await _owned(request, key)
     return await reports.evidence_response(request, services(request), actor, collection)
 
 
 async def evidence_signature(request: web.Request) -> web.Response:
-    from web.api import reports
-
     key, actor = authorize(request, "read")
     collection = await _owned(request, key)
     return await reports.signature_response(request, services(request), actor, collection)

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 from aiohttp import web
 
+from workflows.collections import evidence_report
 from workflows.errors import DocumentNotFoundError
 
 
-def _core():
-    try:
-        return importlib.import_module("workflows.reports")
-    except ModuleNotFoundError as exc:
-        if exc.name != "workflows.reports":
-            raise
-        return None
-
-
 async def _report(svc, collection, language: str | None = None):
-    reports = _core()
-    build = getattr(reports, "evidence_report", None) if reports else None
-    if build is None:
-        raise DocumentNotFoundError("the evidence report of this collection is not available")
-    return await build(svc, collection.id, language)
+    return await evidence_report(svc, collection.id, language)
 
 
 async def evidence_response(request: web.Request, svc, actor, collection) -> web.Response:

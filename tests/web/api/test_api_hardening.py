@@ -108,7 +108,7 @@ async def test_a_full_disk_answers_507_and_nothing_is_billed(api, monkeypatch, c
 
 
 async def test_an_unexpected_failure_answers_a_problem_with_its_log_id(api, monkeypatch, caplog):
-    from workflows import collections
+    from web.api import collections
 
     async def broken(*args, **kwargs):
         raise RuntimeError("a bug the client must not read")

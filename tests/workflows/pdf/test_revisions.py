@@ -15,7 +15,7 @@ from tests.pdfs import make_pdf
 from tests.workflows.pdf.test_signing import check_with_everyone
 from workflows.documents import DocumentStore
 from workflows.errors import DocumentNotFoundError
-from workflows.signing import stamp_for
+from workflows.collections.signing import stamp_for
 
 SIGNERS = 12
 

@@ -10,14 +10,12 @@ signer moved meanwhile (another process) is made again over the new one: none is
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hashlib
-from collections import defaultdict
 
-from workflows import billing, clock, evidence, otp, terms
-from workflows import collection_notices as notices
+from workflows import billing, clock, evidence, otp, personal_certificates, terms
 from workflows.actors import Actor
+from workflows.collections import dss, finalisation, notices, versions
+from workflows.collections.codes import scrub_code_mails
 from workflows.errors import AlreadySignedError, CollectionStateError, OtpExpiredError
 from workflows.models import (
     Cabinet,
@@ -29,51 +27,24 @@ from workflows.models import (
     Signer,
     SignerCode,
 )
+from workflows.pdf.stamp import StampSpec
 from workflows.transactions import in_transaction
 
 MAX_RETRIES = 8
 # Up to this many signers, each signature carries its validation data in its own DSS update
-# (B-LT at once). Above, pyHanko's re-reading of an ever larger DSS at every signature
-# dominates: the data is gathered when each signer signs (while their one-time certificate
-# is valid) and written in one DSS update with the document timestamp at completion.
+# (B-LT at once); above, the data waits for completion (see dss.py).
 INLINE_DSS_MAX_SIGNERS = 10
 # Stamps on the last page: a grid from the bottom left, one cell per signer position.
 STAMP_COLUMNS, STAMP_ROWS = 3, 13
 STAMP_WIDTH, STAMP_HEIGHT, STAMP_MARGIN = 175.0, 56.0, 20.0
-
-# One lock per collection and process: signatures of one collection are made one after
-# the other, since each builds on the file the previous one wrote.
-_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 class _VersionMoved(Exception):
     """Another process signed a document between our read and our commit."""
 
 
-def bundle_to_json(bundle) -> dict:
-    return {name: [base64.b64encode(d).decode() for d in getattr(bundle, name)]
-            for name in ("certs", "crls", "ocsps")}
-
-
-async def deferred_bundle(svc, collection_id: int):
-    """The validation data gathered from the signers of a large collection, with the
-    trust service's current data for the TSA chain, merged for one DSS update."""
-    from workflows.trust.refs import ValidationBundle
-
-    fresh = await svc.trust.validation_bundle([])
-    merged = {name: dict.fromkeys(getattr(fresh, name)) for name in ("certs", "crls", "ocsps")}
-    for data in await Signer.filter(collection_id=collection_id,
-                                    validation_data__not_isnull=True).values_list(
-            "validation_data", flat=True):
-        for name in merged:
-            for item in data.get(name, []):
-                merged[name][base64.b64decode(item)] = None
-    return ValidationBundle(certs=tuple(merged["certs"]), crls=tuple(merged["crls"]),
-                            ocsps=tuple(merged["ocsps"]), orders=fresh.orders)
-
-
 def stamp_for(position: int):
-    from workflows.pdf.stamp import StampSpec
+    """Where signer `position`'s visible stamp goes on the last page."""
 
     cell = (position - 1) % (STAMP_COLUMNS * STAMP_ROWS)
     col, row = cell % STAMP_COLUMNS, cell // STAMP_COLUMNS
@@ -87,15 +58,10 @@ async def certificate_for(svc, signer: Signer):
     """The certificate this signer signs with: personal for an expert or `sign` holder of the
     cabinet (who must be registered), else one-time (external signers, co-signers)."""
     if signer.person_id is not None:
-        from workflows.personal_certificates import (
-            require_signing_certificate,
-            signs_in_own_name,
-        )
-
         person = await Person.get(id=signer.person_id)
         cabinet = await Cabinet.get(id=(await Collection.get(id=signer.collection_id)).cabinet_id)
-        if await signs_in_own_name(person, cabinet):
-            return await require_signing_certificate(svc, person)
+        if await personal_certificates.signs_in_own_name(person, cabinet):
+            return await personal_certificates.require_signing_certificate(svc, person)
     return await svc.trust.issue_one_time_certificate(signer.name, signer.email)
 
 
@@ -138,9 +104,9 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
     # a large collection keeps answers made now, written to the DSS when it completes.
     bundle = await svc.trust.validation_bundle([cert], after_signing=inline)
     if not inline:
-        await Signer.filter(id=signer.id).update(validation_data=bundle_to_json(bundle))
+        await Signer.filter(id=signer.id).update(validation_data=dss.bundle_to_json(bundle))
     completed = False
-    async with _locks[collection.id]:
+    async with versions.lock(collection.id):
         for _ in range(MAX_RETRIES):
             signed = await _sign_documents(svc, collection, signer, key,
                                            bundle if inline else None)
@@ -148,24 +114,22 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
                 completed = await _commit(svc, collection, signer, code_row, actor, cert,
                                           signed, consent)
             except _VersionMoved:
-                await _forget([stored for *_, stored in signed], svc)
+                await versions.forget(svc, [stored for *_, stored in signed])
                 continue
             except BaseException:
-                await _forget([stored for *_, stored in signed], svc)
+                await versions.forget(svc, [stored for *_, stored in signed])
                 raise
             # The versions just replaced are intermediate states nobody will read again
             # (the evidence log keeps their hashes): without this, a collection of n
             # signers would keep n copies of an ever larger file.
-            await _forget([await Document.get(sha256=before) for _r, _v, before, _s in signed],
-                          svc)
+            await versions.forget(
+                svc, [await Document.get(sha256=before) for _r, _v, before, _s in signed])
             break
         else:
             raise CollectionStateError("the documents kept changing; try again",
                                        collection_id=collection.id)
     if completed:
-        from workflows import reports
-
-        await reports.finalize(svc, collection.id)
+        await finalisation.finalize(svc, collection.id)
     return await Signer.get(id=signer.id)
 
 
@@ -173,21 +137,6 @@ def _consent(words: str | None) -> dict:
     if not words:
         return {}
     return {"consent_text": words, "consent_sha256": hashlib.sha256(words.encode()).hexdigest()}
-
-
-async def _forget(documents, svc) -> None:
-    """Removes stored versions no collection document points at any more (best effort)."""
-    import os
-
-    for doc in documents:
-        if doc is None or await CollectionDocument.filter(original_id=doc.id).exists() or \
-                await CollectionDocument.filter(current_id=doc.id).exists():
-            continue
-        try:
-            os.unlink(svc.documents.path(doc.sha256))
-        except FileNotFoundError:
-            pass
-        await Document.filter(id=doc.id).delete()
 
 
 async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerCode,
@@ -202,14 +151,10 @@ async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerC
             raise CollectionStateError(f"the collection is {fresh.state}",
                                        collection_id=collection.id, state=fresh.state)
         for row, version, _before, stored in signed:
-            moved = await CollectionDocument.filter(id=row.id, version=version).update(
-                current_id=stored.id, version=version + 1)
-            if moved != 1:
+            if not await versions.move(row, version, stored):
                 raise _VersionMoved()
         if not await otp.consume(code_row):
             raise OtpExpiredError("this code was already used: ask for a new one")
-        from workflows.collections import scrub_code_mails
-
         await scrub_code_mails(signer)
         done = await Signer.filter(id=signer.id, state="pending").update(
             state="signed", signed_at=now, certificate_serial=cert.serial)

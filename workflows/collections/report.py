@@ -1,4 +1,4 @@
-"""The certificate of evidence of a collection (JSON, and a sealed PDF/A-3) and its finalisation.
+"""The certificate of evidence of a collection (JSON, and a sealed PDF/A-3).
 
 The JSON report holds every evidence event of the collection with every field its hash
 covers, so anyone can recompute the chain; the PDF (rendered from templates/reports with
@@ -16,8 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
+from babel.numbers import format_decimal
+
 from workflows import anchors, archive, clock, dates, evidence
-from workflows import collection_notices as notices
 from workflows.actors import Actor
 from workflows.errors import DocumentBrokenError
 from workflows.models import (
@@ -33,6 +34,7 @@ from workflows.models import (
 from workflows.models.collections import ENDED
 from workflows.pdf.html import AssociatedFile
 from workflows.transactions import in_transaction
+from workflows.trust.signers import load_signer
 
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)
@@ -210,13 +212,9 @@ def timeline(data: dict) -> list[dict]:
     return rows
 
 
-def render_certificate(data: dict, json_sha256: str, language: str, zone: str) -> str:
+def render_certificate(svc, data: dict, json_sha256: str, language: str, zone: str) -> str:
     """The certificate's HTML from templates/reports/collection/certificate."""
-    from babel.numbers import format_decimal
-
-    from paraphe.templating import render_html
-
-    return render_html(
+    return svc.templates.render_html(
         "reports/collection/certificate", language, report=data, json_sha256=json_sha256,
         timeline=timeline(data), lang=language, zone=zone,
         appendix=[{"seq": e["seq"], "hash": e["hash"], "lines": appendix_lines(e)}
@@ -225,10 +223,8 @@ def render_certificate(data: dict, json_sha256: str, language: str, zone: str) -
         utc=dates.utc, number=lambda value: format_decimal(value or 0, locale=language))
 
 
-def _text(path: str, language: str, **context) -> str:
-    from paraphe.templating import render
-
-    return render(path, language, **context).strip()
+def _text(svc, path: str, language: str, **context) -> str:
+    return svc.templates.render(path, language, **context).strip()
 
 
 async def _report_json(svc, collection_id: int, *, anchored: bool = False
@@ -243,7 +239,6 @@ async def _report_json(svc, collection_id: int, *, anchored: bool = False
 
 
 async def _sign_json(svc, key, raw: bytes) -> bytes:
-    from workflows.trust.signers import load_signer
 
     cms = await load_signer(svc.settings, key).async_sign_general_data(raw, "sha256",
                                                                         detached=True)
@@ -264,17 +259,18 @@ async def _certificate(svc, data: dict, raw: bytes, language: str) -> bytes:
 
     collection_id = data["collection"]["id"]
     zone = getattr(svc.settings, "timezone", "Europe/Paris")
-    html = render_certificate(data, hashlib.sha256(raw).hexdigest(), language, zone)
+    html = render_certificate(svc, data, hashlib.sha256(raw).hexdigest(), language, zone)
     attachment = AssociatedFile(
         f"preuve-{collection_id}.json", raw,
-        _text("reports/collection/json_description", language, collection_id=collection_id))
+        _text(svc, "reports/collection/json_description", language,
+              collection_id=collection_id))
     pdf = await svc.engine.render_pdfa(
         html, (attachment,),
-        title=_text("reports/collection/title", language, collection_id=collection_id))
+        title=_text(svc, "reports/collection/title", language, collection_id=collection_id))
     cert = await platform_seal_certificate(svc)
     key = await svc.trust.signing_key(cert)
     bundle = await svc.trust.validation_bundle([cert])
-    return await svc.engine.sign(pdf, key, reason=_text("reports/collection/seal_reason",
+    return await svc.engine.sign(pdf, key, reason=_text(svc, "reports/collection/seal_reason",
                                                         language),
                                  name=PLATFORM_NAME, bundle=bundle, field_name="PlatformSeal")
 
@@ -306,7 +302,7 @@ async def _stored(svc, collection: Collection) -> EvidenceReport | None:
                           language=event.data.get("language") if event is not None else None)
 
 
-async def _store(svc, collection: Collection, report: EvidenceReport,
+async def store(svc, collection: Collection, report: EvidenceReport,
                  archive_until) -> dict | None:
     """Inside a transaction: keeps the report's three files once for the collection and
     records it; None when another process stored one first. `archive_until`: when the
@@ -349,7 +345,7 @@ async def evidence_report(svc, collection_id: int, language: str | None = None
     report = await build_report(svc, collection_id, initiator.language)
     until = await archive.lapses(svc, report.pdf)
     async with in_transaction():
-        stored = await _store(svc, collection, report, until)
+        stored = await store(svc, collection, report, until)
     if stored is None:
         return await _stored(svc, await Collection.get(id=collection_id))
     return report
@@ -373,82 +369,3 @@ async def _in_language(svc, collection: Collection, report: EvidenceReport,
     return EvidenceReport(json=report.json, pdf=pdf, json_signature=report.json_signature,
                           json_sha256=report.json_sha256,
                           pdf_sha256=hashlib.sha256(pdf).hexdigest(), language=language)
-
-
-# --- finalisation -------------------------------------------------------------------------
-
-async def finalize(svc, collection_id: int) -> bool:
-    """Completes a completed collection: a document timestamp (B-LTA) on every document,
-    the sealed reports stored, everyone mailed the signed copies. Idempotent; returns
-    False when there was nothing to do. Raises TrustServiceError (a sweep retries)."""
-    from workflows.signing import _locks
-
-    collection = await Collection.get(id=collection_id)
-    if collection.state != "completed" or collection.finalized_at is not None:
-        return False
-    async with _locks[collection_id]:
-        collection = await Collection.get(id=collection_id)
-        if collection.finalized_at is not None:
-            return False
-        from workflows.signing import deferred_bundle
-
-        # The TSA chain's data, plus what each signer of a large collection left to write.
-        bundle = await deferred_bundle(svc, collection_id)
-        rows = await (CollectionDocument.filter(collection_id=collection_id)
-                      .prefetch_related("original", "current").order_by("position"))
-        stamped = []
-        for row in rows:
-            base = row.current or row.original
-            data = await svc.documents.read(base.sha256)
-            out = await svc.engine.timestamp(data, bundle)
-            stored = await svc.documents.put(out, archive_until=await archive.lapses(svc, out))
-            moved = await CollectionDocument.filter(id=row.id, version=row.version).update(
-                current_id=stored.id, version=row.version + 1)
-            if moved == 1 and row.current is not None:
-                from workflows.signing import _forget
-
-                await _forget([row.current], svc)
-            stamped.append({"position": row.position, "before_sha256": base.sha256,
-                            "after_sha256": stored.sha256, "filename": row.filename})
-        await evidence.record("collection.timestamped", Actor.system(),
-                              cabinet_id=collection.cabinet_id, collection_id=collection_id,
-                              data={"documents": stamped})
-        initiator = await Person.get(id=collection.created_by_id)
-        report = await build_report(svc, collection_id, initiator.language)
-        until = await archive.lapses(svc, report.pdf)
-        attachments = [{"sha256": s["after_sha256"], "filename": _signed_name(s["filename"])}
-                       for s in stamped]
-        attachments.append({"sha256": hashlib.sha256(report.pdf).hexdigest(),
-                            "filename": f"preuve-{collection_id}.pdf"})
-        async with in_transaction():
-            done = await Collection.filter(id=collection_id, finalized_at=None).update(
-                finalized_at=clock.now())
-            if done != 1:
-                return False
-            sealed = await _store(svc, collection, report, until)
-            if sealed is None:
-                return False
-            extra = {"report_sha256": sealed["pdf_sha256"],
-                     "report_json_sha256": sealed["json_sha256"],
-                     "signed": [{"filename": a["filename"], "sha256": a["sha256"]}
-                                for a in attachments[:-1]]}
-            await notices.to_initiator(collection, "completed", key="completed",
-                                       attachments=attachments, **extra)
-            await notices.to_signers(svc, collection, "completed", key="completed",
-                                     attachments=attachments, **extra)
-    return True
-
-
-def _signed_name(filename: str) -> str:
-    stem = filename[:-4] if filename.lower().endswith(".pdf") else filename
-    return f"{stem}-signe.pdf"
-
-
-async def finalize_pending(svc, limit: int = 20) -> int:
-    """Finalises completed collections a crash left unfinished; returns how many."""
-    rows = await Collection.filter(state="completed", finalized_at=None).order_by("id").limit(limit)
-    count = 0
-    for collection in rows:
-        if await finalize(svc, collection.id):
-            count += 1
-    return count

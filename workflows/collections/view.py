@@ -1,0 +1,191 @@
+"""A collection as one of its signers sees it: what they may do now, and which version of
+each document they (and the API) are served. Pages, the chat and the API ask here.
+
+Two rules, decided once:
+
+- *May the signer act?* `blocker` says what stops them (link expired, already signed or
+  declined, not their turn), or None. Every signer action checks it (`require_actionable`);
+  the page shows the same refusal, except to a signer who already signed while the
+  collection is under way or complete, who has something to see (their confirmation, the
+  signed copies).
+- *Which version is served?* The original, until the collection is completed and
+  finalised: only then the signed copy (with its document timestamps) and the evidence
+  report. A collection under way, or one that ended without completing, never serves an
+  intermediate version: it holds signatures of a document that is not final. This is what
+  the signer pages always showed; the API's download (which served the latest version in
+  any state) now follows it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workflows import clock, links
+from workflows.collections import notices
+from workflows.errors import (
+    AlreadyDeclinedError,
+    AlreadySignedError,
+    LinkExpiredError,
+    NotYourTurnError,
+    ParapheError,
+    SignerLinkInvalidError,
+)
+from workflows.models import (
+    Cabinet,
+    Collection,
+    CollectionDocument,
+    Document,
+    Person,
+    Signer,
+)
+from workflows.models.collections import ENDED
+
+MAX_TOKEN = 128
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+def blocker(collection: Collection, signer: Signer, *, turn: bool) -> ParapheError | None:
+    """What stops this signer from acting now, or None when they may open a code and sign
+    or decline. `turn`: nobody before them (in a set order) is still to sign."""
+    state = collection.state
+    if state in ENDED:
+        if state == "completed" and signer.state == "signed":
+            return AlreadySignedError("you have already signed", state=state)
+        if signer.state == "declined":
+            return AlreadyDeclinedError("you have declined to sign", state=state)
+        return LinkExpiredError(f"the collection is {state}", state=state)
+    if state != "in_progress":
+        return SignerLinkInvalidError("this signature link is not valid")
+    if collection.expires_at is not None and collection.expires_at <= clock.now():
+        return LinkExpiredError("the collection has expired", state="expired")
+    if signer.state == "signed":
+        return AlreadySignedError("you have already signed")
+    if signer.state == "declined":
+        return AlreadyDeclinedError("you have declined to sign")
+    if not turn:
+        return NotYourTurnError("the signers before you have not all signed yet")
+    return None
+
+
+async def is_turn(collection: Collection, signer: Signer) -> bool:
+    """Nobody before this signer (in a set order) is still to sign."""
+    if not collection.ordered:
+        return True
+    return not await Signer.filter(collection_id=collection.id, position__lt=signer.position,
+                                   state__not="signed").exists()
+
+
+async def require_actionable(collection: Collection, signer: Signer) -> None:
+    """Raises what stops this signer from acting now (see `blocker`)."""
+    found = blocker(collection, signer, turn=await is_turn(collection, signer))
+    if found is not None:
+        raise found
+
+
+def signed_copy_available(collection: Collection) -> bool:
+    """The signed copies and the evidence report are served once the collection is
+    completed and finalised (document timestamps added, report sealed)."""
+    return collection.state == "completed" and collection.finalized_at is not None
+
+
+def signed_name(filename: str) -> str:
+    """The file name of a document's signed copy."""
+    stem = filename[:-4] if filename.lower().endswith(".pdf") else filename
+    return f"{stem}-signe.pdf"
+
+
+@dataclass(frozen=True)
+class ServedDocument:
+    """The version of one document a signer or the API gets, and the name it is given."""
+
+    document: Document
+    filename: str
+    signed: bool
+
+
+def served(collection: Collection, row: CollectionDocument) -> ServedDocument:
+    """The version of `row` served now (its `original` and `current` loaded)."""
+    if signed_copy_available(collection):
+        return ServedDocument(row.current or row.original, signed_name(row.filename), True)
+    return ServedDocument(row.original, row.filename, False)
+
+
+# --- the signer's view -------------------------------------------------------------------
+
+@dataclass
+class SignerView:
+    """What the signer page shows, and what the signer may do now."""
+
+    collection: Collection
+    signer: Signer
+    cabinet: Cabinet
+    initiator: Person
+    documents: list[CollectionDocument]
+    signer_count: int
+    signed_count: int
+    turn: bool  # True when nobody before this signer (in a set order) is still to sign
+
+    @property
+    def ended(self) -> bool:
+        return self.collection.state in ENDED
+
+    @property
+    def blocker(self) -> ParapheError | None:
+        """What stops the signer from acting now (asking a code, signing, declining)."""
+        return blocker(self.collection, self.signer, turn=self.turn)
+
+    @property
+    def can_sign(self) -> bool:
+        return self.blocker is None
+
+    @property
+    def page_error(self) -> ParapheError | None:
+        """The refusal the signer's page answers with, or None when it has something to
+        show: the signer may act, or signed already (under way: their confirmation;
+        completed: the signed copies)."""
+        found = self.blocker
+        return None if isinstance(found, AlreadySignedError) else found
+
+    @property
+    def signed_copy(self) -> bool:
+        """The signed copies and the evidence report are served."""
+        return signed_copy_available(self.collection)
+
+    def served(self, row: CollectionDocument) -> ServedDocument:
+        return served(self.collection, row)
+
+
+async def signer_by_token(token: str) -> Signer:
+    """The signer of a link token; raises SignerLinkInvalidError."""
+    if not token or len(token) > MAX_TOKEN:
+        raise SignerLinkInvalidError("this signature link is not valid")
+    signer = await Signer.get_or_none(token_hash=links.token_hash(token))
+    if signer is None:
+        raise SignerLinkInvalidError("this signature link is not valid")
+    return signer
+
+
+async def signer_view(token: str) -> SignerView:
+    """The collection as its signer sees it; raises SignerLinkInvalidError for an unknown link
+    (or one of a collection not launched yet)."""
+    if not token or len(token) > MAX_TOKEN:
+        raise SignerLinkInvalidError("this signature link is not valid")
+    # Few queries: the page is what fifty signers at once load.
+    signer = await (Signer.filter(token_hash=links.token_hash(token))
+                    .select_related("collection__cabinet", "collection__created_by").first())
+    if signer is None:
+        raise SignerLinkInvalidError("this signature link is not valid")
+    collection = signer.collection
+    if collection.state in ("draft", "awaiting_approval") or (
+            collection.state == "cancelled" and collection.launched_at is None):
+        raise SignerLinkInvalidError("this signature link is not valid")
+    # Counts, not rows: a collection may have a thousand signers.
+    counts = await notices.signer_counts(collection.id, waiting_before=signer.position)
+    return SignerView(
+        collection=collection, signer=signer, cabinet=collection.cabinet,
+        initiator=collection.created_by,
+        documents=list(await CollectionDocument.filter(collection_id=collection.id)
+                       .select_related("original", "current").order_by("position")),
+        signer_count=counts["total"], signed_count=counts["signed"],
+        turn=not collection.ordered or not counts["waiting"])
