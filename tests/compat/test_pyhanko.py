@@ -11,7 +11,7 @@ from tests.pdfs import make_pdf
 from workflows.pdf import engine as engine_mod
 from workflows.pdf import pades
 from workflows.pdf.engine import SigningEngine
-from workflows.signing import stamp_for
+from workflows.collections.signing import stamp_for
 from workflows.trust.pades_cms import PadesCms
 from workflows.trust.signers import load_signer, load_timestamper
 

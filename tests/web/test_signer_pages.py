@@ -19,7 +19,7 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
 from workflows import clock, collections, otp, sweeps
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
-from workflows.models import Collection, EvidenceEvent, Signer
+from workflows.models import Collection, CollectionDocument, EvidenceEvent, Signer
 
 
 async def _create(site, n=2, **kw):
@@ -168,19 +168,24 @@ async def test_sequential_over_http(site):
     assert (await Collection.get(id=collection.id)).state == "completed"
 
 
-async def test_large_collection_writes_validation_data_once_and_validates(site, monkeypatch):
-    """Above INLINE_DSS_MAX_SIGNERS the signatures are B-T until completion, when one DSS
-    update with everyone's data and the document timestamp make every one B-LTA."""
-    from workflows.collections import signing
+async def test_each_signature_is_b_lt_as_soon_as_it_is_made(site):
+    """Whatever the collection's size, a signature's validation data (answers made after its
+    timestamp) is in the DSS the moment it is made; at completion a document timestamp makes
+    every one B-LTA, and pdfsig trusts them all."""
     from workflows.pdf.verify import verify_pdf
 
-    monkeypatch.setattr(signing, "INLINE_DSS_MAX_SIGNERS", 1)
     collection = await _create(site, n=3)
-    for i in (1, 2, 3):
+    svc = site.world.svc
+    await _sign_over_http(site, "c1@example.test")
+    row = await CollectionDocument.get(collection_id=collection.id).select_related("current")
+    partial = await svc.documents.read(row.current.sha256)
+    report = await verify_pdf(partial, trust_roots=svc.trust.trust_roots())
+    assert report["ok"], report
+    assert [s.get("level") for s in report["signatures"]] == ["B-LT"], report
+    for i in (2, 3):
         link = await _sign_over_http(site, f"c{i}@example.test")
     assert (await Collection.get(id=collection.id)).finalized_at is not None
     signed = await (await site.session.get(link + "/documents/1")).read()
-    svc = site.world.svc
     report = await verify_pdf(signed, trust_roots=svc.trust.trust_roots())
     assert report["ok"], report
     assert [s.get("level") for s in report["signatures"]].count("B-LTA") == 3, report

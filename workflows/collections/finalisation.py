@@ -11,7 +11,7 @@ import hashlib
 
 from workflows import archive, clock, evidence
 from workflows.actors import Actor
-from workflows.collections import dss, notices, versions
+from workflows.collections import notices, versions
 from workflows.collections import report as report_mod
 from workflows.collections.view import signed_name
 from workflows.models import Collection, CollectionDocument, Person
@@ -29,8 +29,8 @@ async def finalize(svc, collection_id: int) -> bool:
         collection = await Collection.get(id=collection_id)
         if collection.finalized_at is not None:
             return False
-        # The TSA chain's data, plus what each signer of a large collection left to write.
-        bundle = await dss.deferred_bundle(svc, collection_id)
+        # Each signature carries its own data already: fresh data for the TSA's chain.
+        bundle = await svc.trust.validation_bundle([])
         rows = await (CollectionDocument.filter(collection_id=collection_id)
                       .prefetch_related("original", "current").order_by("position"))
         stamped = []

@@ -14,7 +14,7 @@ import hashlib
 
 from workflows import billing, clock, evidence, otp, personal_certificates, terms
 from workflows.actors import Actor
-from workflows.collections import dss, finalisation, notices, versions
+from workflows.collections import finalisation, notices, versions
 from workflows.collections.codes import scrub_code_mails
 from workflows.errors import AlreadySignedError, CollectionStateError, OtpExpiredError
 from workflows.models import (
@@ -31,9 +31,6 @@ from workflows.pdf.stamp import StampSpec
 from workflows.transactions import in_transaction
 
 MAX_RETRIES = 8
-# Up to this many signers, each signature carries its validation data in its own DSS update
-# (B-LT at once); above, the data waits for completion (see dss.py).
-INLINE_DSS_MAX_SIGNERS = 10
 # Stamps on the last page: a grid from the bottom left, one cell per signer position.
 STAMP_COLUMNS, STAMP_ROWS = 3, 13
 STAMP_WIDTH, STAMP_HEIGHT, STAMP_MARGIN = 175.0, 56.0, 20.0
@@ -99,17 +96,14 @@ async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode
         await Person.get(id=signer.person_id) if signer.person_id else None)
     cert = await certificate_for(svc, signer)
     key = await svc.trust.signing_key(cert)
-    inline = await Signer.filter(collection_id=collection.id).count() <= INLINE_DSS_MAX_SIGNERS
-    # Inline, the worker answers the OCSP orders right after the signature (B-LT at once);
-    # a large collection keeps answers made now, written to the DSS when it completes.
-    bundle = await svc.trust.validation_bundle([cert], after_signing=inline)
-    if not inline:
-        await Signer.filter(id=signer.id).update(validation_data=dss.bundle_to_json(bundle))
+    # The worker answers the OCSP orders right after the signature's timestamp and writes
+    # them to the DSS at once (B-LT), whatever the collection's size: workflows.pdf.dss
+    # keeps each DSS update's cost independent of what the signers before wrote.
+    bundle = await svc.trust.validation_bundle([cert])
     completed = False
     async with versions.lock(collection.id):
         for _ in range(MAX_RETRIES):
-            signed = await _sign_documents(svc, collection, signer, key,
-                                           bundle if inline else None)
+            signed = await _sign_documents(svc, collection, signer, key, bundle)
             try:
                 completed = await _commit(svc, collection, signer, code_row, actor, cert,
                                           signed, consent)

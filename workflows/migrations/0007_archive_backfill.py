@@ -2,7 +2,10 @@
 `archive_until`, so the archive sweep never saw them. They are marked due now: the next sweep
 adds fresh validation data and a document timestamp to each (B-LTA), as a new version, and
 records the renewal in the evidence log. Documents that are not outputs (uploads, a
-collection's versions before it completed) stay unmarked."""
+collection's versions before it completed) stay unmarked.
+
+Signer.validation_data goes: every collection signature now carries its validation data in
+the DSS at once (workflows.pdf.dss), none waits for completion any more."""
 
 import json
 from datetime import datetime, timezone
@@ -57,4 +60,5 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.RunPython(mark_outputs_due, reverse_code=leave_marks),
+        ops.RemoveField(model_name='Signer', name='validation_data'),
     ]

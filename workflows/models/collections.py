@@ -94,9 +94,6 @@ class Signer(Model):
     # When the signer first opened their page (the evidence log has the event, with the IP).
     opened_at = fields.DatetimeField(null=True)
     certificate_serial = fields.CharField(max_length=64, null=True)
-    # Validation data (certificates, CRLs, OCSP answers; base64 DER) gathered when the signer
-    # signed, for collections whose DSS is written once at completion.
-    validation_data = fields.JSONField(null=True)
 
     class Meta:
         table = "signer"
