@@ -248,6 +248,7 @@ async def run(signers: int, concurrency: int, verify: str, think: tuple[float, f
 
 async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, float],
                database_url: str) -> dict:
+    from paraphe import templating
     from paraphe.db import close_database, open_database
     from paraphe.settings import Settings
     from web.app import build_app
@@ -265,7 +266,7 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
                         master_key="bench-master-key-0000000000000000")
     settings.ensure_home()
     await open_database(settings)
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     await svc.engine.warm_up()
     server_times: dict[str, list[float]] = {"page": [], "code": [], "sign": []}
 

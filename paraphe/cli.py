@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from paraphe import templating
 from paraphe.settings import load_settings
 from workflows.errors import ParapheError
 
@@ -54,7 +55,7 @@ class Context:
         await open_database(self.settings)
         self.opened = True
         if services:
-            self.services = await Services.start(self.settings)
+            self.services = await Services.start(self.settings, templating)
         return self.services
 
     async def close(self) -> None:

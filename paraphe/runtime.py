@@ -9,6 +9,7 @@ import signal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from paraphe import templating
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
 from web.app import start_web
@@ -47,7 +48,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         except (NotImplementedError, RuntimeError):  # Not the main thread (tests).
             pass
     await open_database(settings)
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     if not settings.platform_siren:
         # EN 319 412-3 wants a legal person's seal to name its registration number.
         log.warning("PARAPHE_PLATFORM_SIREN is not set: the platform's own seal (evidence "

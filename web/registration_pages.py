@@ -122,10 +122,12 @@ async def _context(request: web.Request, person: Person, token: str, lang: str) 
         "cabinet": await registration.cabinet_asking_siren(person.id) if step == "siren"
         else None,
     }
+    templates = request.app[SERVICES].templates
     if step == "agreement":
-        ctx["agreement"] = registration.agreement_text(person.language)[0]
+        ctx["agreement"] = registration.agreement_text(templates, person.language)[0]
     if step == "policies":
-        ctx["texts"] = {k: v[0] for k, v in registration.policy_texts(person.language).items()}
+        texts = registration.policy_texts(templates, person.language)
+        ctx["texts"] = {k: v[0] for k, v in texts.items()}
     return ctx
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from mail_gateway.delivery import DeliveryWorker
 from mail_gateway.server import start_gateway
+from paraphe import templating
 from tests.fakes.dns import FakeDns, make_dkim_key
 from workflows import billing, delegations, mail_in, people, terms
 from workflows.actors import Actor
@@ -36,7 +37,7 @@ async def svc(db, settings):
     # 20 credits of dupont go below the default threshold would be one more mail. The notice
     # has its own tests (tests/workflows/test_low_credit.py, tests/bot/test_notices.py).
     settings.low_credit_threshold = 0
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 

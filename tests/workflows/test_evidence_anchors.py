@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from paraphe import templating
 from tests.cli import paraphe
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     code_of,
@@ -25,7 +26,7 @@ from workflows.services import Services
 
 @pytest.fixture
 async def svc(settings, db):
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 
