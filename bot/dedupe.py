@@ -9,8 +9,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from tortoise.exceptions import IntegrityError
 
+from bot.models import TelegramUpdate
 from workflows import clock
-from workflows.models import TelegramUpdate
 
 log = logging.getLogger("paraphe.bot")
 

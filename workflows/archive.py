@@ -16,6 +16,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from pyhanko.pdf_utils.reader import PdfFileReader
 from tortoise.expressions import F
 
 from workflows import clock, evidence
@@ -41,8 +42,6 @@ class Renewal:
 
 def _last_timestamp_cert(data: bytes):
     """The asn1crypto certificate of the TSA that made the newest document timestamp."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     stamps = [s for s in reader.embedded_signatures if s.sig_object_type == "/DocTimeStamp"]
     return stamps[-1].signer_cert if stamps else None

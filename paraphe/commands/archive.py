@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from paraphe.cli import CliError
+from paraphe.console import CliError
 from workflows import archive, clock
 
 

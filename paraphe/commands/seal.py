@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from paraphe.cli import CliError
+from paraphe.console import CliError
 from workflows.actors import Actor
 from workflows.errors import DocumentError
 from workflows.sealing import seal_document

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from mail_gateway.delivery import DeliveryWorker
+from mail_gateway.metrics import spool_metrics
 from mail_gateway.server import start_gateway
 from paraphe import templating
 from tests.fakes.dns import FakeDns, make_dkim_key
@@ -100,7 +101,7 @@ async def web_site(svc, settings):
     from web.app import build_app
 
     url = urllib.parse.urlsplit(settings.public_url)
-    runner = aiohttp.web.AppRunner(build_app(svc), access_log=None)
+    runner = aiohttp.web.AppRunner(build_app(svc, metrics=(spool_metrics,)), access_log=None)
     await runner.setup()
     await aiohttp.web.TCPSite(runner, url.hostname, url.port).start()
     async with aiohttp.ClientSession() as session:

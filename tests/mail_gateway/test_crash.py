@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 
+from mail_gateway.models import InboundMessage
 from tests.cli import cli_env
 from tests.mail_gateway.mailer import build, outbox, raw
 from tests.pdfs import make_pdf
 from workflows import billing, mail_in
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 MAILS = 12
 PDFS_PER_MAIL = 2

@@ -8,11 +8,12 @@ import base64
 import pytest
 
 from mail_gateway import pipeline
+from mail_gateway.models import InboundMessage
 from tests.mail_gateway.hostile import message, nested, pending, quarantined, wait_for
 from tests.mail_gateway.mailer import body_text, outbox, pdf_attachments, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, clock
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 CONTROLS = {chr(c) for c in range(32)} | {"\x7f"}
 

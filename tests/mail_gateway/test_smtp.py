@@ -8,13 +8,14 @@ import smtplib
 
 import pytest
 
+from mail_gateway.models import InboundMessage
 from mail_gateway.server import size_limit
 from tests.fakes.dns import make_dkim_key
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, mail_in
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry
+from workflows.models import LedgerEntry
 
 SEAL = "seal@paraphe.localhost"
 

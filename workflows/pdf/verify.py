@@ -20,12 +20,27 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
     SignatureCoverageLevel,
+    ades,
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
 from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import (
+    REQUIRE_REVINFO,
+    CertRevTrustPolicy,
+    FreshnessReqType,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from workflows import clock
 from workflows.errors import DocumentBrokenError
@@ -253,22 +268,6 @@ async def _ades(sig, roots) -> dict[str, Any]:
     """The EN 319 102-1 verdict on `sig` with the file's own validation data and nothing
     fetched: {"ades": PASSED | INDETERMINATE | FAILED, "ades_sub_indication": …,
     "offline": whether it passed so}."""
-    from pyhanko.sign.validation import ades
-    from pyhanko.sign.validation.policy_decl import (
-        PdfSignatureValidationSpec,
-        RevinfoOnlineFetchingRule,
-        RevocationInfoGatheringSpec,
-        SignatureValidationSpec,
-    )
-    from pyhanko_certvalidator.context import CertValidationPolicySpec
-    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
-    from pyhanko_certvalidator.policy_decl import (
-        REQUIRE_REVINFO,
-        CertRevTrustPolicy,
-        FreshnessReqType,
-    )
-    from pyhanko_certvalidator.registry import SimpleTrustManager
-
     spec = PdfSignatureValidationSpec(signature_validation_spec=SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
             trust_manager=SimpleTrustManager.build(trust_roots=list(roots)),

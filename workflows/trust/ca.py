@@ -35,13 +35,12 @@ from workflows.trust import profiles
 from workflows.trust.keystore import open_keystore
 from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
 from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
-from workflows.trust.tsa import TsaIdentity
+from workflows.trust.tsa import TSA_IDENTITY_FILE, TsaIdentity
 from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
 
 __all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
 
 KEY_KIND = "ec-p256"
-TSA_IDENTITY_FILE = "tsa-identity.json"
 # A cabinet's seal certificate is renewed this long before it expires.
 RENEW_BEFORE = timedelta(days=30)
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import keys
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -185,6 +186,7 @@ _PKCS11_LOCK = threading.Lock()
 
 def open_pkcs11_session(settings):
     """One read-write, logged-in session per process, module and token; raises KeystoreError."""
+    # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
     import pkcs11
 
     pin = settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None
@@ -222,6 +224,7 @@ class Pkcs11Keystore:
 
     def generate(self, key_ref: str, kind: str = "ec-p256"):
         """Creates a key pair in the token; returns the public key. Raises KeystoreError."""
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         import pkcs11
         from pkcs11 import Attribute, KeyType
         from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
@@ -259,6 +262,7 @@ class Pkcs11Keystore:
         return public
 
     def _find(self, key_ref: str):
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         from pkcs11 import Attribute, ObjectClass
 
         handle = self._handles.get(key_ref)
@@ -280,6 +284,7 @@ class Pkcs11Keystore:
 
     def sign(self, key_ref: str, data: bytes) -> bytes:
         """A SHA-256 signature of ``data`` in X.509 encoding, made inside the token."""
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         import pkcs11
         from pkcs11 import KeyType, Mechanism
         from pkcs11.util.ec import encode_ecdsa_signature
@@ -296,6 +301,7 @@ class Pkcs11Keystore:
                                 f"{type(e).__name__}") from None
 
     def delete(self, key_ref: str) -> None:
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         from pkcs11 import Attribute
 
         with self._lock:
@@ -305,8 +311,6 @@ class Pkcs11Keystore:
 
 
 def _rsa_spki(pkcs1_der: bytes) -> bytes:
-    from asn1crypto import keys
-
     return keys.PublicKeyInfo({
         "algorithm": {"algorithm": "rsa"},
         "public_key": keys.RSAPublicKey.load(pkcs1_der),

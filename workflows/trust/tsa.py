@@ -14,6 +14,10 @@ from pyhanko.sign.general import as_signing_certificate_v2
 
 from workflows.trust.der import attribute, tlv
 
+# Where the embedded TSA's identity (certificate and key name) is published in
+# $PARAPHE_HOME/keys, for the signing workers: TrustService writes it, they read it.
+TSA_IDENTITY_FILE = "tsa-identity.json"
+
 # A policy OID in the UUID arc (X.667, 2.25): anyone may mint one without registration.
 TSA_POLICY = "2.25.238474059017442387493846116151437236181"
 ACCEPTED_DIGESTS = {"sha256": 32, "sha384": 48, "sha512": 64}
