@@ -19,7 +19,7 @@ from dkim.util import parse_tag_value
 from publicsuffixlist import PublicSuffixList
 
 from mail_gateway.addresses import domain_of, parse_recipient, single_address
-from workflows.errors import SenderNotAddressedError, SenderUnauthenticatedError
+from mail_gateway.errors import SenderNotAddressedError, SenderUnauthenticatedError
 
 log = logging.getLogger(__name__)
 

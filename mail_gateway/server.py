@@ -12,14 +12,11 @@ from mail_gateway import errors
 from mail_gateway.addresses import Recipient, parse_recipient, single_address
 from mail_gateway.pipeline import SpoolWorker
 from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
+from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
 from workflows import clock, mail_in, people
-from workflows.errors import (
-    ParapheError,
-    RecipientUnknownError,
-    SenderUnknownError,
-)
+from workflows.errors import ParapheError
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,16 @@ from aiohttp import web
 
 from paraphe.templating import render_html
 from web import forms
-from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
+from web.errors import (
+    PAGE_HEADERS,
+    CrossSiteRequestError,
+    error_page,
+    headers_for,
+    language_of,
+    status_of,
+)
 from workflows import identity_files, personal_certificates, registration, registration_links
 from workflows.errors import (
-    CrossSiteRequestError,
     IdentityDocumentMissingError,
     ParapheError,
     PersonalCertificateMissingError,

@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import replies
 from bot.callbacks import ApprovalAction
+from bot.errors import ChatButtonStaleError
 from bot.routers._args import collection_id, rest
 from workflows.actors import Actor
 from workflows.services import Services
@@ -74,7 +75,6 @@ async def approve_button(query: CallbackQuery, callback_data: ApprovalAction, ac
 async def reject_button(query: CallbackQuery, callback_data: ApprovalAction, actor: Actor,
                         lang: str, state: FSMContext) -> None:
     from workflows.collections import get_collection
-    from workflows.errors import ChatButtonStaleError
 
     # Visibility and state are checked now, so a stale button is answered at once.
     collection = await get_collection(actor, callback_data.collection)

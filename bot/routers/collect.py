@@ -13,9 +13,10 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import CollectAction
+from bot.errors import ChatButtonStaleError
 from workflows import delegations, people
 from workflows.actors import Actor
-from workflows.errors import ChatButtonStaleError, DocumentNotPdfError
+from workflows.errors import DocumentNotPdfError
 from workflows.models import Person
 from workflows.services import Services
 

@@ -14,10 +14,11 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import DocAction
+from bot.errors import ChatButtonStaleError
 from bot.models import TelegramUpload
 from workflows import clock, delegations, people
 from workflows.actors import Actor
-from workflows.errors import ChatButtonStaleError, DocumentNotPdfError, DocumentTooLargeError
+from workflows.errors import DocumentNotPdfError, DocumentTooLargeError
 from workflows.models import Cabinet, Person
 from workflows.sealing import seal_document
 from workflows.services import Services
