@@ -51,7 +51,8 @@ class MessageUnreadableError(ParapheError):
 
 @dataclass(frozen=True)
 class Refusal:
-    """A refusal during the SMTP session: its code (RFC 5321, RFC 3463) and text (templates/smtp/)."""
+    """A refusal during the SMTP session: its code (RFC 5321, RFC 3463) and text
+    (templates/smtp/)."""
 
     status: str
     text: str

@@ -1,4 +1,5 @@
-"""The spool worker: each accepted message is parsed, checked by its chain, run, and answered once."""
+"""The spool worker: each accepted message is parsed, checked by its chain, run, and answered
+once."""
 
 from __future__ import annotations
 

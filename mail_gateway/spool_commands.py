@@ -1,4 +1,5 @@
-"""`paraphe spool list|show|retry|drop [ID] [--json]`: accepted mail not yet answered, and the quarantine."""
+"""`paraphe spool list|show|retry|drop [ID] [--json]`: accepted mail not yet answered, and the
+quarantine."""
 
 from __future__ import annotations
 

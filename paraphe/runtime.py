@@ -54,7 +54,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
     try:
         runner = await start_web(svc, metrics=(spool_metrics,))
         closers.append(runner.cleanup)
-        announce(f"web: {settings.public_url} (listening on {settings.web_host}:{settings.web_port})")
+        announce(f"web: {settings.public_url} "
+                 f"(listening on {settings.web_host}:{settings.web_port})")
         gateway = await mail_server.start_gateway(svc)
         closers.append(gateway.close)
         announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"

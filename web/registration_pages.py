@@ -43,8 +43,8 @@ MAX_FORM = 16 * 1024
 UPLOAD_SLACK = 64 * 1024
 CHUNK = 64 * 1024
 ERROR_PAGE = "web/registration/error"
-FORM_STEPS = ("start", "name", "siren", "identity", "mobile", "mobile_code", "document_type", "agreement",
-              "policies", "submit")
+FORM_STEPS = ("start", "name", "siren", "identity", "mobile", "mobile_code", "document_type",
+              "agreement", "policies", "submit")
 UPLOAD_STEPS = ("front", "back")
 
 

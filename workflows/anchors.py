@@ -1,4 +1,5 @@
-"""Evidence anchoring: the chain head sealed with an RFC 3161 timestamp, and the chain checked against those seals.
+"""Evidence anchoring: the chain head sealed with an RFC 3161 timestamp, and the chain checked
+against those seals.
 
 The hash chain alone proves nothing against whoever can write the database: events cut
 from its tail, or one edited and every hash after it recomputed, leave a chain that holds.
@@ -65,7 +66,8 @@ async def anchor_head(svc) -> EvidenceAnchor | None:
         return anchor
     event = await EvidenceEvent.get_or_none(seq=head.seq)
     if event is None or event.hash != head.hash:
-        # A head that disagrees with its event is damage for `audit verify`, not a state to vouch for.
+        # A head that disagrees with its event is damage for `audit verify`, not a state to
+        # vouch for.
         raise TrustServiceError(f"the evidence head (event {head.seq}) does not match the "
                                 f"log; run `paraphe audit verify`")
     token = await _timestamp(svc, bytes.fromhex(head.hash))

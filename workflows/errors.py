@@ -471,7 +471,8 @@ class RefusalReasonRequiredError(ParapheError):
 
 
 class PersonalCertificateMissingError(CertificateMissingError):
-    """No valid personal certificate: register first (/register in the bot, or the registration link)."""
+    """No valid personal certificate: register first (/register in the bot, or the registration
+    link)."""
     code, kind = "personal_certificate_missing", "forbidden"
 
 

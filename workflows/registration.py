@@ -23,8 +23,8 @@ step                call
 ``front``/``back``  ``add_document(svc, actor, side, filename, data)`` — JPEG, PNG or PDF by
                     content, colour, 20 KB to 10 MB; a passport needs only its front
 ``agreement``       ``agreement_text(templates, language)`` to show, ``sign_agreement(svc, actor)``
-``policies``        ``policy_texts(templates, language)`` to show, ``accept_policies(svc, actor)`` (CGU
-                    and data-protection policy together)
+``policies``        ``policy_texts(templates, language)`` to show,
+                    ``accept_policies(svc, actor)`` (CGU and data-protection policy together)
 ``submit``          ``submit(svc, actor)`` — to the operator's review queue
 ``review``          waiting for the operator
 ``done``            approved: a valid personal certificate

@@ -41,7 +41,7 @@ async def seal(args, ctx) -> int:
     svc = await ctx.open()
     actor = Actor.operator(command="seal")
     failures = 0
-    for source, target in zip(inputs, targets):
+    for source, target in zip(inputs, targets, strict=True):
         try:
             result = await seal_document(svc, actor, cabinet=args.cabinet, filename=source.name,
                                          data=source.read_bytes())

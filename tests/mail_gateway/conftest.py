@@ -1,4 +1,5 @@
-"""Fixtures of the mail gateway tests: a firm, an offline DNS with DKIM keys, the running gateway."""
+"""Fixtures of the mail gateway tests: a firm, an offline DNS with DKIM keys, the running
+gateway."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Property: every mail the gateway accepts with 250 is answered once, ignored as a robot, or quarantined with a reason.
+"""Property: every mail the gateway accepts with 250 is answered once, ignored as a robot, or
+quarantined with a reason.
 
 Hypothesis generates batches of hostile and broken mails (tests/mail_gateway/mail_strategies.py)
 sent with smtplib over one connection per batch to the real gateway, which runs on the test's

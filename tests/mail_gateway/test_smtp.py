@@ -61,7 +61,8 @@ async def test_a_declared_size_over_the_limit_is_refused_at_mail_from(gateway):
 
 
 @pytest.mark.parametrize("rcpt", ["sales@paraphe.localhost", "seal@example.com",
-                                  "seal+0000deadbeef@paraphe.localhost", "collect+x@paraphe.localhost"])
+                                  "seal+0000deadbeef@paraphe.localhost",
+                                  "collect+x@paraphe.localhost"])
 async def test_unknown_recipients_are_refused_at_rcpt(rcpt, gateway, firm, dupont_key):
     msg = build(sender="paul@dupont.fr", to=rcpt, attachments=[("a.pdf", make_pdf())])
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:

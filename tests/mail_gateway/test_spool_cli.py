@@ -1,4 +1,5 @@
-"""`paraphe spool list|show|retry|drop` and the spool gauges of /metrics, as an operator uses them."""
+"""`paraphe spool list|show|retry|drop` and the spool gauges of /metrics, as an operator uses
+them."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(wor
                                       for g in guesses), return_exceptions=True)
     assert len(compared) <= 5
     after = {(type(o), o.code, str(o), repr(o.details))
-             for g, o in zip(guesses, outcomes) if g not in compared}
+             for g, o in zip(guesses, outcomes, strict=True) if g not in compared}
     assert len(after) == 1 and after.pop()[:2] == (OtpLockedError, "otp_locked")
     with pytest.raises(OtpLockedError):
         await registration.verify_mobile(svc, actor, code)

@@ -1,4 +1,5 @@
-"""The signing engine: PAdES work in a pool of worker processes, so the service's loop keeps answering.
+"""The signing engine: PAdES work in a pool of worker processes, so the service's loop keeps
+answering.
 
 Each worker builds its signers and its timestamper once, from the settings alone, through
 the trust service's `load_signer` / `load_timestamper`, and keeps one event loop for

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -108,7 +109,7 @@ async def _verify(data, roots, revocation_mode, crls, ocsps) -> dict[str, Any]:
         return ValidationContext(**kwargs)
 
     entries = []
-    for index, sig in enumerate(signatures):
+    for sig in signatures:
         try:
             if sig.sig_object_type == "/DocTimeStamp":
                 entries.append(await _check_timestamp(sig, context))
@@ -121,7 +122,7 @@ async def _verify(data, roots, revocation_mode, crls, ocsps) -> dict[str, Any]:
         entries[-1]["revision"] = sig.signed_revision
     _assign_levels(entries)
     regular = [e for e in entries if e["type"] == "signature"]
-    for sig, entry in zip(signatures, entries):
+    for sig, entry in zip(signatures, entries, strict=True):
         if entry["type"] == "signature":
             entry.update(await _ades(sig, roots))
     return {"ok": bool(regular) and all(e["ok"] for e in entries),

@@ -254,7 +254,8 @@ class Pkcs11Keystore:
                     pub, priv = self.session.generate_keypair(
                         KeyType.RSA, int(kind[4:]), store=True, label=key_ref, id=key_id,
                         public_template=public_template, private_template=private_template)
-                    public = serialization.load_der_public_key(_rsa_spki(encode_rsa_public_key(pub)))
+                    public = serialization.load_der_public_key(
+                        _rsa_spki(encode_rsa_public_key(pub)))
         except pkcs11.PKCS11Error as e:
             raise KeystoreError(f"the token could not generate key {key_ref!r}: "
                                 f"{type(e).__name__}") from None

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -33,7 +33,7 @@ class TsaIdentity:
     signature_algorithm: algos.SignedDigestAlgorithm
     now: Callable[[], datetime]
     policy: str = TSA_POLICY
-    parts: "_Parts" = field(init=False, repr=False)
+    parts: _Parts = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The constant pieces of every answer, encoded once.
@@ -143,7 +143,7 @@ class _Parts:
     granted: bytes
 
     @classmethod
-    def of(cls, tsa: "TsaIdentity") -> "_Parts":
+    def of(cls, tsa: TsaIdentity) -> _Parts:
         cert_ders = sorted(c.dump() for c in (tsa.cert, *tsa.chain))  # DER SET OF order
         name = asn1_x509.GeneralName(name="directory_name", value=tsa.cert.subject).dump()
         return cls(

@@ -40,7 +40,8 @@ async def conforms(response: aiohttp.ClientResponse, path: str, method: str = "g
     spec = responses.get(str(response.status)) or responses.get("default")
     assert spec is not None, f"{method} {path}: status {response.status} is not documented"
     ctype = response.content_type
-    assert ctype in spec["content"], f"{method} {path}: {ctype} not documented for {response.status}"
+    assert ctype in spec["content"], (
+        f"{method} {path}: {ctype} not documented for {response.status}")
     if ctype in ("application/json", "application/problem+json"):
         body = await response.json(content_type=None)
         schema = {**spec["content"][ctype]["schema"],
