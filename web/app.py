@@ -18,7 +18,7 @@ def build_app(svc, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
     app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
                           middlewares=[failures.pages])
     app[SERVICES] = svc
-    health.add_routes(app, svc, metrics=tuple(metrics))
+    health.add_routes(app, svc, sources=tuple(metrics))
     trust_endpoints.add_trust_routes(app, svc.trust)
     signer_links.add_routes(app, svc)
     registration_pages.add_routes(app, svc)

@@ -17,7 +17,7 @@ from workflows.ports import CoreSettings
 MetricsSource = Callable[[CoreSettings], list[str]]
 
 
-def add_routes(app: web.Application, svc, *, metrics: tuple[MetricsSource, ...] = ()) -> None:
+def add_routes(app: web.Application, svc, *, sources: tuple[MetricsSource, ...] = ()) -> None:
     async def healthz(request: web.Request) -> web.Response:
         try:
             await connections.get("default").execute_query("SELECT 1")
@@ -37,7 +37,7 @@ def add_routes(app: web.Application, svc, *, metrics: tuple[MetricsSource, ...] 
         for state in ("pending", "sending", "sent", "failed"):
             count = await Notification.filter(state=state).count()
             lines.append(f'paraphe_notifications{{state="{state}"}} {count}')
-        for source in metrics:
+        for source in sources:
             lines.extend(await asyncio.get_running_loop().run_in_executor(
                 None, source, svc.settings))
         return web.Response(text="\n".join(lines) + "\n",
