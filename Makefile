@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test run demo test
+.PHONY: install install-test run demo lint test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,10 @@ run: install
 demo: install
 	$(BIN)/paraphe demo
 
-test: install-test
+# The layers of ARCHITECTURE.md (pyproject's [tool.importlinter]) and ruff's rules.
+lint: install-test
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+test: install-test lint
 	PATH="$(abspath $(BIN)):$$PATH" scripts/test

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 
+from paraphe import templating  # noqa: E402
 from paraphe.db import close_database, open_database  # noqa: E402
 from paraphe.settings import Settings  # noqa: E402
 from tests.pdfs import make_pdf  # noqa: E402
@@ -85,7 +86,7 @@ async def serve(home: Path, database_url: str, clients: int, credit: int) -> Non
                         master_key="bench-master-key-" + "0" * 16)
     settings.ensure_home()
     await open_database(settings)
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     runner = await start_web(svc, host="127.0.0.1", port=0)
     op = Actor.operator()
     cabinet = await people.create_cabinet(op, slug="bench", name="Cabinet Bench",

@@ -1,4 +1,5 @@
-"""Collection benchmark: N signers all signing one collection through the HTTP routes, printing one JSON.
+"""Collection benchmark: N signers all signing one collection through the HTTP routes, printing one
+JSON.
 
 The real web app on loopback (SQLite, a temporary PARAPHE_HOME, the embedded trust service,
 the signing engine with one worker per core) in this process; the signers in a process of
@@ -248,6 +249,7 @@ async def run(signers: int, concurrency: int, verify: str, think: tuple[float, f
 
 async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, float],
                database_url: str) -> dict:
+    from paraphe import templating
     from paraphe.db import close_database, open_database
     from paraphe.settings import Settings
     from web.app import build_app
@@ -265,7 +267,7 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
                         master_key="bench-master-key-0000000000000000")
     settings.ensure_home()
     await open_database(settings)
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     await svc.engine.warm_up()
     server_times: dict[str, list[float]] = {"page": [], "code": [], "sign": []}
 
@@ -330,7 +332,7 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
         fresh = await Collection.get(id=collection.id)
         doc = await CollectionDocument.get(collection_id=collection.id).prefetch_related("current")
         final = await svc.documents.read(doc.current.sha256)
-        gaps = [b - a for a, b in zip([0.0] + done_at, done_at)]
+        gaps = [b - a for a, b in zip([0.0] + done_at, done_at, strict=False)]
         buckets = []
         step = max(1, len(gaps) // 10)
         for i in range(0, len(gaps), step):
@@ -343,7 +345,8 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
                         "spent": "50 % before the page (opening the invitation), 30 % "
                                  "before asking for the code, 70 % before signing (reading "
                                  "the mail, typing the code)"},
-            "database": settings.database_url.split(":", 1)[0], "create_collection_s": round(create_s, 2),
+            "database": settings.database_url.split(":", 1)[0],
+            "create_collection_s": round(create_s, 2),
             "total_s": round(total_s, 1),
             "signatures_per_s": round(len(done_at) / total_s, 2) if total_s else None,
             "failures": len(failures), "failure_samples": failures[:5],

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 from tortoise.exceptions import IntegrityError
 
+from bot.models import TelegramUpdate
 from workflows import clock
-from workflows.models import TelegramUpdate
 
 log = logging.getLogger("paraphe.bot")
 

@@ -19,6 +19,12 @@ log = logging.getLogger("paraphe.bot")
 router = Router(name=__name__)
 
 
+# The bot's own error (in the core's family, so it reads like the others in the chat).
+class ChatButtonStaleError(ParapheError):
+    """This button belongs to an earlier message and no longer applies."""
+    code, kind = "button_stale", "gone"
+
+
 def error_text(error: ParapheError, language: str) -> str:
     """The message a person reads for this error, in their language."""
     name = f"errors/{error.code}"

@@ -10,8 +10,8 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from tortoise.exceptions import IntegrityError
 
+from bot.models import TelegramConversation
 from workflows import clock
-from workflows.models import TelegramConversation
 
 
 def storage_key(key: StorageKey) -> str:

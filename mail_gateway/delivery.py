@@ -30,7 +30,7 @@ from workflows.models import Notification
 
 log = logging.getLogger(__name__)
 
-_workers: "weakref.WeakSet[DeliveryWorker]" = weakref.WeakSet()
+_workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 # Replies carrying more than this are composed one at a time: each holds its PDFs, their
 # base64 text and the message bytes at once.
 LARGE_REPLY = 2 * 1024 * 1024
@@ -43,7 +43,8 @@ def poke() -> None:
 
 
 def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
-    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the body."""
+    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the
+    body."""
     text = render(path, language, **context)
     first, _, body = text.partition("\n")
     if not first.lower().startswith("subject:"):
@@ -69,7 +70,7 @@ class VerbatimHeader(str):
     Message-ID), its header parser would read encoded words of the sender's making, and fail
     on `unknown-8bit` ones: text from a sender must never be read so."""
 
-    def __new__(cls, name: str, value: str) -> "VerbatimHeader":
+    def __new__(cls, name: str, value: str) -> VerbatimHeader:
         obj = super().__new__(cls, value)
         obj.name = name
         return obj
@@ -184,7 +185,7 @@ class DeliveryWorker:
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _release_stale_claims(self) -> None:

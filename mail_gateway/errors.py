@@ -15,17 +15,44 @@ from workflows.errors import (
     DocumentMissingError,
     NotAMemberError,
     ParapheError,
-    RecipientUnknownError,
-    SenderNotAddressedError,
-    SenderUnauthenticatedError,
-    SenderUnknownError,
     TermsNotAcceptedError,
 )
+
+# The gateway's own errors: the SMTP session and the mail it accepted, nothing the core
+# raises. In the core's family (ParapheError), so each has its code and its reply.
+
+class RecipientUnknownError(ParapheError):
+    """This address is not served by Paraphe."""
+    code, kind = "recipient_unknown", "not_found"
+
+
+class SenderUnauthenticatedError(ParapheError):
+    """The sender could not be authenticated (aligned DKIM, trusted upstream result or secret
+    address)."""
+    code, kind = "sender_unauthenticated", "forbidden"
+
+
+class SenderNotAddressedError(SenderUnauthenticatedError):
+    """A signed message that does not name this Paraphe address (To or Cc) cannot
+    authenticate its sender."""
+    code = "sender_not_addressed"
+
+
+class SenderUnknownError(ParapheError):
+    """The sender's address does not belong to anyone registered with Paraphe."""
+    code, kind = "sender_unknown", "forbidden"
+
+
+# details: ``reason`` (too_deep, mime_error) and, for mime_error, the parser's ``error``.
+class MessageUnreadableError(ParapheError):
+    """The structure of this message cannot be read: it was set aside, nothing was done."""
+    code = "message_unreadable"
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """A refusal during the SMTP session: its code (RFC 5321, RFC 3463) and text (templates/smtp/)."""
+    """A refusal during the SMTP session: its code (RFC 5321, RFC 3463) and text
+    (templates/smtp/)."""
 
     status: str
     text: str

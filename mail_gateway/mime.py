@@ -14,7 +14,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 
 from mail_gateway.addresses import single_address
-from workflows.errors import MessageUnreadableError
+from mail_gateway.errors import MessageUnreadableError
 from workflows.text import LINE_LIMIT, NAME_LIMIT, TEXT_LIMIT, clean_line, clean_text, decode_bytes
 
 # Header fields that relays add or rewrite on the way: a redelivery of the same message may

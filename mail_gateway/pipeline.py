@@ -1,4 +1,5 @@
-"""The spool worker: each accepted message is parsed, checked by its chain, run, and answered once."""
+"""The spool worker: each accepted message is parsed, checked by its chain, run, and answered
+once."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from mail_gateway.commands import seal as seal_command
 from mail_gateway.commands import collect as collect_command
 from mail_gateway.commands import verify as verify_command
 from mail_gateway.context import MailContext
+from mail_gateway.errors import MessageUnreadableError
+from mail_gateway.models import InboundMessage
 from mail_gateway.sender_auth import parse_headers
 from mail_gateway.spool import Spool, age_seconds
 from workflows import clock
 from workflows.actors import Actor
-from workflows.errors import MessageUnreadableError, ParapheError
-from workflows.models import InboundMessage, Person
+from workflows.errors import ParapheError
+from workflows.models import Person
 
 log = logging.getLogger(__name__)
 

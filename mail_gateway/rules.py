@@ -79,7 +79,8 @@ class HasAttachment:
 
 
 class CabinetChosen:
-    """The cabinet: from the secret address, else a `[slug]` tag of the subject, else the only one."""
+    """The cabinet: from the secret address, else a `[slug]` tag of the subject, else the only
+    one."""
 
     name = "cabinet-chosen"
 

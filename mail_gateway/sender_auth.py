@@ -1,4 +1,5 @@
-"""Who really sent a message: aligned DKIM checked here, a trusted upstream result, or a secret address."""
+"""Who really sent a message: aligned DKIM checked here, a trusted upstream result, or a secret
+address."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import dkim
 from dkim import asyncsupport
@@ -19,7 +20,7 @@ from dkim.util import parse_tag_value
 from publicsuffixlist import PublicSuffixList
 
 from mail_gateway.addresses import domain_of, parse_recipient, single_address
-from workflows.errors import SenderNotAddressedError, SenderUnauthenticatedError
+from mail_gateway.errors import SenderNotAddressedError, SenderUnauthenticatedError
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,11 @@ from mail_gateway import errors
 from mail_gateway.addresses import Recipient, parse_recipient, single_address
 from mail_gateway.pipeline import SpoolWorker
 from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
+from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
 from workflows import clock, mail_in, people
-from workflows.errors import (
-    ParapheError,
-    RecipientUnknownError,
-    SenderUnknownError,
-)
+from workflows.errors import ParapheError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +34,7 @@ def size_limit(max_document_bytes: int) -> int:
 class GatewayHandler:
     """aiosmtpd's handler: RCPT and DATA hooks returning status lines."""
 
-    def __init__(self, gateway: "Gateway") -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
@@ -99,7 +96,7 @@ class Gateway:
         """The bound port (useful with smtp_port=0)."""
         return self.server.sockets[0].getsockname()[1]
 
-    async def start(self) -> "Gateway":
+    async def start(self) -> Gateway:
         loop = asyncio.get_running_loop()
         handler = GatewayHandler(self)
 
@@ -170,5 +167,6 @@ class Gateway:
 
 
 async def start_gateway(svc, *, dns: DnsResolver | None = None) -> Gateway:
-    """Serves SMTP at settings.smtp_host:smtp_port on the running loop and starts the spool worker."""
+    """Serves SMTP at settings.smtp_host:smtp_port on the running loop and starts the spool
+    worker."""
     return await Gateway(svc, dns=dns).start()

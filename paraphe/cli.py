@@ -1,76 +1,40 @@
-"""The `paraphe` command line: one module per command group under paraphe/commands/."""
+"""The `paraphe` command line: one module per command group under paraphe/commands/ (the
+mail gateway's spool and outbox commands live beside the gateway, `serve` beside the runtime)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import json
 import sys
-from typing import Any
 
 from pydantic import ValidationError
 
 import compat
 from compat import CompatError
+from mail_gateway import outbox_commands, spool_commands
+from paraphe import serve
+from paraphe.commands import (
+    apikey,
+    archive,
+    audit,
+    cabinets,
+    credit,
+    delegations,
+    demo,
+    registration,
+    seal,
+    terms,
+    trust,
+    users,
+    webhook,
+)
+from paraphe.console import CliError, Context
 from paraphe.settings import load_settings
 from workflows.errors import ParapheError
 
 # Each module has register(subparsers); its handlers are async (args, ctx) -> int | None.
-COMMAND_MODULES = (
-    "paraphe.commands.serve",
-    "paraphe.commands.demo",
-    "paraphe.commands.cabinets",
-    "paraphe.commands.users",
-    "paraphe.commands.delegations",
-    "paraphe.commands.credit",
-    "paraphe.commands.audit",
-    "paraphe.commands.seal",
-    "paraphe.commands.trust",
-    "paraphe.commands.outbox",
-    "paraphe.commands.spool",
-    "paraphe.commands.apikey",
-    "paraphe.commands.webhook",
-    "paraphe.commands.registration",
-    "paraphe.commands.terms",
-    "paraphe.commands.archive",
-)
-
-
-class CliError(Exception):
-    """A one-line reason printed to standard error, with exit status 2."""
-
-
-class Context:
-    """What a command handler gets: settings, and the database and services on demand."""
-
-    def __init__(self, settings) -> None:
-        self.settings = settings
-        self.services = None
-        self.opened = False
-
-    async def open(self, *, services: bool = True):
-        from paraphe.db import open_database
-        from workflows.services import Services
-
-        await open_database(self.settings)
-        self.opened = True
-        if services:
-            self.services = await Services.start(self.settings)
-        return self.services
-
-    async def close(self) -> None:
-        from paraphe.db import close_database
-
-        if self.services is not None:
-            await self.services.close()
-        if self.opened:
-            await close_database()
-
-
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
+COMMAND_MODULES = (serve, demo, cabinets, users, delegations, credit, audit, seal, trust,
+                   outbox_commands, spool_commands, apikey, webhook, registration, terms, archive)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,13 +46,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="paraphe", description="E-signature and e-sealing for accounting firms")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # That command group has not landed yet.
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

@@ -49,7 +49,9 @@ def tortoise_config(database_url: str, *, reader: bool = False) -> dict:
         **extra,
         "apps": {
             APP: {
-                "models": ["workflows.models"],
+                # The transports' own tables (the gateway's spool rows, the bot's state)
+                # live next to them, in the same app as the core's models.
+                "models": ["workflows.models", "mail_gateway.models", "bot.models"],
                 "migrations": "workflows.migrations",
                 "default_connection": "default",
             }

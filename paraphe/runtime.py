@@ -3,38 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import compat
+from bot import sweeps as bot_sweeps
+from mail_gateway import delivery as mail_delivery
+from mail_gateway import server as mail_server
+from mail_gateway.metrics import spool_metrics
+from paraphe import templating
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
+from web import webhook_delivery
 from web.app import start_web
+from workflows import sweeps
 from workflows.services import Services
 
 log = logging.getLogger("paraphe")
 
 
-def _optional(name: str):
-    """A transport module that may not have landed yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-
-
 def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services) -> None:
-    sweeps = _optional("workflows.sweeps")
-    if sweeps is None:
-        return
-    for name, seconds in getattr(sweeps, "SCHEDULE", {}).items():
-        scheduler.add_job(getattr(sweeps, name), "interval", seconds=seconds, args=[svc],
-                          id=name, max_instances=1, coalesce=True)
+    """The core's sweeps and the bot's (its tables are cleaned even where it does not poll)."""
+    for module in (sweeps, bot_sweeps):
+        for name, seconds in module.SCHEDULE.items():
+            scheduler.add_job(getattr(module, name), "interval", seconds=seconds, args=[svc],
+                              id=name, max_instances=1, coalesce=True)
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
@@ -50,7 +45,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         except (NotImplementedError, RuntimeError):  # Not the main thread (tests).
             pass
     await open_database(settings)
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     if not settings.platform_siren:
         # EN 319 412-3 wants a legal person's seal to name its registration number.
         log.warning("PARAPHE_PLATFORM_SIREN is not set: the platform's own seal (evidence "
@@ -60,29 +55,26 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         await warm
     closers = []
     try:
-        runner = await start_web(svc)
+        runner = await start_web(svc, metrics=(spool_metrics,))
         closers.append(runner.cleanup)
-        announce(f"web: {settings.public_url} (listening on {settings.web_host}:{settings.web_port})")
-        gateway_mod = _optional("mail_gateway.server")
-        if gateway_mod is not None:
-            gateway = await gateway_mod.start_gateway(svc)
-            closers.append(gateway.close)
-            announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
-                     f" (seal@{settings.mail_domain})")
-        delivery_mod = _optional("mail_gateway.delivery")
-        if delivery_mod is not None:
-            worker = delivery_mod.DeliveryWorker(svc)
-            worker.start()
-            closers.append(worker.stop)
-            target = settings.smtp_relay or str(settings.home / "outbox")
-            announce(f"outgoing mail: {target}")
-        hooks_mod = _optional("web.webhook_delivery")
-        if hooks_mod is not None:
-            hooks = await hooks_mod.start_webhook_worker(svc)
-            closers.append(hooks.stop)
-        bot_mod = _optional("bot.app") if settings.telegram_token else None
-        if bot_mod is not None:
-            bot = await bot_mod.start_bot(svc)
+        announce(f"web: {settings.public_url} "
+                 f"(listening on {settings.web_host}:{settings.web_port})")
+        gateway = await mail_server.start_gateway(svc)
+        closers.append(gateway.close)
+        announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
+                 f" (seal@{settings.mail_domain})")
+        worker = mail_delivery.DeliveryWorker(svc)
+        worker.start()
+        closers.append(worker.stop)
+        target = settings.smtp_relay or str(settings.home / "outbox")
+        announce(f"outgoing mail: {target}")
+        hooks = await webhook_delivery.start_webhook_worker(svc)
+        closers.append(hooks.stop)
+        if settings.telegram_token:
+            # lazy: aiogram's types take seconds to import; only a service with a bot pays.
+            from bot import app as bot_app
+
+            bot = await bot_app.start_bot(svc)
             closers.append(bot.stop)
             announce("telegram bot: polling")
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         return siren.validate(value)  # Its ValidationError is a ValueError: says why.
 
     @model_validator(mode="after")
-    def _derive(self) -> "Settings":
+    def _derive(self) -> Settings:
         self.home = Path(self.home).expanduser()
         if not self.database_url:
             self.database_url = f"sqlite://{self.home / 'paraphe.sqlite3'}"

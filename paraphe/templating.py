@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-LANGUAGES = ("fr", "en")
-DEFAULT_LANGUAGE = "fr"
+# The core owns where the templates are and which languages they come in (it lists the
+# texts of the terms by them); re-exported here for the transports.
+from workflows.ports import DEFAULT_LANGUAGE, LANGUAGES, TEMPLATES_DIR
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "TEMPLATES_DIR", "render", "render_html",
+           "template_name"]
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import io
 import json
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
@@ -84,7 +84,7 @@ async def ades_later(documents: dict[str, bytes], root: asn1_x509.Certificate,
 
 async def _main(folder: Path) -> None:
     root = asn1_x509.Certificate.load((folder / "root.der").read_bytes())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     found = {path.stem: await ades_indications(path.read_bytes(), root, now)
              for path in sorted(folder.glob("*.pdf"))}
     print(json.dumps(found))

@@ -46,7 +46,7 @@ def events_from_appendix(text):
                 body = json.loads("".join(block).replace(VISIBLE_SPACE, " "))
             except ValueError:
                 if len(block) > MAX_LINES:
-                    raise SystemExit("an event of the appendix never ends")
+                    raise SystemExit("an event of the appendix never ends") from None
                 continue
             found.append((body, digest))
             digest, block = None, None

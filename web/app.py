@@ -1,42 +1,35 @@
-"""The aiohttp application: trust endpoints, health, metrics (signer pages and API join later)."""
+"""The aiohttp application: trust endpoints, health, metrics, signer and registration pages, API."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterable
 
 from aiohttp import web
 
-from web import failures, health
+from web import api_v1, failures, health, registration_pages, signer_links, trust_endpoints
+from web.health import MetricsSource
 
 SERVICES = web.AppKey("services", object)
 
-# Route modules that join the app as their issues land; each has add_routes(app, svc).
-ROUTE_MODULES = ("web.trust_endpoints", "web.signer_links", "web.registration_pages",
-                 "web.api_v1")
 
-
-def build_app(svc) -> web.Application:
+def build_app(svc, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
+    """The app; `metrics` add lines to /metrics from other parts (the mail spool's, given by
+    the runtime: web does not import the mail gateway)."""
     app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
                           middlewares=[failures.pages])
     app[SERVICES] = svc
-    health.add_routes(app, svc)
-    for name in ROUTE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        if hasattr(module, "add_routes"):
-            module.add_routes(app, svc)
-        elif hasattr(module, "add_trust_routes"):
-            module.add_trust_routes(app, svc.trust)
+    health.add_routes(app, svc, sources=tuple(metrics))
+    trust_endpoints.add_trust_routes(app, svc.trust)
+    signer_links.add_routes(app, svc)
+    registration_pages.add_routes(app, svc)
+    api_v1.add_routes(app, svc)
     return app
 
 
-async def start_web(svc, *, host: str | None = None, port: int | None = None) -> web.AppRunner:
+async def start_web(svc, *, host: str | None = None, port: int | None = None,
+                    metrics: Iterable[MetricsSource] = ()) -> web.AppRunner:
     """Serves the app on the running loop; returns the runner (its `addresses` give the port)."""
-    runner = web.AppRunner(build_app(svc), access_log=None)
+    runner = web.AppRunner(build_app(svc, metrics=metrics), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host or svc.settings.web_host,
                        svc.settings.web_port if port is None else port)

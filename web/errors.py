@@ -7,6 +7,29 @@ from aiohttp import web
 from paraphe.templating import LANGUAGES, render_html
 from workflows.errors import ParapheError
 
+# The web's own errors (pages, API, JSON bodies), in the core's family so KIND_STATUS and the
+# error pages and problem documents treat them like the others.
+
+class ApiRateLimitedError(ParapheError):
+    """Too many requests with this API key; retry later."""
+    code, kind = "rate_limited", "rate_limited"
+
+
+class CrossSiteRequestError(ParapheError):
+    """A form of the site was posted from another site."""
+    code, kind = "cross_site_request", "forbidden"
+
+
+class JsonTooLargeError(ParapheError):
+    """This JSON is too big."""
+    code, kind = "json_too_large", "too_large"
+
+
+class JsonTooDeepError(ParapheError):
+    """This JSON nests too deeply."""
+    code = "json_too_deep"
+
+
 # Domain error kind -> HTTP status (workflows/errors.py lists the kinds).
 KIND_STATUS = {
     "invalid": 422,

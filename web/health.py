@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 from tortoise import connections
 
-from mail_gateway.spool import Spool, oldest_unanswered
-from workflows import clock
 from workflows.models import Cabinet, EvidenceEvent, Notification
+from workflows.ports import CoreSettings
 
 
-def _spool_metrics(root) -> list[str]:
-    """Accepted mail waiting and set aside, and how long the oldest unanswered one has waited."""
-    spool = Spool(root)
-    return [
-        "# TYPE paraphe_spool_messages gauge",
-        f'paraphe_spool_messages{{state="pending"}} {len(spool.pending())}',
-        f'paraphe_spool_messages{{state="quarantined"}} {len(spool.quarantined())}',
-        "# TYPE paraphe_spool_oldest_unanswered_seconds gauge",
-        f"paraphe_spool_oldest_unanswered_seconds {oldest_unanswered(spool, clock.now()):.1f}",
-    ]
+# A part's own gauges for /metrics, from the settings: Prometheus text lines. Run in a
+# thread, since they may read files (the mail spool's, mail_gateway.metrics).
+MetricsSource = Callable[[CoreSettings], list[str]]
 
 
-def add_routes(app: web.Application, svc) -> None:
+def add_routes(app: web.Application, svc, *, sources: tuple[MetricsSource, ...] = ()) -> None:
     async def healthz(request: web.Request) -> web.Response:
         try:
             await connections.get("default").execute_query("SELECT 1")
@@ -44,8 +37,9 @@ def add_routes(app: web.Application, svc) -> None:
         for state in ("pending", "sending", "sent", "failed"):
             count = await Notification.filter(state=state).count()
             lines.append(f'paraphe_notifications{{state="{state}"}} {count}')
-        lines.extend(await asyncio.get_running_loop().run_in_executor(
-            None, _spool_metrics, svc.settings.home / "spool"))
+        for source in sources:
+            lines.extend(await asyncio.get_running_loop().run_in_executor(
+                None, source, svc.settings))
         return web.Response(text="\n".join(lines) + "\n",
                             content_type="text/plain", charset="utf-8")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from workflows.errors import ApiRequestInvalidError, JsonTooDeepError, JsonTooLargeError
+from web.errors import JsonTooDeepError, JsonTooLargeError
+from workflows.errors import ApiRequestInvalidError
 
 MAX_BYTES = 4 * 1024 * 1024  # Tens of thousands of signers: far above any real collection.
 MAX_DEPTH = 8  # A list of objects of lists is 3 deep; no API input needs more.

@@ -18,10 +18,16 @@ from aiohttp import web
 
 from paraphe.templating import render_html
 from web import forms
-from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
+from web.errors import (
+    PAGE_HEADERS,
+    CrossSiteRequestError,
+    error_page,
+    headers_for,
+    language_of,
+    status_of,
+)
 from workflows import identity_files, personal_certificates, registration, registration_links
 from workflows.errors import (
-    CrossSiteRequestError,
     IdentityDocumentMissingError,
     ParapheError,
     PersonalCertificateMissingError,
@@ -37,8 +43,8 @@ MAX_FORM = 16 * 1024
 UPLOAD_SLACK = 64 * 1024
 CHUNK = 64 * 1024
 ERROR_PAGE = "web/registration/error"
-FORM_STEPS = ("start", "name", "siren", "identity", "mobile", "mobile_code", "document_type", "agreement",
-              "policies", "submit")
+FORM_STEPS = ("start", "name", "siren", "identity", "mobile", "mobile_code", "document_type",
+              "agreement", "policies", "submit")
 UPLOAD_STEPS = ("front", "back")
 
 
@@ -122,10 +128,12 @@ async def _context(request: web.Request, person: Person, token: str, lang: str) 
         "cabinet": await registration.cabinet_asking_siren(person.id) if step == "siren"
         else None,
     }
+    templates = request.app[SERVICES].templates
     if step == "agreement":
-        ctx["agreement"] = registration.agreement_text(person.language)[0]
+        ctx["agreement"] = registration.agreement_text(templates, person.language)[0]
     if step == "policies":
-        ctx["texts"] = {k: v[0] for k, v in registration.policy_texts(person.language).items()}
+        texts = registration.policy_texts(templates, person.language)
+        ctx["texts"] = {k: v[0] for k, v in texts.items()}
     return ctx
 
 

@@ -1,4 +1,5 @@
-"""Signer pages `/s/<token>`: the documents, a code by mail or SMS, consent, sign or decline, the signed copy.
+"""Signer pages `/s/<token>`: the documents, a code by mail or SMS, consent, sign or decline, the
+signed copy.
 
 Handlers translate HTTP to the core's signer calls and its errors to pages (web/errors.py);
 nothing here decides a business rule.

@@ -1,4 +1,5 @@
-"""The webhook delivery worker: relays evidence into events, posts them signed, retries with backoff."""
+"""The webhook delivery worker: relays evidence into events, posts them signed, retries with
+backoff."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class CheckedResolver(AbstractResolver):
 
 
 class WebhookWorker:
-    """Polls every `interval` seconds on the running loop; `run_once()` is one pass (tests use it)."""
+    """Polls every `interval` seconds on the running loop; `run_once()` is one pass (tests use
+    it)."""
 
     def __init__(self, svc, *, interval: float = 2.0, batch: int = 20,
                  resolve: Resolve | None = None) -> None:
@@ -77,7 +79,7 @@ class WebhookWorker:
                 await response.read()
         except WebhookTargetForbiddenError as exc:
             error = exc.message
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         duration = int((time.monotonic() - started) * 1000)
         return await webhooks.record_result(notification, status_code=status, error=error,
@@ -102,7 +104,7 @@ class WebhookWorker:
                 log.exception("webhook delivery pass failed")
             await asyncio.sleep(self.interval)
 
-    def start(self) -> "WebhookWorker":
+    def start(self) -> WebhookWorker:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="webhooks")
         return self
 

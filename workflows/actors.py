@@ -23,9 +23,9 @@ class Actor:
     origin: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def operator(cls, **origin: Any) -> "Actor":
+    def operator(cls, **origin: Any) -> Actor:
         return cls(person_id=None, channel="cli", origin=dict(origin))
 
     @classmethod
-    def system(cls, **origin: Any) -> "Actor":
+    def system(cls, **origin: Any) -> Actor:
         return cls(person_id=None, channel="system", origin=dict(origin))

@@ -1,4 +1,5 @@
-"""Evidence anchoring: the chain head sealed with an RFC 3161 timestamp, and the chain checked against those seals.
+"""Evidence anchoring: the chain head sealed with an RFC 3161 timestamp, and the chain checked
+against those seals.
 
 The hash chain alone proves nothing against whoever can write the database: events cut
 from its tail, or one edited and every hash after it recomputed, leave a chain that holds.
@@ -15,6 +16,16 @@ from datetime import datetime
 
 from asn1crypto import cms, tsp  # noqa: F401 - tsp teaches cms to parse TSTInfo
 from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import hashes
+from pyhanko.sign.validation.generic_cms import (
+    extract_certs_for_validation,
+    extract_signer_info,
+    get_pyca_cryptography_hash,
+    validate_sig_integrity,
+    validate_tst_signed_data,
+)
+from pyhanko.sign.validation.status import TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
 from tortoise.exceptions import IntegrityError
 
 from workflows import clock, evidence
@@ -55,7 +66,8 @@ async def anchor_head(svc) -> EvidenceAnchor | None:
         return anchor
     event = await EvidenceEvent.get_or_none(seq=head.seq)
     if event is None or event.hash != head.hash:
-        # A head that disagrees with its event is damage for `audit verify`, not a state to vouch for.
+        # A head that disagrees with its event is damage for `audit verify`, not a state to
+        # vouch for.
         raise TrustServiceError(f"the evidence head (event {head.seq}) does not match the "
                                 f"log; run `paraphe audit verify`")
     token = await _timestamp(svc, bytes.fromhex(head.hash))
@@ -114,8 +126,6 @@ class TokenChecker:
             return f"its timestamp token does not verify ({exc})"
 
     def _known(self, signed, moment: datetime) -> bool:
-        from pyhanko.sign.validation.generic_cms import extract_certs_for_validation
-
         cert = extract_certs_for_validation(signed).signer_cert
         validity = cert["tbs_certificate"]["validity"]
         return (cert.dump() in self._trusted and
@@ -123,14 +133,6 @@ class TokenChecker:
 
     @staticmethod
     def _signature_problem(signed) -> str | None:
-        from cryptography.hazmat.primitives import hashes
-        from pyhanko.sign.validation.generic_cms import (
-            extract_certs_for_validation,
-            extract_signer_info,
-            get_pyca_cryptography_hash,
-            validate_sig_integrity,
-        )
-
         signer_info = extract_signer_info(signed)
         content = signed["encap_content_info"]
         md = hashes.Hash(get_pyca_cryptography_hash(
@@ -142,13 +144,6 @@ class TokenChecker:
         return None if intact and valid else "the signature of its timestamp token does not verify"
 
     async def _full_problem(self, signed, moment: datetime, hashed: bytes) -> str | None:
-        from pyhanko.sign.validation.generic_cms import (
-            extract_certs_for_validation,
-            validate_tst_signed_data,
-        )
-        from pyhanko.sign.validation.status import TimestampSignatureStatus
-        from pyhanko_certvalidator import ValidationContext
-
         context = ValidationContext(trust_roots=self.roots, allow_fetching=False,
                                     revocation_mode="soft-fail", moment=moment)
         status = TimestampSignatureStatus(**await validate_tst_signed_data(

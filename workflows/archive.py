@@ -16,6 +16,9 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.general import extract_certificate_info
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from tortoise.expressions import F
 
 from workflows import clock, evidence
@@ -43,10 +46,6 @@ def _renewal_certs(data: bytes) -> list:
     """The asn1crypto certificates whose fresh validation data a renewal adds: the TSA's of
     the newest document timestamp; in a file that has none yet (a B-LT output stored before
     B-LTA), every signer's and the TSA's of every signature timestamp."""
-    from pyhanko.pdf_utils.reader import PdfFileReader  # lazy: pyHanko loads in 0.3 s
-    from pyhanko.sign.general import extract_certificate_info
-    from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
-
     signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
     stamps = [s for s in signatures if s.sig_object_type == "/DocTimeStamp"]
     if stamps:
@@ -61,8 +60,6 @@ def _renewal_certs(data: bytes) -> list:
 
 def _last_timestamp_cert(data: bytes):
     """The asn1crypto certificate of the TSA that made the newest document timestamp."""
-    from pyhanko.pdf_utils.reader import PdfFileReader  # lazy: pyHanko loads in 0.3 s
-
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     stamps = [s for s in reader.embedded_signatures if s.sig_object_type == "/DocTimeStamp"]
     return stamps[-1].signer_cert if stamps else None

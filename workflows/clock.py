@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 _offset = timedelta(0)
 
 
 def now() -> datetime:
     """The current time, timezone-aware UTC, shifted by any fast-forward."""
-    return datetime.now(timezone.utc) + _offset
+    return datetime.now(UTC) + _offset
 
 
 def fast_forward(**delta: float) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -16,7 +16,7 @@ def parse(value: datetime | str | None) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def local(value: datetime | str | None, pattern: str, language: str, zone: str) -> str:
@@ -31,5 +31,5 @@ def local(value: datetime | str | None, pattern: str, language: str, zone: str) 
 def utc(value: datetime | str | None) -> str:
     """`value` in UTC, to the second: what an auditor compares with the machine records."""
     at = parse(value)
-    return "" if at is None else format_datetime(at, UTC_PATTERN, tzinfo=timezone.utc,
+    return "" if at is None else format_datetime(at, UTC_PATTERN, tzinfo=UTC,
                                                  locale="en")

@@ -1,4 +1,5 @@
-"""Who may do what for which cabinet, now: experts hold every right, collaborators their delegations."""
+"""Who may do what for which cabinet, now: experts hold every right, collaborators their
+delegations."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from workflows.transactions import in_transaction
 
 
 def check_action(action: str) -> str:
-    """Returns the action if it is one of sign, seal, prepare, launch; raises DelegationUnknownError."""
+    """Returns the action if it is one of sign, seal, prepare, launch; raises
+    DelegationUnknownError."""
     if action not in ACTIONS:
         raise DelegationUnknownError(
             f"unknown delegation {action!r}: use sign, seal, prepare or launch", action=action)

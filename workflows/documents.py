@@ -1,4 +1,5 @@
-"""Documents stored once by SHA-256 under PARAPHE_HOME/documents; their names live with who uploaded them."""
+"""Documents stored once by SHA-256 under PARAPHE_HOME/documents; their names live with who
+uploaded them."""
 
 from __future__ import annotations
 

@@ -180,13 +180,6 @@ class DocumentNotFoundError(ParapheError):
     code, kind = "document_not_found", "not_found"
 
 
-# --- Evidence ------------------------------------------------------------------------
-
-class EvidenceChainBrokenError(ParapheError):
-    """The evidence log's hash chain is broken."""
-    code, kind = "evidence_chain_broken", "conflict"
-
-
 # --- Trust ---------------------------------------------------------------------------
 
 class CertificateNotFoundError(ParapheError):
@@ -229,28 +222,6 @@ class RevocationReasonInvalidError(ParapheError):
     code = "revocation_reason_invalid"
 
 
-# --- Mail gateway --------------------------------------------------------------------
-
-class RecipientUnknownError(ParapheError):
-    """This address is not served by Paraphe."""
-    code, kind = "recipient_unknown", "not_found"
-
-
-class SenderUnauthenticatedError(ParapheError):
-    """The sender could not be authenticated (aligned DKIM, trusted upstream result or secret address)."""
-    code, kind = "sender_unauthenticated", "forbidden"
-
-
-class SenderNotAddressedError(SenderUnauthenticatedError):
-    """A signed message that does not name this Paraphe address (To or Cc) cannot authenticate its sender."""
-    code = "sender_not_addressed"
-
-
-class SenderUnknownError(ParapheError):
-    """The sender's address does not belong to anyone registered with Paraphe."""
-    code, kind = "sender_unknown", "forbidden"
-
-
 # --- REST API and webhooks -----------------------------------------------------------
 
 class ApiKeyInvalidError(ParapheError):
@@ -281,11 +252,6 @@ class ApiScopeUnknownError(ParapheError):
 class ApiRequestInvalidError(ParapheError):
     """The request is not valid."""
     code = "request_invalid"
-
-
-class ApiRateLimitedError(ParapheError):
-    """Too many requests with this API key; retry later."""
-    code, kind = "rate_limited", "rate_limited"
 
 
 class IdempotencyKeyReusedError(ParapheError):
@@ -335,11 +301,6 @@ class TelegramAccountUnknownError(ParapheError):
     code, kind = "telegram_account_unknown", "forbidden"
 
 
-class ChatButtonStaleError(ParapheError):
-    """This button belongs to an earlier message and no longer applies."""
-    code, kind = "button_stale", "gone"
-
-
 # --- Collections and signer links -------------------------------------------------------
 
 class CollectionNotFoundError(ParapheError):
@@ -365,11 +326,6 @@ class NotASignerError(ParapheError):
 class SignerLinkInvalidError(ParapheError):
     """This signature link is not valid (mistyped, or replaced by a newer one)."""
     code, kind = "signer_link_invalid", "not_found"
-
-
-class CrossSiteRequestError(ParapheError):
-    """A form of the site was posted from another site."""
-    code, kind = "cross_site_request", "forbidden"
 
 
 class LinkExpiredError(ParapheError):
@@ -459,11 +415,6 @@ class RegistrationLinkExpiredError(ParapheError):
     code, kind = "registration_link_expired", "gone"
 
 
-class RegistrationAlreadyApprovedError(ParapheError):
-    """This person is already registered and holds a valid personal certificate."""
-    code, kind = "registration_already_approved", "conflict"
-
-
 class PhoneInvalidError(ParapheError):
     """This is not a mobile number in international form (+33…)."""
     code = "phone_invalid"
@@ -520,7 +471,8 @@ class RefusalReasonRequiredError(ParapheError):
 
 
 class PersonalCertificateMissingError(CertificateMissingError):
-    """No valid personal certificate: register first (/register in the bot, or the registration link)."""
+    """No valid personal certificate: register first (/register in the bot, or the registration
+    link)."""
     code, kind = "personal_certificate_missing", "forbidden"
 
 
@@ -538,25 +490,7 @@ class TextInvalidError(ParapheError):
     code = "text_invalid"
 
 
-# --- Mail intake ---------------------------------------------------------------------
-
-# details: ``reason`` (too_deep, mime_error) and, for mime_error, the parser's ``error``.
-class MessageUnreadableError(ParapheError):
-    """The structure of this message cannot be read: it was set aside, nothing was done."""
-    code = "message_unreadable"
-
-
 # --- Requests and the machine ----------------------------------------------------------
-
-class JsonTooLargeError(ParapheError):
-    """This JSON is too big."""
-    code, kind = "json_too_large", "too_large"
-
-
-class JsonTooDeepError(ParapheError):
-    """This JSON nests too deeply."""
-    code = "json_too_deep"
-
 
 class StorageFullError(ParapheError):
     """The server's storage is full: nothing was done; retry later."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -27,7 +27,7 @@ def canonical(value: Any) -> bytes:
 
 def timestamp_text(at: datetime) -> str:
     """The form of an event's time its hash covers: UTC, microseconds, a Z."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_hash(*, seq: int, at: datetime, kind: str, channel: str, cabinet_id: int | None,

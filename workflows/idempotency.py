@@ -1,4 +1,5 @@
-"""Idempotency-Key for API POSTs: the same key and body replay the first answer, another body is refused.
+"""Idempotency-Key for API POSTs: the same key and body replay the first answer, another body is
+refused.
 
 A running request's claim is a lease (LEASE long, held by this process): when the process
 that claimed a key died, or its lease ran out, a retry takes the claim over and runs the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterable
+from collections.abc import Iterable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F

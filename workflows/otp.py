@@ -1,4 +1,5 @@
-"""One-time codes for signers: 6 digits, single use, 10 minutes, bound to the documents, stored hashed."""
+"""One-time codes for signers: 6 digits, single use, 10 minutes, bound to the documents, stored
+hashed."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, NoReturn
+from typing import NoReturn
+from collections.abc import Awaitable, Callable
 
 from workflows import clock
 from workflows.errors import (

@@ -64,7 +64,8 @@ def normalize_siren(siren: str) -> str:
                                 reason=reason) from None
 
 
-async def create_cabinet(actor: Actor, *, slug: str, name: str, siren: str | None = None) -> Cabinet:
+async def create_cabinet(actor: Actor, *, slug: str, name: str,
+                         siren: str | None = None) -> Cabinet:
     """Creates a cabinet; raises CabinetInvalidError, TextInvalidError or CabinetExistsError."""
     if not SLUG_RE.match(slug or ""):
         raise CabinetInvalidError(

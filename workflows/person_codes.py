@@ -41,9 +41,9 @@ async def check_and_consume(person: Person, code: str, *, purpose: str,
                             bound_to: str) -> PersonCode:
     """Uses the person's live code for `purpose` when `code` matches it.
 
-    Every check takes one of the five tries before comparing (workflows/otp.py). Raises OtpExpiredError
-    (none sent, expired, replaced, used, or sent for something else), OtpLockedError,
-    OtpInvalidError (details: attempts_left).
+    Every check takes one of the five tries before comparing (workflows/otp.py). Raises
+    OtpExpiredError (none sent, expired, replaced, used, or sent for something else),
+    OtpLockedError, OtpInvalidError (details: attempts_left).
     """
     row = await PersonCode.filter(person_id=person.id, purpose=purpose).order_by("-id").first()
     if row is not None and row.bound_to != bound_to:

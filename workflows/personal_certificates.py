@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from workflows import clock, evidence, notifications, otp, person_codes
+from workflows import clock, evidence, notifications, otp, person_codes, sms
 from workflows.actors import Actor
 from workflows.errors import (
     CertificateRevokedError,
@@ -16,7 +16,16 @@ from workflows.errors import (
     PersonalCertificateRevokedError,
     PersonNotFoundError,
 )
-from workflows.models import Cabinet, Certificate, Membership, Person, Registration
+from workflows.delegations import may
+from workflows.models import (
+    Cabinet,
+    Certificate,
+    Membership,
+    Notification,
+    Person,
+    PersonCode,
+    Registration,
+)
 from workflows.transactions import in_transaction
 
 REVOCATION_CODE = "revocation"
@@ -100,18 +109,13 @@ async def request_revocation(svc, actor: Actor) -> str:
         await evidence.record("certificate.revocation_requested", actor, person_id=person.id,
                               data={"certificate": cert.serial, "channel": channel})
     if channel == "sms":
-        from paraphe.templating import render
-        from workflows import sms
-
-        await sms.provider_for(svc.settings).send(mobile, render(
+        await sms.provider_for(svc.settings).send(mobile, svc.templates.render(
             "sms/registrant/revocation_code", person.language, code=code, **context).strip())
     return channel
 
 
 async def revocation_pending(person_id: int) -> bool:
     """True while a revocation code sent to the person can still be typed."""
-    from workflows.models import PersonCode
-
     row = await PersonCode.filter(person_id=person_id, purpose=REVOCATION_CODE).order_by(
         "-id").first()
     return row is not None and row.state == "active" and row.expires_at > clock.now()
@@ -147,8 +151,6 @@ async def confirm_revocation(svc, actor: Actor, code: str) -> Certificate:
 
 async def _scrub_code_mails(person: Person) -> None:
     # A used code need not stay readable in the outbox table.
-    from workflows.models import Notification
-
     for n in await Notification.filter(person_id=person.id,
                                        template="registrant/revocation_code"):
         if n.context.get("code") != "------":
@@ -160,8 +162,6 @@ async def _scrub_code_mails(person: Person) -> None:
 async def signs_in_own_name(person: Person, cabinet: Cabinet) -> bool:
     """An expert of the cabinet or a `sign` holder signs with their personal certificate;
     another member (a co-signer without `sign`) signs like an external signer."""
-    from workflows.delegations import may
-
     if await Membership.exists(person_id=person.id, cabinet_id=cabinet.id, role="expert"):
         return True
     return await may(person, cabinet, "sign")

@@ -22,9 +22,9 @@ step                call
 ``document_type``   ``choose_document_type(svc, actor, "id_card"|"passport"|"driving_licence")``
 ``front``/``back``  ``add_document(svc, actor, side, filename, data)`` — JPEG, PNG or PDF by
                     content, colour, 20 KB to 10 MB; a passport needs only its front
-``agreement``       ``agreement_text(language)`` to show, ``sign_agreement(svc, actor)``
-``policies``        ``policy_texts(language)`` to show, ``accept_policies(svc, actor)`` (CGU
-                    and data-protection policy together)
+``agreement``       ``agreement_text(templates, language)`` to show, ``sign_agreement(svc, actor)``
+``policies``        ``policy_texts(templates, language)`` to show,
+                    ``accept_policies(svc, actor)`` (CGU and data-protection policy together)
 ``submit``          ``submit(svc, actor)`` — to the operator's review queue
 ``review``          waiting for the operator
 ``done``            approved: a valid personal certificate
@@ -50,7 +50,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence, otp, people, person_codes, text
+from workflows import clock, evidence, otp, people, person_codes, sms, text
 from workflows.actors import Actor
 from workflows.errors import (
     IdentityDocumentMissingError,
@@ -69,6 +69,7 @@ from workflows.identity_files import check as check_file
 from workflows.identity_vault import IdentityVault
 from workflows.models import (
     Cabinet,
+    Certificate,
     Delegation,
     IdentityDocument,
     Membership,
@@ -76,6 +77,7 @@ from workflows.models import (
     Registration,
 )
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
+from workflows.ports import Templates
 from workflows.transactions import in_transaction
 
 MOBILE_CODE = "mobile"
@@ -217,8 +219,6 @@ async def waiting_for(person_id: int) -> str | None:
 
 
 async def _certificate_valid(reg: Registration) -> bool:
-    from workflows.models import Certificate
-
     if reg.certificate_id is None:
         return False
     return await Certificate.exists(id=reg.certificate_id, revoked_at=None,
@@ -375,10 +375,7 @@ async def set_mobile(svc, actor: Actor, phone: str) -> str:
         await _save(reg, phone=number, phone_verified_at=None)
         await _record("registration.mobile_code_sent", actor, reg, phone=number)
     # After the commit: a text message cannot be taken back.
-    from paraphe.templating import render
-    from workflows import sms
-
-    await sms.provider_for(svc.settings).send(number, render(
+    await sms.provider_for(svc.settings).send(number, svc.templates.render(
         "sms/registrant/mobile_code", person.language, code=code,
         minutes=int(otp.CODE_LIFETIME.total_seconds() // 60)).strip())
     return number
@@ -477,21 +474,19 @@ async def add_document(svc, actor: Actor, side: str, filename: str, data: bytes
     return doc
 
 
-def _legal_text(name: str, language: str) -> tuple[str, str]:
-    from paraphe.templating import render
-
-    body = render(f"legal/registrant/{name}", language).strip()
+def _legal_text(templates: Templates, name: str, language: str) -> tuple[str, str]:
+    body = templates.render(f"legal/registrant/{name}", language).strip()
     return body, hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def agreement_text(language: str) -> tuple[str, str]:
+def agreement_text(templates: Templates, language: str) -> tuple[str, str]:
     """The subscription agreement in `language` and the SHA-256 of that text."""
-    return _legal_text("agreement", language)
+    return _legal_text(templates, "agreement", language)
 
 
-def policy_texts(language: str) -> dict[str, tuple[str, str]]:
+def policy_texts(templates: Templates, language: str) -> dict[str, tuple[str, str]]:
     """The CGU ("terms") and the data-protection policy ("privacy"), each with its SHA-256."""
-    return {name: _legal_text(name, language) for name in ("terms", "privacy")}
+    return {name: _legal_text(templates, name, language) for name in ("terms", "privacy")}
 
 
 async def sign_agreement(svc, actor: Actor) -> Progress:
@@ -501,7 +496,7 @@ async def sign_agreement(svc, actor: Actor) -> Progress:
     """
     person, reg = await _open(actor)
     await _require_documents(reg)
-    _, sha256 = agreement_text(person.language)
+    _, sha256 = agreement_text(svc.templates, person.language)
     async with in_transaction():
         await _save(reg, agreement_signed_at=clock.now(), agreement_sha256=sha256)
         await _record("registration.agreement_signed", actor, reg, agreement_sha256=sha256,
@@ -516,7 +511,7 @@ async def accept_policies(svc, actor: Actor) -> Progress:
     if reg.agreement_signed_at is None:
         raise RegistrationStepMissingError("sign the subscription agreement first",
                                            step="agreement")
-    texts = policy_texts(person.language)
+    texts = policy_texts(svc.templates, person.language)
     now = clock.now()
     async with in_transaction():
         await _save(reg, terms_accepted_at=now, privacy_accepted_at=now)

@@ -14,10 +14,15 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from workflows import clock, evidence, notifications
+from workflows import clock, evidence, links, notifications, registration
 from workflows.actors import Actor
-from workflows.errors import RegistrationLinkExpiredError, RegistrationLinkInvalidError
-from workflows.models import Person, RegistrationLink
+from workflows.errors import (
+    RegistrationLinkExpiredError,
+    RegistrationLinkInvalidError,
+    RegistrationNotNeededError,
+    SignerLinkInvalidError,
+)
+from workflows.models import Notification, Person, RegistrationLink, Signer
 from workflows.transactions import in_transaction
 
 LINK_LIFETIME = timedelta(days=30)
@@ -64,9 +69,6 @@ async def send_registration_link(svc, actor: Actor, person: Person) -> str:
 
     Raises RegistrationNotNeededError for someone who never signs in their own name.
     """
-    from workflows import registration
-    from workflows.errors import RegistrationNotNeededError
-
     if not await registration.needs_registration(person):
         raise RegistrationNotNeededError(
             "only experts and holders of the sign delegation register: you have nothing to do")
@@ -93,10 +95,6 @@ async def send_to_signer(svc, signer_token: str, *, ip: str | None = None,
     Raises SignerLinkInvalidError (unknown link, or a signer who is not a member),
     RegistrationNotNeededError.
     """
-    from workflows import links
-    from workflows.errors import SignerLinkInvalidError
-    from workflows.models import Notification, Signer
-
     signer = None
     if signer_token and len(signer_token) <= MAX_TOKEN:
         signer = await Signer.get_or_none(token_hash=links.token_hash(signer_token))

@@ -3,39 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from paraphe.settings import Settings
 from workflows.documents import DocumentStore
+from workflows.pdf.engine import SigningEngine
+from workflows.ports import CoreSettings, Engine, Templates, Trust
+from workflows.trust.ca import TrustService
 
 
 @dataclass
 class Services:
-    settings: Settings
+    settings: CoreSettings
     documents: DocumentStore
-    trust: Any = None  # workflows.trust.ca.TrustService
-    engine: Any = None  # workflows.pdf.engine.SigningEngine
-    # The renderer of templates/: `render(path, language, **ctx)` and `render_html(...)`
-    # (paraphe.templating), given by whoever builds the services.
-    templates: Any = None
+    # The renderer of templates/ (paraphe.templating), passed by the wiring: the core
+    # does not import paraphe.
+    templates: Templates
+    trust: Trust
+    engine: Engine
     # The Telegram bot's @username (deep links); set by the bot when it starts.
     telegram_username: str | None = None
 
     @classmethod
-    async def start(cls, settings: Settings) -> "Services":
+    async def start(cls, settings: CoreSettings, templates: Templates) -> Services:
         """Builds the services on an open database; creates the trust service on first start."""
-        from paraphe import templating
-        from workflows.pdf.engine import SigningEngine
-        from workflows.trust.ca import TrustService
-
         documents = DocumentStore(settings.home / "documents")
         trust = await TrustService.open(settings)
-        return cls(settings=settings, documents=documents, trust=trust,
-                   engine=SigningEngine(settings), templates=templating,
+        return cls(settings=settings, documents=documents, templates=templates, trust=trust,
+                   engine=SigningEngine(settings),
                    telegram_username=settings.telegram_bot_username)
 
     async def close(self) -> None:
-        if self.engine is not None:
-            result = self.engine.close()
-            if hasattr(result, "__await__"):
-                await result
+        result = self.engine.close()
+        if hasattr(result, "__await__"):  # A test's fake engine may close asynchronously.
+            await result

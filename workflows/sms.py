@@ -1,4 +1,5 @@
-"""SMS providers: an interface, and the embedded default that writes each message to PARAPHE_HOME/sms."""
+"""SMS providers: an interface, and the embedded default that writes each message to
+PARAPHE_HOME/sms."""
 
 from __future__ import annotations
 

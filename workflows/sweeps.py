@@ -9,15 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from workflows import anchors, archive, clock
+from workflows import anchors, archive, clock, evidence, person_notices
+from workflows.actors import Actor
 from workflows.collections import expire, finalize_pending, notices
-from workflows.models import (
-    Collection,
-    EvidenceAnchor,
-    Signer,
-    TelegramConversation,
-    TelegramUpdate,
-)
+from workflows.identity_vault import IdentityVault
+from workflows.models import Collection, EvidenceAnchor, IdentityDocument, Signer
 from workflows.transactions import in_transaction
 
 log = logging.getLogger("paraphe.sweeps")
@@ -28,14 +24,7 @@ REMINDER_DAYS = (3, 7)
 LAST_WARNING_BEFORE = timedelta(days=2)
 BATCH = 200
 
-# A chat conversation (/collect…) left untouched this long is forgotten.
-CONVERSATION_TTL = timedelta(days=7)
-# Telegram redelivers an update for at most 24 hours: the ids of handled updates are kept
-# a week for the bot to skip a redelivery, then forgotten.
-HANDLED_UPDATE_TTL = timedelta(days=7)
-
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
-            "forget_stale_conversations": 3600, "forget_handled_updates": 3600,
             "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60,
             "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600,
             "renew_ocsp_responders": 3600}
@@ -142,26 +131,12 @@ async def renew_archive_timestamps(svc) -> int:
         return 0
 
 
-async def forget_stale_conversations(svc) -> int:
-    """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
-    return await TelegramConversation.filter(
-        updated_at__lt=clock.now() - CONVERSATION_TTL).delete()
-
-
-async def forget_handled_updates(svc) -> int:
-    """Deletes the ids of Telegram updates handled more than HANDLED_UPDATE_TTL ago (the
-    bot's redelivery guard, bot.dedupe); returns how many."""
-    return await TelegramUpdate.filter(received_at__lt=clock.now() - HANDLED_UPDATE_TTL).delete()
-
-
 async def send_chat_notices_by_mail(svc) -> int:
     """Without a Telegram bot (no PARAPHE_TELEGRAM_TOKEN), the notices waiting for a chat
     go by mail (workflows.person_notices); with one, the bot delivers them. Returns how
     many were moved to mail."""
     if svc.settings.telegram_token:
         return 0
-    from workflows import person_notices
-
     return await person_notices.send_chat_notices_by_mail()
 
 
@@ -170,11 +145,6 @@ async def erase_identity_documents(svc, limit: int = BATCH) -> int:
     reviewed more than `identity_retention_days` ago, and those of registrations left in
     progress as long. Erasing a file twice is harmless and the row is marked by a
     conditional update, so several instances may run it; returns how many it erased."""
-    from workflows import evidence
-    from workflows.actors import Actor
-    from workflows.identity_vault import IdentityVault
-    from workflows.models import IdentityDocument
-
     now = clock.now()
     cutoff = now - timedelta(days=svc.settings.identity_retention_days)
     live = IdentityDocument.filter(deleted_at=None)

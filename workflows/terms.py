@@ -16,7 +16,6 @@ from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
 
-from paraphe.templating import LANGUAGES, TEMPLATES_DIR
 from workflows import clock, evidence, people
 from workflows.actors import Actor
 from workflows.errors import (
@@ -27,6 +26,7 @@ from workflows.errors import (
     TermsVersionInvalidError,
 )
 from workflows.models import Cabinet, Collection, Membership, Person, TermsAcceptance
+from workflows.ports import LANGUAGES, TEMPLATES_DIR
 from workflows.transactions import in_transaction
 
 TERMS_DIR = TEMPLATES_DIR / "terms"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from workflows.pdf.intake import check_pdf
+from workflows.pdf.verify import verify_pdf
 from workflows.services import Services
 
 VERIFY_MARGIN = 1024 * 1024
@@ -14,9 +16,6 @@ async def verify_document(svc: Services, data: bytes, filename: str) -> dict:
 
     Raises the Document*Error family for input that is not a readable PDF.
     """
-    from workflows.pdf.intake import check_pdf
-    from workflows.pdf.verify import verify_pdf
-
     # A signed file may exceed the upload limit by what its signatures added.
     limit = svc.settings.max_document_bytes + VERIFY_MARGIN
     await asyncio.get_running_loop().run_in_executor(None, lambda: check_pdf(

@@ -1,4 +1,5 @@
-"""Where webhooks may post: public addresses only, checked when an endpoint is added and at each delivery."""
+"""Where webhooks may post: public addresses only, checked when an endpoint is added and at each
+delivery."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from workflows.errors import WebhookTargetForbiddenError
@@ -100,7 +101,7 @@ class WebhookTargets:
     resolve: Resolve = system_resolve
 
     @classmethod
-    def from_settings(cls, settings, resolve: Resolve | None = None) -> "WebhookTargets":
+    def from_settings(cls, settings, resolve: Resolve | None = None) -> WebhookTargets:
         return cls(allow_private=settings.webhook_allow_private,
                    resolve=resolve or system_resolve)
 

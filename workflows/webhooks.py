@@ -143,7 +143,8 @@ def _iso(at: datetime) -> str:
 
 
 async def relay_evidence(limit: int = 500) -> int:
-    """Turns new evidence entries into webhook events and queued deliveries; returns how many events.
+    """Turns new evidence entries into webhook events and queued deliveries; returns how many
+    events.
 
     Safe to run from several workers: the cursor row is locked for the batch and
     events are unique per evidence sequence number.

@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import replies
 from bot.callbacks import ApprovalAction
+from bot.errors import ChatButtonStaleError
 from bot.routers._args import collection_id, rest
 from workflows.actors import Actor
 from workflows.collections import approve_collection, get_collection, reject_collection
@@ -68,7 +69,6 @@ async def approve_button(query: CallbackQuery, callback_data: ApprovalAction, ac
 @router.callback_query(ApprovalAction.filter(F.action == "reject"))
 async def reject_button(query: CallbackQuery, callback_data: ApprovalAction, actor: Actor,
                         lang: str, state: FSMContext) -> None:
-    from workflows.errors import ChatButtonStaleError
 
     # Visibility and state are checked now, so a stale button is answered at once.
     collection = await get_collection(actor, callback_data.collection)

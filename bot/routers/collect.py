@@ -13,12 +13,13 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import CollectAction
+from bot.errors import ChatButtonStaleError
 from bot.files import download
 from workflows import people
 from workflows.actors import Actor
 from workflows.collections import SignerSpec, create_collection, require_start
 from workflows.collections import parse_signers as parse_signer_lines
-from workflows.errors import ChatButtonStaleError, DocumentNotPdfError
+from workflows.errors import DocumentNotPdfError
 from workflows.models import Person
 from workflows.services import Services
 

@@ -13,17 +13,15 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from bot import replies
 from bot.callbacks import DocAction
+from bot.errors import ChatButtonStaleError
 from bot.files import download
+from bot.models import TelegramUpload
 from bot.routers.collect import begin
 from workflows import clock, delegations, people
 from workflows.actors import Actor
 from workflows.collections import require_start
-from workflows.errors import (
-    ChatButtonStaleError,
-    DocumentNotPdfError,
-    DocumentTooLargeError,
-)
-from workflows.models import Cabinet, Person, TelegramUpload
+from workflows.errors import DocumentNotPdfError, DocumentTooLargeError
+from workflows.models import Cabinet, Person
 from workflows.sealing import seal_document
 from workflows.services import Services
 from workflows.verification import verify_document

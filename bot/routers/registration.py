@@ -12,6 +12,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot import replies
 from bot.callbacks import RegistrationAction
 from bot.files import download
+from paraphe import templating
 from workflows import identity_files, registration
 from workflows.actors import Actor
 from workflows.models import Person
@@ -34,10 +35,10 @@ def prompt(progress: Progress, lang: str, person: Person, identity: dict | None 
     elif step == "document_type":
         buttons = [[("type", t)] for t in DOCUMENT_TYPES]
     elif step == "agreement":
-        extra["agreement"] = registration.agreement_text(lang)[0]
+        extra["agreement"] = registration.agreement_text(templating, lang)[0]
         buttons = [[("agree", "")]]
     elif step == "policies":
-        extra["texts"] = {k: v[0] for k, v in registration.policy_texts(lang).items()}
+        extra["texts"] = {k: v[0] for k, v in registration.policy_texts(templating, lang).items()}
         buttons = [[("accept", "")]]
     elif step == "submit":
         buttons = [[("submit", "")]]

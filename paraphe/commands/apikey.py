@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paraphe.cli import CliError, print_json
+from paraphe.console import CliError, print_json
 from workflows import apikeys
 from workflows.actors import Actor
 

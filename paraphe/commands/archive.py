@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
-from paraphe.cli import CliError
+from paraphe.console import CliError
 from workflows import archive, clock
 
 
@@ -26,7 +26,7 @@ def _date(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise CliError(f"--before {text!r}: not an ISO 8601 date (2031-12-31)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def renew_timestamps(args, ctx) -> int:

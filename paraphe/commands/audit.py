@@ -1,4 +1,5 @@
-"""`paraphe audit verify`: walks the evidence log's hash chain and checks it against its timestamp anchors."""
+"""`paraphe audit verify`: walks the evidence log's hash chain and checks it against its timestamp
+anchors."""
 
 from __future__ import annotations
 

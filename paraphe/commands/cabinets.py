@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paraphe.cli import print_json
+from paraphe.console import print_json
 from workflows import people
 from workflows.actors import Actor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from paraphe.cli import CliError, print_json
+from paraphe.console import CliError, print_json
 from workflows import billing, people
 from workflows.actors import Actor
 

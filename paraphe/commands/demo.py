@@ -64,7 +64,7 @@ async def demo(args, ctx) -> int:
     print()
     print("Try it (with `paraphe serve` running):")
     print(f"  seal a PDF from the command line: paraphe seal --cabinet {SLUG} in.pdf -o out.pdf")
-    print(f"  check it: paraphe verify out.pdf")
+    print("  check it: paraphe verify out.pdf")
     print(f"  seal by mail: send a PDF from {c['email']} to {c['mail_in_address']} "
           f"(SMTP {s.smtp_host}:{s.smtp_port}); the reply lands in {s.home / 'outbox'} "
           "(paraphe outbox)")

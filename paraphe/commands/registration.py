@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paraphe.cli import CliError, print_json
+from paraphe.console import CliError, print_json
 from workflows import registration_review as review
 from workflows.actors import Actor
 from workflows.registration import progress_of

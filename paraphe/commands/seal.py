@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from paraphe.cli import CliError
+from paraphe.console import CliError
 from workflows.actors import Actor
 from workflows.errors import DocumentError
 from workflows.sealing import seal_document
@@ -41,7 +41,7 @@ async def seal(args, ctx) -> int:
     svc = await ctx.open()
     actor = Actor.operator(command="seal")
     failures = 0
-    for source, target in zip(inputs, targets):
+    for source, target in zip(inputs, targets, strict=True):
         try:
             result = await seal_document(svc, actor, cabinet=args.cabinet, filename=source.name,
                                          data=source.read_bytes())

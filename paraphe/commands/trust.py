@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from paraphe.cli import print_json
+from paraphe.console import print_json
 from workflows import clock
 from workflows.errors import DocumentError
 from workflows.trust.fdf import certificate_fdf

@@ -7,6 +7,7 @@ import socket
 import pytest
 from pydantic import SecretStr
 
+from paraphe import templating
 from tests.fakes.telegram import FakeTelegram, User
 from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
@@ -29,7 +30,7 @@ async def svc(settings, db, tg):
     # Certificates name this URL for OCSP and CRLs; the `web` fixture serves it.
     settings.web_port = free_port()
     settings.public_url = f"http://127.0.0.1:{settings.web_port}"
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 

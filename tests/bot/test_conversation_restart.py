@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+from bot.models import TelegramConversation
 from tests.bot.conftest import link
 from tests.fakes.telegram import User
 from tests.pdfs import make_pdf
-from workflows.models import Collection, CollectionDocument, Signer, TelegramConversation
+from workflows.models import Collection, CollectionDocument, Signer
 
 
 async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
@@ -61,8 +62,9 @@ async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
 async def test_conversations_left_a_week_are_forgotten(db):
     from aiogram.fsm.storage.base import StorageKey
 
+    from bot import sweeps
     from bot.fsm_storage import DatabaseStorage
-    from workflows import clock, sweeps
+    from workflows import clock
 
     storage = DatabaseStorage()
     old, fresh = StorageKey(bot_id=1, chat_id=5, user_id=5), StorageKey(bot_id=1, chat_id=6,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+from bot import sweeps
+from bot.models import TelegramUpdate
 from tests.bot.conftest import link
 from tests.fakes.telegram import User
 from tests.pdfs import make_pdf
 from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
-from workflows import billing, clock, sweeps
-from workflows.models import EvidenceEvent, LedgerEntry, TelegramUpdate
+from workflows import billing, clock
+from workflows.models import EvidenceEvent, LedgerEntry
 
 
 async def test_seal_a_pdf_by_button(tg, bot, firm, svc, web, tmp_path):

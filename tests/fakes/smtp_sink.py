@@ -9,7 +9,7 @@ from aiosmtpd.smtp import SMTP
 
 
 class _Handler:
-    def __init__(self, sink: "SmtpSink") -> None:
+    def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
     async def handle_DATA(self, server, session, envelope):
@@ -31,7 +31,7 @@ class SmtpSink:
         self.fail_next = 0
         self.server: asyncio.Server | None = None
 
-    async def start(self) -> "SmtpSink":
+    async def start(self) -> SmtpSink:
         loop = asyncio.get_running_loop()
         handler = _Handler(self)
         self.server = await loop.create_server(

@@ -16,7 +16,8 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -94,7 +95,7 @@ class FakeTelegram:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "FakeTelegram":
+    async def start(self) -> FakeTelegram:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
@@ -202,7 +203,7 @@ class FakeTelegram:
                     raise AssertionError(f"timed out waiting; the bot sent: {self.sent!r}"[:4000])
                 try:
                     await asyncio.wait_for(self._changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def next_in_chat(self, chat_id: int, after: int, *kinds: str,
@@ -300,7 +301,7 @@ class FakeTelegram:
                     break
                 try:
                     await asyncio.wait_for(self._changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             batch = list(self._updates[:100])
             self.calls.append(Call("getUpdates", params))

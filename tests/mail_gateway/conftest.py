@@ -1,4 +1,5 @@
-"""Fixtures of the mail gateway tests: a firm, an offline DNS with DKIM keys, the running gateway."""
+"""Fixtures of the mail gateway tests: a firm, an offline DNS with DKIM keys, the running
+gateway."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import aiohttp
 import pytest
 
 from mail_gateway.delivery import DeliveryWorker
+from mail_gateway.metrics import spool_metrics
 from mail_gateway.server import start_gateway
+from paraphe import templating
 from tests.fakes.dns import FakeDns, make_dkim_key
 from workflows import billing, delegations, mail_in, people, terms
 from workflows.actors import Actor
@@ -36,7 +39,7 @@ async def svc(db, settings):
     # 20 credits of dupont go below the default threshold would be one more mail. The notice
     # has its own tests (tests/workflows/test_low_credit.py, tests/bot/test_notices.py).
     settings.low_credit_threshold = 0
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 
@@ -99,7 +102,7 @@ async def web_site(svc, settings):
     from web.app import build_app
 
     url = urllib.parse.urlsplit(settings.public_url)
-    runner = aiohttp.web.AppRunner(build_app(svc), access_log=None)
+    runner = aiohttp.web.AppRunner(build_app(svc, metrics=(spool_metrics,)), access_log=None)
     await runner.setup()
     await aiohttp.web.TCPSite(runner, url.hostname, url.port).start()
     async with aiohttp.ClientSession() as session:

@@ -1,4 +1,5 @@
-"""Hand-written hostile messages (raw bytes, as an attacker's script sends them) and waits on their fate."""
+"""Hand-written hostile messages (raw bytes, as an attacker's script sends them) and waits on their
+fate."""
 
 from __future__ import annotations
 

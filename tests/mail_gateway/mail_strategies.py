@@ -11,7 +11,7 @@ sends is what the gateway stores (its content hash identifies the mail).
 from __future__ import annotations
 
 import base64
-from functools import lru_cache
+from functools import cache
 
 from hypothesis import strategies as st
 
@@ -37,7 +37,7 @@ ROBOT_HEADERS = [b"Auto-Submitted: auto-replied", b"Auto-Submitted: auto-generat
 HUMAN_HEADERS = [b"Auto-Submitted: no", b"Precedence: normal", b"X-Mailer: Thunderbird"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def pdf(n: int) -> bytes:
     return make_pdf(text=f"Document {n}")
 

@@ -7,18 +7,19 @@ import smtplib
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 
 def build(*, sender: str, to: str, subject: str = "Documents", body: str = "Bonjour,\n",
-          attachments=(), message_id: str | None = None, headers: dict | None = None) -> EmailMessage:
+          attachments=(), message_id: str | None = None,
+          headers: dict | None = None) -> EmailMessage:
     """A message like a mail client's; attachments are (filename, bytes[, mime type])."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2].strip(">"))
     for key, value in (headers or {}).items():
         msg[key] = value

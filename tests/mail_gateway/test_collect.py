@@ -1,4 +1,5 @@
-"""collect@ end to end: smtplib against the real gateway starts a collection, or says which lines it could not read."""
+"""collect@ end to end: smtplib against the real gateway starts a collection, or says which lines
+it could not read."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""collect@ with 8-bit text and no declared charset (swaks, many clients): the signer's name is read right, and they sign."""
+"""collect@ with 8-bit text and no declared charset (swaks, many clients): the signer's name is
+read right, and they sign."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`kill -9` of `paraphe serve` with mail in the spool: after a restart, one reply and one debit each."""
+"""`kill -9` of `paraphe serve` with mail in the spool: after a restart, one reply and one debit
+each."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import socket
 import subprocess
 import sys
 
+from mail_gateway.models import InboundMessage
 from tests.cli import cli_env
 from tests.mail_gateway.mailer import build, outbox, raw
 from tests.pdfs import make_pdf
 from workflows import billing, mail_in
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 MAILS = 12
 PDFS_PER_MAIL = 2
@@ -104,7 +106,8 @@ async def test_kill_9_with_mail_in_the_spool_then_restart(firm, settings, svc):
     assert sorted(r["In-Reply-To"] for r in replies) == sorted(
         f"<crash-{i}@dupont.fr>" for i in range(MAILS))
     assert all(len(list(r.iter_attachments())) == PDFS_PER_MAIL for r in replies), [
-        r.get_body().get_content() for r in replies if len(list(r.iter_attachments())) != PDFS_PER_MAIL]
+        r.get_body().get_content() for r in replies
+        if len(list(r.iter_attachments())) != PDFS_PER_MAIL]
     assert await LedgerEntry.filter(kind="debit").count() == MAILS * PDFS_PER_MAIL
     assert await InboundMessage.filter(state="done").count() == MAILS
     assert await Notification.filter(channel="mail").count() == MAILS

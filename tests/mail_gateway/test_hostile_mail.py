@@ -1,4 +1,5 @@
-"""Hostile and broken mail through the real gateway: control characters, unreadable MIME, retries past the deadline."""
+"""Hostile and broken mail through the real gateway: control characters, unreadable MIME, retries
+past the deadline."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import base64
 import pytest
 
 from mail_gateway import pipeline
+from mail_gateway.models import InboundMessage
 from tests.mail_gateway.hostile import message, nested, pending, quarantined, wait_for
 from tests.mail_gateway.mailer import body_text, outbox, pdf_attachments, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, clock
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 CONTROLS = {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -22,7 +24,8 @@ def _b64_word(text: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("fields, subject, in_reply_to", [
-    ({"subject": _b64_word(b"Lettre\x00 de mission")}, "Re: Lettre de mission", "<nul-s@dupont.fr>"),
+    ({"subject": _b64_word(b"Lettre\x00 de mission")}, "Re: Lettre de mission",
+     "<nul-s@dupont.fr>"),
     ({"subject": b"=?utf-8?q?Lettre=0D=0ABcc:_evil@example.com?="},
      "Re: Lettre Bcc: evil@example.com", "<crlf-s@dupont.fr>"),
     ({"message_id": _b64_word(b"<nul\x00-m@dupont.fr>")}, "Re: Documents", "<nul-m@dupont.fr>"),

@@ -1,4 +1,5 @@
-"""Property: every mail the gateway accepts with 250 is answered once, ignored as a robot, or quarantined with a reason.
+"""Property: every mail the gateway accepts with 250 is answered once, ignored as a robot, or
+quarantined with a reason.
 
 Hypothesis generates batches of hostile and broken mails (tests/mail_gateway/mail_strategies.py)
 sent with smtplib over one connection per batch to the real gateway, which runs on the test's
@@ -24,11 +25,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from mail_gateway.mime import content_sha256
+from mail_gateway.models import InboundMessage
 from mail_gateway.spool import Spool, age_seconds
 from tests.mail_gateway import mail_strategies
 from workflows import billing, clock
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 MAILS = int(os.environ.get("PARAPHE_PROPERTY_MAILS", "1000"))
 BATCH = 25

@@ -6,10 +6,11 @@ import os
 
 import pytest
 
+from mail_gateway.models import InboundMessage
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing
-from workflows.models import InboundMessage, LedgerEntry
+from workflows.models import LedgerEntry
 
 SEAL = "seal@paraphe.localhost"
 TEN_MB = 10 * 1024 * 1024

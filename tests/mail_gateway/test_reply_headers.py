@@ -1,4 +1,5 @@
-"""Reply headers built from a sender's text: encoded, never re-read as the sender's encoded words, threading ids verbatim."""
+"""Reply headers built from a sender's text: encoded, never re-read as the sender's encoded words,
+threading ids verbatim."""
 
 from __future__ import annotations
 

@@ -6,10 +6,11 @@ from email.utils import make_msgid
 
 import pytest
 
+from mail_gateway.models import InboundMessage
 from tests.mail_gateway.mailer import build, outbox, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing
-from workflows.models import InboundMessage, LedgerEntry, Notification
+from workflows.models import LedgerEntry, Notification
 
 SEAL = "seal@paraphe.localhost"
 

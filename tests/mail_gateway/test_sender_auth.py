@@ -7,13 +7,14 @@ import smtplib
 
 import pytest
 
+from mail_gateway.models import InboundMessage
 from mail_gateway.sender_auth import aligned
 from tests.fakes.dns import make_dkim_key
 from tests.mail_gateway.mailer import build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, delegations, people
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry
+from workflows.models import LedgerEntry
 
 SEAL = "seal@paraphe.localhost"
 RELAY_ID = "mx.dupont-relay.fr"

@@ -8,13 +8,14 @@ import smtplib
 
 import pytest
 
+from mail_gateway.models import InboundMessage
 from mail_gateway.server import size_limit
 from tests.fakes.dns import make_dkim_key
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, mail_in
 from workflows.actors import Actor
-from workflows.models import InboundMessage, LedgerEntry
+from workflows.models import LedgerEntry
 
 SEAL = "seal@paraphe.localhost"
 
@@ -60,7 +61,8 @@ async def test_a_declared_size_over_the_limit_is_refused_at_mail_from(gateway):
 
 
 @pytest.mark.parametrize("rcpt", ["sales@paraphe.localhost", "seal@example.com",
-                                  "seal+0000deadbeef@paraphe.localhost", "collect+x@paraphe.localhost"])
+                                  "seal+0000deadbeef@paraphe.localhost",
+                                  "collect+x@paraphe.localhost"])
 async def test_unknown_recipients_are_refused_at_rcpt(rcpt, gateway, firm, dupont_key):
     msg = build(sender="paul@dupont.fr", to=rcpt, attachments=[("a.pdf", make_pdf())])
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:

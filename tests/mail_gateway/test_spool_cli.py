@@ -1,4 +1,5 @@
-"""`paraphe spool list|show|retry|drop` and the spool gauges of /metrics, as an operator uses them."""
+"""`paraphe spool list|show|retry|drop` and the spool gauges of /metrics, as an operator uses
+them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from datetime import timedelta
 import pytest
 
 from mail_gateway import pipeline
+from mail_gateway.models import InboundMessage
 from mail_gateway.spool import Spool
 from tests.cli import paraphe
 from tests.mail_gateway.hostile import message, pending, quarantined, wait_for
 from tests.mail_gateway.mailer import outbox, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import clock
-from workflows.models import InboundMessage
 
 UNREADABLE = message(subject=b"Lettre =?utf-8?q?=C3=A9t=C3=A9?=", message_id=b"<q1@dupont.fr>",
                      pdf=make_pdf(text="Lettre"), filename_param=b"filename*")

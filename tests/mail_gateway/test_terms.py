@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from mail_gateway.models import InboundMessage
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
 from tests.pdfs import make_pdf
 from tests.terms import NEW, publish_new_version
 from workflows import billing, terms
 from workflows.actors import Actor
-from workflows.models import Collection, InboundMessage, LedgerEntry
+from workflows.models import Collection, LedgerEntry
 
 SEAL = "seal@paraphe.localhost"
 COLLECT = "collect@paraphe.localhost"

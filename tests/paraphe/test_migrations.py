@@ -46,12 +46,15 @@ async def test_document_names_move_to_the_collection_documents(settings):
     conn = connections.get("default")
     now = "2026-01-01 00:00:00"
     for sql in (
-        f"INSERT INTO cabinet (id, slug, name, credit_balance, created_at) VALUES (1, 'a', 'A', 0, '{now}')",
+        "INSERT INTO cabinet (id, slug, name, credit_balance, created_at)"
+        f" VALUES (1, 'a', 'A', 0, '{now}')",
         f"INSERT INTO person (id, email, name, language, is_operator, mail_secret, created_at)"
         f" VALUES (1, 'p@a.test', 'P', 'fr', false, 's', '{now}')",
-        f"INSERT INTO document (id, sha256, size, filename, created_at) VALUES (1, '{'a' * 64}', 3, 'lettre.pdf', '{now}')",
-        "INSERT INTO collection (id, cabinet_id, created_by_id, state, ordered, title, message, channel,"
-        f" expiry_days, created_at) VALUES (1, 1, 1, 'draft', false, 't', '', 'web', 15, '{now}')",
+        "INSERT INTO document (id, sha256, size, filename, created_at)"
+        f" VALUES (1, '{'a' * 64}', 3, 'lettre.pdf', '{now}')",
+        "INSERT INTO collection (id, cabinet_id, created_by_id, state, ordered, title, message,"
+        " channel, expiry_days, created_at)"
+        f" VALUES (1, 1, 1, 'draft', false, 't', '', 'web', 15, '{now}')",
         "INSERT INTO collection_document (id, collection_id, position, original_id, version)"
         " VALUES (1, 1, 1, 1, 0)",
     ):

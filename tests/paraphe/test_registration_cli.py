@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from paraphe import templating
 from tests.cli import paraphe
 from tests.paraphe.test_cli import ok, refused
 from tests.registration import register
@@ -18,7 +19,7 @@ OP = Actor.operator()
 async def svc(settings, db):
     from workflows.services import Services
 
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 

@@ -1,4 +1,5 @@
-"""The signer page in real headless Chromium: open the link, ask for the code, type it, consent, sign."""
+"""The signer page in real headless Chromium: open the link, ask for the code, type it, consent,
+sign."""
 
 from __future__ import annotations
 

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
+from paraphe import templating
 from tests.pdfs import make_pdf
 from tests.web.trust_server import free_public_url
 from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
 from workflows.documents import DocumentStore
 from workflows.models import Notification
+from workflows.pdf.engine import SigningEngine
 from workflows.services import Services
+from workflows.trust.ca import TrustService
 
 OP = Actor.operator()
 
@@ -31,14 +34,10 @@ class World:
 
 
 async def make_services(settings, workers: int = 2) -> Services:
-    from paraphe import templating
-    from workflows.pdf.engine import SigningEngine
-    from workflows.trust.ca import TrustService
-
     trust = await TrustService.open(settings)
     return Services(settings=settings, documents=DocumentStore(settings.home / "documents"),
-                    trust=trust, engine=SigningEngine(settings, workers=workers),
-                    templates=templating)
+                    templates=templating, trust=trust,
+                    engine=SigningEngine(settings, workers=workers))
 
 
 async def seed(svc: Services, credit: int = 100) -> World:

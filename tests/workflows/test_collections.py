@@ -1,4 +1,5 @@
-"""The collection state machine through the core API: launch, approval, sign, decline, cancel, credit."""
+"""The collection state machine through the core API: launch, approval, sign, decline, cancel,
+credit."""
 
 from __future__ import annotations
 
@@ -188,7 +189,7 @@ async def test_concurrent_signers_both_in_the_pdf(world):
         tokens.append(token)
         codes.append(await code_of(email))
     await asyncio.gather(*(collections.sign_with_code(world.svc, t, c, consent=True, **WEB)
-                           for t, c in zip(tokens, codes)))
+                           for t, c in zip(tokens, codes, strict=True)))
     fresh = await Collection.get(id=collection.id)
     assert fresh.state == "completed"
     doc = await (await Collection.get(id=collection.id)).documents.all().first()

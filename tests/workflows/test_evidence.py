@@ -22,7 +22,7 @@ async def test_chain_links_each_event_to_the_previous(db):
     events = await EvidenceEvent.all().order_by("seq")
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == evidence.GENESIS
-    for prev, ev in zip(events, events[1:]):
+    for prev, ev in zip(events, events[1:], strict=False):
         assert ev.prev_hash == prev.hash
     report = await evidence.verify_chain()
     assert report.ok and report.events == 5

@@ -1,4 +1,5 @@
-"""The evidence chain's head sealed by the TSA, and `paraphe audit verify` catching a cut or recomputed chain."""
+"""The evidence chain's head sealed by the TSA, and `paraphe audit verify` catching a cut or
+recomputed chain."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import pytest
 
+from paraphe import templating
 from tests.cli import paraphe
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     code_of,
@@ -25,7 +27,7 @@ from workflows.services import Services
 
 @pytest.fixture
 async def svc(settings, db):
-    services = await Services.start(settings)
+    services = await Services.start(settings, templating)
     yield services
     await services.close()
 
@@ -85,7 +87,8 @@ async def test_anchors_come_from_the_configured_tsa(svc, settings):
 
     await _fill(2)
     svc.settings = settings.model_copy(update={"tsa_url": settings.public_url + "/tsa"})
-    assert await sweeps.anchor_evidence(svc) == 0  # Nothing answers there yet: the next run retries.
+    # Nothing answers there yet: the next run retries.
+    assert await sweeps.anchor_evidence(svc) == 0
     assert await EvidenceAnchor.all().count() == 0
     async with serving_trust(svc.trust):  # The platform's TSA, reached over HTTP.
         assert await sweeps.anchor_evidence(svc) == 1

@@ -68,7 +68,8 @@ async def test_the_address_finds_its_owner_and_nothing_else(settings, db):
     await Person.filter(id=person.id).update(mail_secret_generation=2)
     assert await mail_in.find_person(settings, secret) is None
     fresh = await Person.get(id=person.id)
-    assert (await mail_in.find_person(settings, mail_in.secret_for(settings, fresh))).id == person.id
+    found = await mail_in.find_person(settings, mail_in.secret_for(settings, fresh))
+    assert found.id == person.id
 
 
 @pytest.fixture

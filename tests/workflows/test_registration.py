@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from paraphe import templating
 from tests.identity_images import jpeg, pdf_scan, png
 from tests.registration import last_sms_code, ocsp_status, register, register_and_approve
 from tests.validators import assert_pdfsig_trusts, pdfsig_report
@@ -95,7 +96,7 @@ async def test_each_step_is_saved_and_resumes_where_it_stopped(world):
                      "registration.document_added", "registration.agreement_signed",
                      "registration.policies_accepted", "registration.submitted"]
     signed = await EvidenceEvent.get(kind="registration.agreement_signed")
-    assert signed.data["agreement_sha256"] == registration.agreement_text("fr")[1]
+    assert signed.data["agreement_sha256"] == registration.agreement_text(templating, "fr")[1]
 
 
 async def test_wrong_phone_code_tells_tries_left_then_locks(world):
@@ -145,7 +146,7 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(wor
                                       for g in guesses), return_exceptions=True)
     assert len(compared) <= 5
     after = {(type(o), o.code, str(o), repr(o.details))
-             for g, o in zip(guesses, outcomes) if g not in compared}
+             for g, o in zip(guesses, outcomes, strict=True) if g not in compared}
     assert len(after) == 1 and after.pop()[:2] == (OtpLockedError, "otp_locked")
     with pytest.raises(OtpLockedError):
         await registration.verify_mobile(svc, actor, code)

@@ -1,4 +1,5 @@
-"""Webhook URLs that reach loopback, link-local, private, multicast or reserved addresses are refused."""
+"""Webhook URLs that reach loopback, link-local, private, multicast or reserved addresses are
+refused."""
 
 from __future__ import annotations
 

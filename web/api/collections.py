@@ -7,7 +7,7 @@ a collection of another cabinet is "not found", never "forbidden".
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, UTC
 from urllib.parse import quote
 
 from aiohttp import web
@@ -162,8 +162,7 @@ def _date(value: str | None, name: str) -> datetime | None:
     except ValueError:
         raise bad_request(f"{name}: an ISO 8601 date or date-time") from None
     if parsed.tzinfo is None:
-        from datetime import timezone
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

@@ -7,9 +7,10 @@ from aiohttp import web
 from web import failures
 from web.api.context import API_KEY, BASE
 from web.api.ratelimit import TokenBuckets
+from web.errors import ApiRateLimitedError
 from web.problems import TITLES, from_error, problem
 from workflows import apikeys
-from workflows.errors import ApiRateLimitedError, NotAMemberError, ParapheError
+from workflows.errors import NotAMemberError, ParapheError
 from workflows.models import Membership
 
 PUBLIC_PATHS = (f"{BASE}/openapi.json",)

@@ -1,4 +1,5 @@
-"""Per-key token buckets, in memory: each process limits on its own (several instances each allow the rate)."""
+"""Per-key token buckets, in memory: each process limits on its own (several instances each allow
+the rate)."""
 
 from __future__ import annotations
 

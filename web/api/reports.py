@@ -1,4 +1,5 @@
-"""The evidence report of a collection as stored by the core (JSON, or PDF by Accept) and its JSON's .p7s."""
+"""The evidence report of a collection as stored by the core (JSON, or PDF by Accept) and its
+JSON's .p7s."""
 
 from __future__ import annotations
 

@@ -130,7 +130,8 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
                 title=title, message=message,
                 channel=actor.channel if actor.channel in ("mail", "telegram", "web", "api")
                 else "web", expiry_days=expiry_days, created_at=now)
-            for position, (doc, (filename, _)) in enumerate(zip(stored, documents), start=1):
+            pairs = zip(stored, documents, strict=True)
+            for position, (doc, (filename, _)) in enumerate(pairs, start=1):
                 await CollectionDocument.create(collection=collection, position=position,
                                                 filename=filename, original=doc)
             for position, spec in enumerate(specs, start=1):
@@ -149,7 +150,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
                 data={"basis": basis, "ordered": collection.ordered, "title": collection.title,
                       "expiry_days": expiry_days,
                       "documents": [{"filename": f, "sha256": d.sha256}
-                                    for d, (f, _) in zip(stored, documents)],
+                                    for d, (f, _) in zip(stored, documents, strict=True)],
                       "signers": [{"name": s.name, "email": s.email, "internal": s.email in members}
                                   for s in specs]})
             if launch:

@@ -1,4 +1,5 @@
-"""The notifications a collection records: invitations, reminders, approvals, news for the initiator."""
+"""The notifications a collection records: invitations, reminders, approvals, news for the
+initiator."""
 
 from __future__ import annotations
 

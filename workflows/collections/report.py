@@ -159,7 +159,8 @@ async def add_timestamps(svc, data: dict) -> None:
     except DocumentBrokenError:
         return
     data["timestamps"] = [{"document": position, **stamp}
-                          for position, stamps in zip(positions, found) for stamp in stamps]
+                          for position, stamps in zip(positions, found, strict=True)
+                          for stamp in stamps]
 
 
 # --- the readable certificate ---------------------------------------------------------------

@@ -159,7 +159,7 @@ async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerC
         price = await billing.price(cabinet, "signature")
         if fresh.reservation_id and price:
             reservation = await Reservation.get(id=fresh.reservation_id)
-            for row, *_ in signed:
+            for _document in signed:  # one signature per document
                 await billing.capture(reservation, price, operation="signature",
                                       reference=f"collection:{collection.id}:{signer.position}")
         await evidence.record(

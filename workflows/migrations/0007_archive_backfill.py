@@ -8,14 +8,14 @@ Signer.validation_data goes: every collection signature now carries its validati
 the DSS at once (workflows.pdf.dss), none waits for completion any more."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 
 def _due_now(dialect: str):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now if dialect == "postgres" else now.isoformat(" ")
 
 

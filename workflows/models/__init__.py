@@ -6,7 +6,6 @@ from workflows.models.certificates import Certificate
 from workflows.models.collections import Collection, CollectionDocument, Signer, SignerCode
 from workflows.models.documents import Document
 from workflows.models.evidence import EvidenceAnchor, EvidenceEvent, EvidenceHead
-from workflows.models.inbound import InboundMessage
 from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
@@ -17,15 +16,14 @@ from workflows.models.registration import (
     Registration,
     RegistrationLink,
 )
-from workflows.models.telegram import TelegramConversation, TelegramUpdate, TelegramUpload
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
     "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
-    "EvidenceAnchor", "InboundMessage",
+    "EvidenceAnchor",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
-    "WebhookDelivery", "TelegramUpdate", "TelegramUpload", "TelegramConversation", "SignerCode",
+    "WebhookDelivery", "SignerCode",
     "Registration", "IdentityDocument", "PersonCode", "RegistrationLink",
 ]

@@ -44,8 +44,9 @@ def append(writer: IncrementalPdfFileWriter, *, certs: Iterable, ocsps: Iterable
     DSS in `writer`, with a VRI entry for the signature whose /Contents are `sig_contents`;
     returns False when there was nothing to add. The caller writes the revision."""
     ocsps = list(ocsps)
+    carried = [c for r in ocsps for c in enumerate_ocsp_certs(r)]
     items = {
-        "/Certs": [c.dump() for c in [*certs, *(c for r in ocsps for c in enumerate_ocsp_certs(r))]],
+        "/Certs": [c.dump() for c in [*certs, *carried]],
         "/OCSPs": [r.dump() for r in ocsps],
         "/CRLs": [c.dump() for c in crls],
     }

@@ -1,4 +1,5 @@
-"""The signing engine: PAdES work in a pool of worker processes, so the service's loop keeps answering.
+"""The signing engine: PAdES work in a pool of worker processes, so the service's loop keeps
+answering.
 
 Each worker builds its signers and its timestamper once, from the settings alone, through
 the trust service's `load_signer` / `load_timestamper`, and keeps one event loop for
@@ -28,8 +29,19 @@ from pyhanko.sign.general import SigningError
 from compat import pyhanko as compat_pyhanko
 from workflows import clock
 from workflows.errors import DocumentBrokenError, DocumentNotFoundError, TrustServiceError
+from workflows.pdf import html as html_pdf
 from workflows.pdf import pades
+from workflows.pdf.intake import check_pdf, check_signable
 from workflows.pdf.stamp import StampSpec
+from workflows.pdf.timestamps import timestamps_of
+from workflows.trust.signers import (
+    EmbeddedTimeStamper,
+    answer_orders,
+    load_signer,
+    load_timestamper,
+    tsa_identity_from_settings,
+)
+from workflows.trust.tsa import TSA_IDENTITY_FILE
 
 # Room kept for the certificates of the TSA's chain inside each signature timestamp.
 TSA_CHAIN_ALLOWANCE = 8 * 1024
@@ -189,15 +201,11 @@ class SigningEngine:
     async def render_pdfa(self, html: str, files: tuple = (), *, title: str = "") -> bytes:
         """The PDF/A-3b of `html` with `files` (AssociatedFile) attached, rendered in a
         worker: laying out a report costs hundreds of milliseconds of CPU."""
-        from workflows.pdf import html as html_pdf
-
         return await self._run(html_pdf.render_pdfa, html, tuple(files), title)
 
     async def timestamps(self, paths: list[str]) -> list[list[dict]]:
         """The timestamps inside each signed PDF of `paths` (see pdf.timestamps), parsed in a
         worker. Raises DocumentBrokenError when a file cannot be read."""
-        from workflows.pdf.timestamps import timestamps_of
-
         try:
             return [await self._run(timestamps_of, path) for path in paths]
         except (PdfError, OSError, ValueError) as exc:
@@ -300,21 +308,15 @@ def _timestamper():
     ts = _state.get("timestamper")
     if settings.tsa_url:
         if ts is None:
-            from workflows.trust.signers import load_timestamper
-
             ts = _state["timestamper"] = load_timestamper(settings)
         return ts
     # The embedded TSA's unit is replaced every few years (TrustService.renew_tsa_if_due):
     # one stat per job notices it, and this worker then stamps with the new unit.
-    from workflows.trust.ca import TSA_IDENTITY_FILE
-
     try:
         version = os.stat(settings.home / "keys" / TSA_IDENTITY_FILE).st_mtime_ns
     except OSError:
         version = None
     if ts is None or _state.get("tsa_version") != version:
-        from workflows.trust.signers import EmbeddedTimeStamper, tsa_identity_from_settings
-
         ts = _state["timestamper"] = EmbeddedTimeStamper(tsa_identity_from_settings(settings))
         _state["tsa_version"] = version
     return ts
@@ -372,8 +374,6 @@ def _in_place(path: str, attempt):
 
 
 def _intake(path: str, filename: str, max_bytes: int, check=None):
-    from workflows.pdf.intake import check_pdf
-
     check = check or check_pdf
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:  # mmap cannot map an empty file
@@ -384,14 +384,10 @@ def _intake(path: str, filename: str, max_bytes: int, check=None):
 
 
 def _check_signable_in_worker(path: str, filename: str, max_bytes: int):
-    from workflows.pdf.intake import check_signable
-
     return _intake(path, filename, max_bytes, check_signable)
 
 
 def _sign_in_worker(path: str, job: _SignJob) -> None:
-    from workflows.trust.signers import answer_orders, load_signer
-
     if job.clock_offset is not None:
         clock.set_offset(job.clock_offset)
     strict, pages = job.strict, None
@@ -439,8 +435,6 @@ DOC_TIMESTAMP_RESERVE = pades.bytes_to_reserve([bytes(TSA_CHAIN_ALLOWANCE)])
 
 def _timestamp_in_worker(path: str, material: pades.ValidationMaterial, strict: bool,
                          offset=None) -> None:
-    from workflows.trust.signers import answer_orders
-
     if offset is not None:
         clock.set_offset(offset)
     material = _cached_material(material)

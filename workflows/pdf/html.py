@@ -19,6 +19,8 @@ class AssociatedFile:
 def render_pdfa(html: str, files: tuple[AssociatedFile, ...] = (), title: str = "", *,
                 identifier: bytes | None = None) -> bytes:
     """The PDF/A-3b rendering of `html` (no remote resources are fetched)."""
+    # lazy: WeasyPrint (with pango) takes over a second to import; only the signing
+    # workers that lay out a report load it.
     from weasyprint import HTML, Attachment
 
     attachments = [Attachment(string=f.data, name=f.name, description=f.description,

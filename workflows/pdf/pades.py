@@ -2,9 +2,9 @@
 
 A signature is made B-T (signature + signature timestamp) in one incremental revision;
 its validation data (certificates, CRLs and OCSP answers of the signer's and the TSA's
-chains, with a VRI entry for the signature; workflows.pdf.dss) follows in the next revision, gathered after
-the timestamp as EN 319 142-1 asks: alone for B-LT, or together with a document timestamp
-over it for B-LTA. Nothing is fetched over the network.
+chains, with a VRI entry for the signature; workflows.pdf.dss) follows in the next revision,
+gathered after the timestamp as EN 319 142-1 asks: alone for B-LT, or together with a
+document timestamp over it for B-LTA. Nothing is fetched over the network.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
+from pyhanko.pdf_utils.reader import PdfFileReader
+
 
 def timestamps_of(path: str) -> list[dict]:
     """Every signature timestamp and document timestamp of the PDF at `path`, in file order:
     kind ("signature" | "document"), field, time (UTC ISO), tsa (subject), serial (hex)."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
     with open(path, "rb") as fh:
         reader = PdfFileReader(io.BytesIO(fh.read()), strict=False)
     found = []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -20,12 +21,27 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
     SignatureCoverageLevel,
+    ades,
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
 from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import (
+    REQUIRE_REVINFO,
+    CertRevTrustPolicy,
+    FreshnessReqType,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from workflows import clock
 from workflows.errors import DocumentBrokenError
@@ -93,7 +109,7 @@ async def _verify(data, roots, revocation_mode, crls, ocsps) -> dict[str, Any]:
         return ValidationContext(**kwargs)
 
     entries = []
-    for index, sig in enumerate(signatures):
+    for sig in signatures:
         try:
             if sig.sig_object_type == "/DocTimeStamp":
                 entries.append(await _check_timestamp(sig, context))
@@ -106,7 +122,7 @@ async def _verify(data, roots, revocation_mode, crls, ocsps) -> dict[str, Any]:
         entries[-1]["revision"] = sig.signed_revision
     _assign_levels(entries)
     regular = [e for e in entries if e["type"] == "signature"]
-    for sig, entry in zip(signatures, entries):
+    for sig, entry in zip(signatures, entries, strict=True):
         if entry["type"] == "signature":
             entry.update(await _ades(sig, roots))
     return {"ok": bool(regular) and all(e["ok"] for e in entries),
@@ -253,22 +269,6 @@ async def _ades(sig, roots) -> dict[str, Any]:
     """The EN 319 102-1 verdict on `sig` with the file's own validation data and nothing
     fetched: {"ades": PASSED | INDETERMINATE | FAILED, "ades_sub_indication": …,
     "offline": whether it passed so}."""
-    from pyhanko.sign.validation import ades
-    from pyhanko.sign.validation.policy_decl import (
-        PdfSignatureValidationSpec,
-        RevinfoOnlineFetchingRule,
-        RevocationInfoGatheringSpec,
-        SignatureValidationSpec,
-    )
-    from pyhanko_certvalidator.context import CertValidationPolicySpec
-    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
-    from pyhanko_certvalidator.policy_decl import (
-        REQUIRE_REVINFO,
-        CertRevTrustPolicy,
-        FreshnessReqType,
-    )
-    from pyhanko_certvalidator.registry import SimpleTrustManager
-
     spec = PdfSignatureValidationSpec(signature_validation_spec=SignatureValidationSpec(
         cert_validation_policy=CertValidationPolicySpec(
             trust_manager=SimpleTrustManager.build(trust_roots=list(roots)),

@@ -9,7 +9,8 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -35,13 +36,12 @@ from workflows.trust import profiles
 from workflows.trust.keystore import open_keystore
 from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
 from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
-from workflows.trust.tsa import TsaIdentity
+from workflows.trust.tsa import TSA_IDENTITY_FILE, TsaIdentity
 from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
 
 __all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
 
 KEY_KIND = "ec-p256"
-TSA_IDENTITY_FILE = "tsa-identity.json"
 # A cabinet's seal certificate is renewed this long before it expires.
 RENEW_BEFORE = timedelta(days=30)
 
@@ -56,7 +56,7 @@ class Authority:
     asn1: asn1_x509.Certificate
 
     @classmethod
-    def of(cls, spec: AuthoritySpec, row: Certificate) -> "Authority":
+    def of(cls, spec: AuthoritySpec, row: Certificate) -> Authority:
         der = bytes(row.der)
         return cls(spec, row, x509.load_der_x509_certificate(der), asn1_x509.Certificate.load(der))
 
@@ -87,7 +87,7 @@ class TrustService:
     # --- start -----------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, settings) -> "TrustService":
+    async def open(cls, settings) -> TrustService:
         """Loads the PKI, creating what is missing; safe when two processes start at once.
 
         Raises KeystoreError (e.g. MasterKeyWrongError) when the keys cannot be used.
@@ -177,7 +177,8 @@ class TrustService:
         public_key = self.keystore.generate(key_ref, KEY_KIND)
         subject = profiles.authority_subject(spec)
         if spec.parent is None:
-            issuer_name, issuer_key_ref, issuer_public, issuer_row = subject, key_ref, public_key, None
+            issuer_name, issuer_key_ref = subject, key_ref
+            issuer_public, issuer_row = public_key, None
         else:
             parent = self.authorities[spec.parent]
             issuer_name, issuer_key_ref = parent.cert.subject, parent.row.key_ref
@@ -454,7 +455,8 @@ class TrustService:
         cached = self._crl_cache.get(name)
         if cached is not None:
             fingerprint, this_update, der = cached
-            if fingerprint == revoked and this_update <= now < this_update + crl_mod.CRL_VALIDITY / 2:
+            fresh = this_update <= now < this_update + crl_mod.CRL_VALIDITY / 2
+            if fingerprint == revoked and fresh:
                 return der
         number = await self._next_crl_number(ca)
         der = crl_mod.build_crl(issuer=ca.cert, keystore=self.keystore, key_ref=ca.row.key_ref,
@@ -510,7 +512,7 @@ class TrustService:
         rows = {r.serial: r for r in await Certificate.filter(serial__in=serials,
                                                               issuer_id=issuer.row.id)}
         statuses = []
-        for cert_id, serial in zip(query.cert_ids, serials):
+        for cert_id, serial in zip(query.cert_ids, serials, strict=True):
             row = rows.get(serial)
             if row is None:
                 statuses.append(ocsp_mod.CertStatus(cert_id, "unknown"))
@@ -555,7 +557,7 @@ class TrustService:
         for der in leaves:
             chain = self.chain_of(der)
             members.setdefault(der, chain[0])
-            for child, parent in zip(chain, chain[1:] + [None]):
+            for child, parent in zip(chain, chain[1:] + [None], strict=True):
                 members.setdefault(child.der, parent)
         # The delegated OCSP responders' certificates need revocation data too: an answer
         # from the CA that certified them (which may sign about its own children).

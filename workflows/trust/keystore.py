@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import keys
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -185,6 +186,7 @@ _PKCS11_LOCK = threading.Lock()
 
 def open_pkcs11_session(settings):
     """One read-write, logged-in session per process, module and token; raises KeystoreError."""
+    # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
     import pkcs11
 
     pin = settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None
@@ -222,6 +224,7 @@ class Pkcs11Keystore:
 
     def generate(self, key_ref: str, kind: str = "ec-p256"):
         """Creates a key pair in the token; returns the public key. Raises KeystoreError."""
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         import pkcs11
         from pkcs11 import Attribute, KeyType
         from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
@@ -251,7 +254,8 @@ class Pkcs11Keystore:
                     pub, priv = self.session.generate_keypair(
                         KeyType.RSA, int(kind[4:]), store=True, label=key_ref, id=key_id,
                         public_template=public_template, private_template=private_template)
-                    public = serialization.load_der_public_key(_rsa_spki(encode_rsa_public_key(pub)))
+                    public = serialization.load_der_public_key(
+                        _rsa_spki(encode_rsa_public_key(pub)))
         except pkcs11.PKCS11Error as e:
             raise KeystoreError(f"the token could not generate key {key_ref!r}: "
                                 f"{type(e).__name__}") from None
@@ -259,6 +263,7 @@ class Pkcs11Keystore:
         return public
 
     def _find(self, key_ref: str):
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         from pkcs11 import Attribute, ObjectClass
 
         handle = self._handles.get(key_ref)
@@ -280,6 +285,7 @@ class Pkcs11Keystore:
 
     def sign(self, key_ref: str, data: bytes) -> bytes:
         """A SHA-256 signature of ``data`` in X.509 encoding, made inside the token."""
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         import pkcs11
         from pkcs11 import KeyType, Mechanism
         from pkcs11.util.ec import encode_ecdsa_signature
@@ -296,6 +302,7 @@ class Pkcs11Keystore:
                                 f"{type(e).__name__}") from None
 
     def delete(self, key_ref: str) -> None:
+        # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
         from pkcs11 import Attribute
 
         with self._lock:
@@ -305,8 +312,6 @@ class Pkcs11Keystore:
 
 
 def _rsa_spki(pkcs1_der: bytes) -> bytes:
-    from asn1crypto import keys
-
     return keys.PublicKeyInfo({
         "algorithm": {"algorithm": "rsa"},
         "public_key": keys.RSAPublicKey.load(pkcs1_der),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from collections.abc import Callable
 
 from asn1crypto import algos, core, ocsp
 from asn1crypto import x509 as asn1_x509
@@ -148,7 +148,7 @@ class AnswerTemplate:
     certs: bytes  # [0] EXPLICIT SEQUENCE OF Certificate: the responder's
 
     @classmethod
-    def of(cls, order, signature_algorithm: algos.SignedDigestAlgorithm) -> "AnswerTemplate":
+    def of(cls, order, signature_algorithm: algos.SignedDigestAlgorithm) -> AnswerTemplate:
         cert = asn1_x509.Certificate.load(order.cert_der)
         responder = asn1_x509.Certificate.load(order.responder_der)
         cert_id = cert_id_for(cert, asn1_x509.Certificate.load(order.issuer_der))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto import crl, ocsp
 from asn1crypto import x509 as asn1_x509
 
 
@@ -68,12 +69,8 @@ class ValidationBundle:
 
     @property
     def asn1_crls(self):
-        from asn1crypto import crl
-
         return [crl.CertificateList.load(d) for d in self.crls]
 
     @property
     def asn1_ocsps(self):
-        from asn1crypto import ocsp
-
         return [ocsp.OCSPResponse.load(d) for d in self.ocsps]

@@ -11,7 +11,9 @@ import threading
 from asn1crypto import cms, tsp
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -22,12 +24,14 @@ from workflows.errors import KeystoreError, TrustServiceError
 from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import tsa as tsa_mod
 from workflows.trust.keystore import (
+    Pkcs11Keystore,
     SoftwareKeystore,
     open_pkcs11_session,
     sign_with_private_key,
 )
 from workflows.trust.pades_cms import PadesCms
 from workflows.trust.refs import SigningKeyRef
+from workflows.trust.tsa import TSA_IDENTITY_FILE
 from workflows.trust.x509sign import signed_digest_algorithm
 
 _LOCK = threading.Lock()
@@ -115,6 +119,7 @@ def load_signer(settings, key: SigningKeyRef) -> Signer:
         return signer
     cert, chain = key.cert, key.chain
     if key.keystore == "pkcs11":
+        # lazy: pyHanko's PKCS#11 module loads python-pkcs11, needed only with an HSM.
         from pyhanko.sign.pkcs11 import PKCS11Signer
 
         # The raw mechanisms (CKM_ECDSA, CKM_RSA_PKCS over a digest computed here) are the
@@ -143,8 +148,6 @@ class EmbeddedTimeStamper(TimeStamper):
 
 def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
     """The embedded TSA as published by TrustService.open; raises TrustServiceError."""
-    from workflows.trust.ca import TSA_IDENTITY_FILE
-
     path = settings.home / "keys" / TSA_IDENTITY_FILE
     try:
         data = json.loads(path.read_bytes())
@@ -155,8 +158,6 @@ def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
     chain = tuple(asn1_x509.Certificate.load(base64.b64decode(c)) for c in data["chain"])
     key_ref = data["key_ref"]
     if data["keystore"] == "pkcs11":
-        from workflows.trust.keystore import Pkcs11Keystore
-
         keystore = Pkcs11Keystore(settings)
         sign = lambda payload: keystore.sign(key_ref, payload)  # noqa: E731
         public = None
@@ -165,8 +166,6 @@ def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
         sign = lambda payload: sign_with_private_key(private, payload)  # noqa: E731
         public = private.public_key()
     if public is None:
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
         public = load_der_public_key(cert.public_key.dump())
     return tsa_mod.TsaIdentity(cert=cert, chain=chain, sign=sign,
                                signature_algorithm=signed_digest_algorithm(public), now=clock.now)
@@ -203,12 +202,8 @@ def _raw_signer(settings, keystore_kind: str, key_ref: str, cert_der: bytes):
     cache_key = (str(settings.home), keystore_kind, key_ref, os.getpid())
     found = _RAW.get(cache_key)
     if found is None:
-        from cryptography import x509
-
         public = x509.load_der_x509_certificate(cert_der).public_key()
         if keystore_kind == "pkcs11":
-            from workflows.trust.keystore import Pkcs11Keystore
-
             keystore = Pkcs11Keystore(settings)
             sign = lambda payload: keystore.sign(key_ref, payload)  # noqa: E731
         else:

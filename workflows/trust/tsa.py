@@ -6,13 +6,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.general import as_signing_certificate_v2
 
 from workflows.trust.der import attribute, tlv
+
+# Where the embedded TSA's identity (certificate and key name) is published in
+# $PARAPHE_HOME/keys, for the signing workers: TrustService writes it, they read it.
+TSA_IDENTITY_FILE = "tsa-identity.json"
 
 # A policy OID in the UUID arc (X.667, 2.25): anyone may mint one without registration.
 TSA_POLICY = "2.25.238474059017442387493846116151437236181"
@@ -29,7 +33,7 @@ class TsaIdentity:
     signature_algorithm: algos.SignedDigestAlgorithm
     now: Callable[[], datetime]
     policy: str = TSA_POLICY
-    parts: "_Parts" = field(init=False, repr=False)
+    parts: _Parts = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The constant pieces of every answer, encoded once.
@@ -139,7 +143,7 @@ class _Parts:
     granted: bytes
 
     @classmethod
-    def of(cls, tsa: "TsaIdentity") -> "_Parts":
+    def of(cls, tsa: TsaIdentity) -> _Parts:
         cert_ders = sorted(c.dump() for c in (tsa.cert, *tsa.chain))  # DER SET OF order
         name = asn1_x509.GeneralName(name="directory_name", value=tsa.cert.subject).dump()
         return cls(

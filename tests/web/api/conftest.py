@@ -8,6 +8,7 @@ import aiohttp
 import jsonschema_rs
 import pytest
 
+from paraphe import templating
 from web.api import openapi
 from workflows import apikeys, billing, delegations, people, terms
 from workflows.actors import Actor
@@ -39,7 +40,8 @@ async def conforms(response: aiohttp.ClientResponse, path: str, method: str = "g
     spec = responses.get(str(response.status)) or responses.get("default")
     assert spec is not None, f"{method} {path}: status {response.status} is not documented"
     ctype = response.content_type
-    assert ctype in spec["content"], f"{method} {path}: {ctype} not documented for {response.status}"
+    assert ctype in spec["content"], (
+        f"{method} {path}: {ctype} not documented for {response.status}")
     if ctype in ("application/json", "application/problem+json"):
         body = await response.json(content_type=None)
         schema = {**spec["content"][ctype]["schema"],
@@ -53,7 +55,7 @@ async def _start(settings, rate_limit=None):
     from web.app import build_app
     from workflows.services import Services
 
-    svc = await Services.start(settings)
+    svc = await Services.start(settings, templating)
     # The real app, or one whose API has the test's rate limit.
     app = build_app(svc) if rate_limit is None else _app_with_limit(svc, rate_limit)
     runner = aiohttp.web.AppRunner(app, access_log=None)

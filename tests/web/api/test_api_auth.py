@@ -18,9 +18,10 @@ async def test_openapi_document_is_served_and_valid_3_1(api):
     assert doc["openapi"] == "3.1.0"
     assert doc == openapi.document()
     # Every schema in it is a valid JSON Schema (2020-12, as OpenAPI 3.1 uses).
-    for name, schema in doc["components"]["schemas"].items():
+    for schema in doc["components"]["schemas"].values():
         jsonschema_rs.validator_for({**schema, "components": doc["components"]})
-    assert {"/seals", "/collections", "/collections/{id}", "/credit", "/verify"} <= set(doc["paths"])
+    assert {"/seals", "/collections", "/collections/{id}", "/credit",
+            "/verify"} <= set(doc["paths"])
 
 
 async def test_missing_and_unknown_keys_get_401_problem(api):

@@ -1,4 +1,5 @@
-"""Collections over HTTP: create, read, list with cursor and filters, launch, cancel, remind, download."""
+"""Collections over HTTP: create, read, list with cursor and filters, launch, cancel, remind,
+download."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from workflows.actors import Actor
 from workflows.models import ApiIdempotency, Collection, LedgerEntry, Reservation
 
 SIGNERS = json.dumps([{"name": "Claire Client", "email": "claire@client.test"},
-                      {"name": "Paul Client", "email": "paul@client.test", "phone": "+33612345678"}])
+                      {"name": "Paul Client", "email": "paul@client.test",
+                       "phone": "+33612345678"}])
 
 
 def collection_form(*texts: str, signers: str = SIGNERS, pdf: bytes | None = None,

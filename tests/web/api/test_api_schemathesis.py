@@ -1,4 +1,5 @@
-"""schemathesis against the served OpenAPI document on a real loopback server: no 5xx, no schema break."""
+"""schemathesis against the served OpenAPI document on a real loopback server: no 5xx, no schema
+break."""
 
 from __future__ import annotations
 

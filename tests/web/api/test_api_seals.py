@@ -1,4 +1,5 @@
-"""`POST /api/v1/seals`, `/verify`, `/credit` over HTTP: outputs, errors, idempotent replays, billing."""
+"""`POST /api/v1/seals`, `/verify`, `/credit` over HTTP: outputs, errors, idempotent replays,
+billing."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ async def test_seal_refusals_are_problems(api):
             body = await conforms(r, "/seals", "post")
             assert (r.status, body["code"]) == (status, code), body
     big, ctype = raw_multipart(b"%PDF-1.7\n" + b"0" * (api.svc.settings.max_document_bytes + 1))
-    async with api.session.post(api.url("/seals"), headers=api.auth(**ctype), data=io.BytesIO(big)) as r:
+    async with api.session.post(api.url("/seals"), headers=api.auth(**ctype),
+                                data=io.BytesIO(big)) as r:
         body = await conforms(r, "/seals", "post")
         assert r.status == 413 and body["code"] == "document_too_large"
     async with api.session.post(api.url("/seals"), headers=api.auth(),

@@ -1,4 +1,5 @@
-"""Webhooks: a receiver on loopback checks the signature, sees retries, and the delivery log shows them.
+"""Webhooks: a receiver on loopback checks the signature, sees retries, and the delivery log shows
+them.
 
 The receiver listens on 127.0.0.1, so these tests run with PARAPHE_WEBHOOK_ALLOW_PRIVATE=true
 (tests/web/api/test_webhook_targets.py checks the refusals without it).
@@ -36,7 +37,7 @@ class Receiver:
             return web.Response(status=500, text="down")
         return web.Response(status=204)
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
         self.runner = web.AppRunner(app, access_log=None)
@@ -236,7 +237,8 @@ async def test_the_database_never_holds_a_secret_in_clear(api, receiver, setting
     assert stored.startswith("enc1:") and created.secret not in stored
     assert _box(api).open(stored) == created.secret
     # Under another master key the secret does not open (and says why).
-    other = SecretBox(settings.model_copy(update={"master_key": SecretStr("another-master-key-" + "1" * 16)}))
+    other = SecretBox(settings.model_copy(
+        update={"master_key": SecretStr("another-master-key-" + "1" * 16)}))
     with pytest.raises(MasterKeyWrongError):
         other.open(stored)
 

@@ -1,4 +1,5 @@
-"""At each delivery the webhook's host is resolved once, every address checked, and that address used."""
+"""At each delivery the webhook's host is resolved once, every address checked, and that address
+used."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ the DSS's size, and read back the same by pyHanko."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
@@ -19,7 +19,7 @@ from tests.pdfs import make_pdf
 from workflows.pdf import dss
 
 KEY = ec.generate_private_key(ec.SECP256R1())
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 CA = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
 
 

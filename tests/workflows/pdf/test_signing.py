@@ -166,7 +166,7 @@ async def test_an_untrusted_root_is_not_trusted(trust, engine, seal):
     signed = await seal_once(engine, seal, make_pdf())
     key = ec.generate_private_key(ec.SECP256R1())
     name = cx509.Name([cx509.NameAttribute(cx509.NameOID.COMMON_NAME, "Stranger Root")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     root = (cx509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1).not_valid_before(now)
             .not_valid_after(now + dt.timedelta(days=1))

@@ -111,8 +111,9 @@ async def test_seal_certificate_profile(trust, cabinet):
     assert not usage.value.key_cert_sign
     aia = {d.access_method: d.access_location.value
            for d in _ext(cert, ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value}
-    assert aia == {x509.oid.AuthorityInformationAccessOID.OCSP: f"{trust.settings.public_url}/ocsp",
-                   x509.oid.AuthorityInformationAccessOID.CA_ISSUERS: f"{trust.settings.public_url}/ca/seal-ca.crt"}
+    base = trust.settings.public_url
+    assert aia == {x509.oid.AuthorityInformationAccessOID.OCSP: f"{base}/ocsp",
+                   x509.oid.AuthorityInformationAccessOID.CA_ISSUERS: f"{base}/ca/seal-ca.crt"}
     crldp = _ext(cert, ExtensionOID.CRL_DISTRIBUTION_POINTS).value
     assert [d.full_name[0].value for d in crldp] == [f"{trust.settings.public_url}/ca/seal-ca.crl"]
     # Asked again, the same certificate comes back.

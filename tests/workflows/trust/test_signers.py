@@ -1,4 +1,5 @@
-"""Signers from a SigningKeyRef: PAdES B-LT that pyHanko trusts, in any process, with pyHanko's CMS."""
+"""Signers from a SigningKeyRef: PAdES B-LT that pyHanko trusts, in any process, with pyHanko's
+CMS."""
 
 from __future__ import annotations
 

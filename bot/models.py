@@ -1,4 +1,7 @@
-"""Telegram bot state in the database: updates handled, PDFs awaiting a button, conversations."""
+"""Telegram bot state in the database: updates handled, PDFs awaiting a button, conversations.
+
+The bot's own tables, in the tortoise app of the core's models (paraphe.db lists this
+module), so their foreign keys reach `models.Person` and the migrations stay one history."""
 
 from tortoise import fields
 from tortoise.models import Model

@@ -1,8 +1,9 @@
-"""`paraphe spool list|show|retry|drop [ID] [--json]`: accepted mail not yet answered, and the quarantine."""
+"""`paraphe spool list|show|retry|drop [ID] [--json]`: accepted mail not yet answered, and the
+quarantine."""
 
 from __future__ import annotations
 
-from paraphe.cli import CliError, print_json
+from paraphe.console import CliError, print_json
 
 
 def register(sub) -> None:

@@ -1,4 +1,5 @@
-"""`paraphe serve`."""
+"""`paraphe serve`: the command that starts every transport, so it belongs to the wiring
+(paraphe/), not to paraphe/commands/, which stays independent of the transports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ def register(sub) -> None:
 
 
 async def serve(args, ctx) -> int:
+    # lazy: the runtime imports every transport (aiohttp, aiosmtpd, the bot): the other
+    # commands start without them.
     from paraphe.runtime import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -6,7 +6,7 @@ from email import policy
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
-from paraphe.cli import CliError, print_json
+from paraphe.console import CliError, print_json
 
 
 def register(sub) -> None:

@@ -1,4 +1,7 @@
-"""Mail accepted by the gateway: one row per message, the key of exactly-once processing."""
+"""Mail accepted by the gateway: one row per message, the key of exactly-once processing.
+
+The gateway's own table, in the tortoise app of the core's models (paraphe.db lists this
+module), so its foreign key reaches `models.Person` and the migrations stay one history."""
 
 from tortoise import fields
 from tortoise.models import Model
