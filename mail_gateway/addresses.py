@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-COMMANDS = ("seal", "collect", "verify", "help")
+from mail_gateway.commands import CHAINS
+
+COMMANDS = tuple(CHAINS)
 _LOCAL_RE = re.compile(r"^(?P<command>[a-z]+)(?:\+(?P<secret>[A-Za-z0-9_-]{1,64})"
                        r"(?:\+(?P<cabinet>[a-z0-9][a-z0-9-]{1,62}))?)?$")
 

@@ -24,5 +24,4 @@ class MailContext:
     address_cabinet: str | None = None
     # Set by the rules: the cabinet acted for and the right that allows it.
     cabinet: Any = None
-    basis: str | None = None
     extra: dict = field(default_factory=dict)

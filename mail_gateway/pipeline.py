@@ -4,6 +4,7 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from pathlib import Path
 
@@ -11,10 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from mail_gateway import delivery, errors, mime, replies, rules
-from mail_gateway.commands import help as help_command
-from mail_gateway.commands import seal as seal_command
-from mail_gateway.commands import collect as collect_command
-from mail_gateway.commands import verify as verify_command
+from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
 from mail_gateway.errors import MessageUnreadableError
 from mail_gateway.models import InboundMessage
@@ -27,8 +25,9 @@ from workflows.models import Person
 
 log = logging.getLogger(__name__)
 
-COMMANDS = {"seal": seal_command.run, "collect": collect_command.run, "verify": verify_command.run,
-            "help": help_command.run}
+# Each declared command's `run`, loaded at start-up: a command without its module fails here.
+COMMANDS = {name: importlib.import_module(f"mail_gateway.commands.{name}").run
+            for name in CHAINS}
 # A message whose processing fails unexpectedly is retried after these delays; after the last
 # one its sender gets a reply saying so, rather than silence.
 RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
+from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
-from workflows import delegations, people
+from workflows import people
 from workflows.errors import CabinetNotFoundError, DocumentMissingError, NotAMemberError
 from workflows.text import clean_line
 
@@ -101,25 +102,8 @@ class CabinetChosen:
             raise CabinetNotFoundError(exc.message, slug=slug) from None
 
 
-class MaySeal:
-    """The sender holds the `seal` right for the cabinet now (sealing checks it again)."""
+RULES = {rule.name: rule for rule in (NotFromRobot(), HasAttachment(), CabinetChosen())}
 
-    name = "may-seal"
-
-    async def check(self, ctx: MailContext) -> None:
-        ctx.basis = await delegations.require(ctx.person, ctx.cabinet, "seal")
-
-
-RULES = {rule.name: rule for rule in (NotFromRobot(), HasAttachment(), CabinetChosen(),
-                                      MaySeal())}
-
-# The chain of each command address: rule names, in order.
-CHAINS: dict[str, tuple[str, ...]] = {
-    "seal": ("not-from-robot", "has-attachment", "cabinet-chosen", "may-seal"),
-    "collect": ("not-from-robot", "has-attachment", "cabinet-chosen"),
-    "verify": ("not-from-robot", "has-attachment"),
-    "help": ("not-from-robot",),
-}
 
 
 async def run_chain(ctx: MailContext) -> None:
