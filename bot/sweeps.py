@@ -3,10 +3,15 @@ after a while. They run whether or not the bot polls in this process, like the c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import timedelta
 
 from bot.models import TelegramConversation, TelegramUpdate
 from workflows import clock
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 # A chat conversation (/collect…) left untouched this long is forgotten.
 CONVERSATION_TTL = timedelta(days=7)
@@ -17,13 +22,13 @@ HANDLED_UPDATE_TTL = timedelta(days=7)
 SCHEDULE = {"forget_stale_conversations": 3600, "forget_handled_updates": 3600}
 
 
-async def forget_stale_conversations(svc) -> int:
+async def forget_stale_conversations(svc: Services) -> int:
     """Deletes chat conversations untouched for CONVERSATION_TTL; returns how many."""
     return await TelegramConversation.filter(
         updated_at__lt=clock.now() - CONVERSATION_TTL).delete()
 
 
-async def forget_handled_updates(svc) -> int:
+async def forget_handled_updates(svc: Services) -> int:
     """Deletes the ids of Telegram updates handled more than HANDLED_UPDATE_TTL ago (the
     bot's redelivery guard, bot.dedupe); returns how many."""
     return await TelegramUpdate.filter(received_at__lt=clock.now() - HANDLED_UPDATE_TTL).delete()

@@ -7,6 +7,8 @@ aiosmtplib. Failures are retried with the backoff of workflows.notifications.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import base64
 import hashlib
@@ -27,6 +29,9 @@ from paraphe.templating import render
 from workflows import clock, notifications
 from workflows.text import clean_line
 from workflows.models import Notification
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +147,7 @@ class Maildir:
 class DeliveryWorker:
     """Claims due mail notifications and sends them; `run_once` is one sweep."""
 
-    def __init__(self, svc, *, batch: int = 20, poll_interval: float = 1.0) -> None:
+    def __init__(self, svc: Services, *, batch: int = 20, poll_interval: float = 1.0) -> None:
         self.svc = svc
         self.settings = svc.settings
         self.batch = batch

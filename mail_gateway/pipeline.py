@@ -3,6 +3,8 @@ once."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import importlib
 import logging
@@ -23,6 +25,9 @@ from workflows.actors import Actor
 from workflows.errors import ParapheError
 from workflows.models import Person
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 log = logging.getLogger(__name__)
 
 # Each declared command's `run`, loaded at start-up: a command without its module fails here.
@@ -42,7 +47,7 @@ LARGE_MESSAGE = 2 * 1024 * 1024
 class SpoolWorker:
     """Processes spool files with a few concurrent tasks; resumes what a restart finds."""
 
-    def __init__(self, svc, spool: Spool, *, concurrency: int = 4) -> None:
+    def __init__(self, svc: Services, spool: Spool, *, concurrency: int = 4) -> None:
         self.svc = svc
         self.spool = spool
         self.concurrency = concurrency

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import logging
 import weakref
@@ -17,6 +19,9 @@ from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
 from workflows import clock, mail_in, people
 from workflows.errors import ParapheError
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,8 @@ class GatewayHandler:
 class Gateway:
     """The SMTP server, its spool and the spool worker."""
 
-    def __init__(self, svc, *, dns: DnsResolver | None = None, concurrency: int = 4) -> None:
+    def __init__(self, svc: Services, *, dns: DnsResolver | None = None,
+                 concurrency: int = 4) -> None:
         self.svc = svc
         self.settings = svc.settings
         self.spool = Spool(self.settings.home / "spool")
@@ -166,7 +172,7 @@ class Gateway:
         return paths
 
 
-async def start_gateway(svc, *, dns: DnsResolver | None = None) -> Gateway:
+async def start_gateway(svc: Services, *, dns: DnsResolver | None = None) -> Gateway:
     """Serves SMTP at settings.smtp_host:smtp_port on the running loop and starts the spool
     worker."""
     return await Gateway(svc, dns=dns).start()

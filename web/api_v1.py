@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from web.api import cabinet, collections, openapi, seals
@@ -9,8 +11,11 @@ from web.api.context import BASE, SVC
 from web.api.middleware import BUCKETS, authenticate, problems
 from web.api.ratelimit import RateLimit, TokenBuckets
 
+if TYPE_CHECKING:
+    from workflows.services import Services
 
-def build_api(svc, *, rate_limit: RateLimit | None = None) -> web.Application:
+
+def build_api(svc: Services, *, rate_limit: RateLimit | None = None) -> web.Application:
     """The API sub-application: problem documents, bearer keys, a per-key token bucket."""
     api = web.Application(middlewares=[problems, authenticate],
                           client_max_size=8 * (svc.settings.max_document_bytes + 1024 * 1024))
@@ -21,5 +26,5 @@ def build_api(svc, *, rate_limit: RateLimit | None = None) -> web.Application:
     return api
 
 
-def add_routes(app: web.Application, svc, *, rate_limit: RateLimit | None = None) -> None:
+def add_routes(app: web.Application, svc: Services, *, rate_limit: RateLimit | None = None) -> None:
     app.add_subapp(BASE, build_api(svc, rate_limit=rate_limit))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -9,10 +11,13 @@ from aiohttp import web
 from web import api_v1, failures, health, registration_pages, signer_links, trust_endpoints
 from web.health import MetricsSource
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 SERVICES = web.AppKey("services", object)
 
 
-def build_app(svc, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
+def build_app(svc: Services, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
     """The app; `metrics` add lines to /metrics from other parts (the mail spool's, given by
     the runtime: web does not import the mail gateway)."""
     app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
@@ -26,7 +31,7 @@ def build_app(svc, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
     return app
 
 
-async def start_web(svc, *, host: str | None = None, port: int | None = None,
+async def start_web(svc: Services, *, host: str | None = None, port: int | None = None,
                     metrics: Iterable[MetricsSource] = ()) -> web.AppRunner:
     """Serves the app on the running loop; returns the runner (its `addresses` give the port)."""
     runner = web.AppRunner(build_app(svc, metrics=metrics), access_log=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 from collections.abc import Callable
 
@@ -11,13 +13,17 @@ from tortoise import connections
 from workflows.models import Cabinet, EvidenceEvent, Notification
 from workflows.ports import CoreSettings
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 
 # A part's own gauges for /metrics, from the settings: Prometheus text lines. Run in a
 # thread, since they may read files (the mail spool's, mail_gateway.metrics).
 MetricsSource = Callable[[CoreSettings], list[str]]
 
 
-def add_routes(app: web.Application, svc, *, sources: tuple[MetricsSource, ...] = ()) -> None:
+def add_routes(app: web.Application, svc: Services, *, sources: tuple[MetricsSource,
+               ...] = ()) -> None:
     async def healthz(request: web.Request) -> web.Response:
         try:
             await connections.get("default").execute_query("SELECT 1")

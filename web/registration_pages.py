@@ -12,6 +12,8 @@ and refused as soon as they pass the size limit, before the rest is read.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -35,6 +37,9 @@ from workflows.errors import (
 )
 from workflows.models import Person
 from workflows.models.registration import DOCUMENT_TYPES
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 SERVICES = web.AppKey("registration_services", object)
 TOKEN = r"{token:[A-Za-z0-9_-]{16,128}}"
@@ -277,7 +282,7 @@ async def unknown(request: web.Request) -> web.Response:
                       template=ERROR_PAGE)
 
 
-def add_routes(app: web.Application, svc) -> None:
+def add_routes(app: web.Application, svc: Services) -> None:
     app[SERVICES] = svc
     steps = "|".join(FORM_STEPS + UPLOAD_STEPS)
     app.router.add_get(f"/r/{TOKEN}", page)

@@ -7,6 +7,8 @@ nothing here decides a business rule.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from urllib.parse import quote
 
 from aiohttp import web
@@ -16,6 +18,9 @@ from web import forms
 from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
 from workflows import collections
 from workflows.errors import DocumentNotFoundError, ParapheError, SignerLinkInvalidError
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 SERVICES = web.AppKey("signer_services", object)
 TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"
@@ -215,7 +220,7 @@ async def unknown(request: web.Request) -> web.Response:
     return error_page(request, SignerLinkInvalidError("this signature link is not valid"))
 
 
-def add_routes(app: web.Application, svc) -> None:
+def add_routes(app: web.Application, svc: Services) -> None:
     app[SERVICES] = svc
     app.router.add_get(f"/s/{TOKEN}", page)
     app.router.add_post(f"/s/{TOKEN}/code", send_code)

@@ -3,6 +3,8 @@ backoff."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import logging
 import socket
@@ -16,6 +18,9 @@ from workflows import webhooks
 from workflows.errors import WebhookTargetForbiddenError
 from workflows.webhook_secrets import SecretBox
 from workflows.webhook_targets import Resolve, WebhookTargets, is_literal
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 log = logging.getLogger("paraphe.webhooks")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -44,7 +49,7 @@ class WebhookWorker:
     """Polls every `interval` seconds on the running loop; `run_once()` is one pass (tests use
     it)."""
 
-    def __init__(self, svc, *, interval: float = 2.0, batch: int = 20,
+    def __init__(self, svc: Services, *, interval: float = 2.0, batch: int = 20,
                  resolve: Resolve | None = None) -> None:
         self.svc = svc
         self.box = SecretBox(svc.settings)
@@ -121,7 +126,7 @@ class WebhookWorker:
             self._session = None
 
 
-async def start_webhook_worker(svc, *, interval: float = 2.0) -> WebhookWorker:
+async def start_webhook_worker(svc: Services, *, interval: float = 2.0) -> WebhookWorker:
     """Starts the worker on the running loop; the runtime awaits `stop()` at shutdown."""
     worker = WebhookWorker(svc, interval=interval)
     if sealed := await webhooks.seal_stored_secrets(worker.box):

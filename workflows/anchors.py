@@ -10,6 +10,8 @@ evidence report carries the head and its token out of the platform.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 from dataclasses import replace
 from datetime import datetime
@@ -33,6 +35,9 @@ from workflows.errors import TrustServiceError
 from workflows.models import Certificate, EvidenceAnchor, EvidenceEvent, EvidenceHead
 from workflows.trust.signers import load_timestamper
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 BATCH = 500
 
 
@@ -40,7 +45,7 @@ def _gen_time(token: cms.ContentInfo) -> datetime:
     return token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
 
 
-async def _timestamp(svc, digest: bytes) -> cms.ContentInfo:
+async def _timestamp(svc: Services, digest: bytes) -> cms.ContentInfo:
     """A token over `digest` (SHA-256) from the configured TSA: PARAPHE_TSA_URL when set,
     else the embedded one. Raises TrustServiceError when it gives none."""
 
@@ -55,7 +60,7 @@ async def _timestamp(svc, digest: bytes) -> cms.ContentInfo:
         raise TrustServiceError(f"the TSA did not timestamp the evidence head: {exc}") from exc
 
 
-async def anchor_head(svc) -> EvidenceAnchor | None:
+async def anchor_head(svc: Services) -> EvidenceAnchor | None:
     """Seals the chain head with a timestamp unless it already is; returns the head's
     anchor, or None while the chain is empty. Safe from several instances (one anchor per
     sequence number). Raises TrustServiceError when the TSA does not answer."""
@@ -78,7 +83,7 @@ async def anchor_head(svc) -> EvidenceAnchor | None:
         return await EvidenceAnchor.get(seq=head.seq)
 
 
-async def head_for_report(svc) -> dict:
+async def head_for_report(svc: Services) -> dict:
     """The chain head, anchored now if it was not, as an evidence report names it."""
     anchor = await anchor_head(svc)
     if anchor is None:

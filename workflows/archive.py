@@ -10,6 +10,8 @@ collection's current version, its evidence report) points at the new one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import io
 import logging
@@ -27,6 +29,9 @@ from workflows.errors import CertificateNotFoundError, ParapheError
 from workflows.models import Collection, CollectionDocument, Document
 from workflows.transactions import in_transaction
 from workflows.trust import profiles
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 log = logging.getLogger("paraphe.archive")
 BATCH = 50
@@ -65,7 +70,7 @@ def _last_timestamp_cert(data: bytes):
     return stamps[-1].signer_cert if stamps else None
 
 
-async def lapses(svc, data: bytes) -> datetime | None:
+async def lapses(svc: Services, data: bytes) -> datetime | None:
     """When the newest archive timestamp of `data`, just made, stops holding: the expiry of
     its TSA certificate (the embedded unit's, known here; an external TSA's, read from the
     file)."""
@@ -75,7 +80,7 @@ async def lapses(svc, data: bytes) -> datetime | None:
     return cert.not_valid_after if cert is not None else None
 
 
-async def renew_due(svc, *, before: datetime | None = None, limit: int = BATCH,
+async def renew_due(svc: Services, *, before: datetime | None = None, limit: int = BATCH,
                     stored_before: datetime | None = None) -> list[Renewal]:
     """Renews the archive timestamp of up to `limit` stored documents whose newest one
     lapses before `before` (default: now + PARAPHE_ARCHIVE_RENEW_BEFORE), the soonest
@@ -101,7 +106,7 @@ async def renew_due(svc, *, before: datetime | None = None, limit: int = BATCH,
     return done
 
 
-async def renew_document(svc, doc: Document) -> Renewal | None:
+async def renew_document(svc: Services, doc: Document) -> Renewal | None:
     """Appends validation data for the newest archive timestamp and a fresh document
     timestamp over it; stores the result as a new version. Returns None when another
     instance renewed it first. Raises DocumentNotFoundError, DocumentBrokenError and

@@ -3,11 +3,16 @@ collection use case."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import re
 from dataclasses import dataclass
 
 from workflows.actors import Actor
 from workflows.collections import CollectRequest, create_collection, parse_body
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,8 @@ class CollectResult:
     collection: object | None  # the Collection, or None when nothing was created
 
 
-async def collect_from_mail(svc, actor: Actor, *, cabinet: str | None, subject: str, body: str,
+async def collect_from_mail(svc: Services, actor: Actor, *, cabinet: str | None, subject: str,
+                            body: str,
                             attachments: list[tuple[str, bytes]], key: str) -> CollectResult:
     """Starts the collection a collect@ mail asks for, once per message `key`.
 

@@ -8,6 +8,8 @@ associated data), so a file renamed or swapped does not open.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import secrets
 from pathlib import Path
@@ -18,11 +20,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from workflows.errors import KeystoreError, MasterKeyWrongError
 from workflows.trust.keystore import derived_key
 
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
+
 _MAGIC = b"PRPID1"
 _HKDF_SALT = b"paraphe/identity/v1"
 
 
-def _data_key(settings) -> bytes:
+def _data_key(settings: CoreSettings) -> bytes:
     return derived_key(settings, salt=_HKDF_SALT, info=b"identity documents",
                        fallback=Path(settings.home) / "keys" / "identity.key")
 
@@ -30,7 +35,7 @@ def _data_key(settings) -> bytes:
 class IdentityVault:
     """Stores, reads and erases encrypted identity documents by an opaque reference."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self.directory = Path(settings.home) / "identity"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._aead = AESGCM(_data_key(settings))

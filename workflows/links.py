@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import hashlib
 import hmac
@@ -10,6 +12,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 LINK_KEY_FILE = "links.key"
 _keys: dict[str, bytes] = {}
@@ -33,7 +38,7 @@ def _file_key(path: Path) -> bytes:
     return key
 
 
-def link_key(settings) -> bytes:
+def link_key(settings: CoreSettings) -> bytes:
     """32 bytes: derived from PARAPHE_MASTER_KEY when set, else a random key kept in home/keys."""
     cache_key = f"{settings.home}:{bool(settings.master_key)}"
     if cache_key not in _keys:
@@ -46,7 +51,7 @@ def link_key(settings) -> bytes:
     return _keys[cache_key]
 
 
-def token_for(settings, signer_id: int, collection_id: int) -> str:
+def token_for(settings: CoreSettings, signer_id: int, collection_id: int) -> str:
     """The signer's link token (192 bits), the same every time it is asked for."""
     mac = hmac.new(link_key(settings), f"signer-link:{collection_id}:{signer_id}".encode(),
                    hashlib.sha256).digest()
@@ -57,5 +62,5 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def link_for(settings, signer_id: int, collection_id: int) -> str:
+def link_for(settings: CoreSettings, signer_id: int, collection_id: int) -> str:
     return f"{settings.public_url}/s/{token_for(settings, signer_id, collection_id)}"

@@ -9,6 +9,8 @@ were replaced by their SHA-256 (migration 0002); those addresses still work, fou
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import hmac
 import re
@@ -16,27 +18,30 @@ import re
 from workflows import links
 from workflows.models import Person
 
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
+
 _DERIVED = re.compile(r"^([1-9][0-9]{0,9})_([0-9a-f]{32})$")
 MAX_ID = 2 ** 31 - 1  # Person ids are 32-bit columns.
 
 
-def _mac(settings, person_id: int, generation: int) -> str:
+def _mac(settings: CoreSettings, person_id: int, generation: int) -> str:
     message = f"mail-in:{person_id}:{generation}".encode()
     return hmac.new(links.link_key(settings), message, hashlib.sha256).hexdigest()[:32]
 
 
-def secret_for(settings, person: Person) -> str:
+def secret_for(settings: CoreSettings, person: Person) -> str:
     """The secret of the person's current mail-in address."""
     return f"{person.id}_{_mac(settings, person.id, person.mail_secret_generation)}"
 
 
-def address_for(settings, person: Person, cabinet: str | None = None) -> str:
+def address_for(settings: CoreSettings, person: Person, cabinet: str | None = None) -> str:
     """seal+<secret>[+<cabinet>]@<mail domain>."""
     suffix = f"+{cabinet}" if cabinet else ""
     return f"seal+{secret_for(settings, person)}{suffix}@{settings.mail_domain}"
 
 
-async def find_person(settings, secret: str | None) -> Person | None:
+async def find_person(settings: CoreSettings, secret: str | None) -> Person | None:
     """The person whose mail-in secret this is, or None."""
     if not secret or len(secret) > 64:
         return None

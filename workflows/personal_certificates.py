@@ -3,6 +3,8 @@ out of band, and the gate that lets only registered people sign in their own nam
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +29,9 @@ from workflows.models import (
     Registration,
 )
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 REVOCATION_CODE = "revocation"
 
@@ -86,7 +91,7 @@ async def _verified_mobile(person: Person) -> str | None:
     return reg.phone if reg is not None and reg.phone_verified_at else None
 
 
-async def request_revocation(svc, actor: Actor) -> str:
+async def request_revocation(svc: Services, actor: Actor) -> str:
     """Sends the person a code to confirm revoking their certificate: by SMS to the mobile
     checked at registration, else by mail. Returns the channel.
 
@@ -121,7 +126,7 @@ async def revocation_pending(person_id: int) -> bool:
     return row is not None and row.state == "active" and row.expires_at > clock.now()
 
 
-async def confirm_revocation(svc, actor: Actor, code: str) -> Certificate:
+async def confirm_revocation(svc: Services, actor: Actor, code: str) -> Certificate:
     """Revokes the person's certificate once the code matches; CRL and OCSP show it at once
     and the person cannot sign until a new registration is approved.
 
@@ -167,7 +172,7 @@ async def signs_in_own_name(person: Person, cabinet: Cabinet) -> bool:
     return await may(person, cabinet, "sign")
 
 
-async def require_signing_certificate(svc, person: Person) -> Certificate:
+async def require_signing_certificate(svc: Services, person: Person) -> Certificate:
     """The valid personal certificate of an approved registration.
 
     Raises PersonalCertificateMissingError (never registered, not approved yet, expired)

@@ -45,6 +45,8 @@ documents are encrypted at rest (`workflows.identity_vault`) and erased after
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import hashlib
 from dataclasses import dataclass
@@ -79,6 +81,9 @@ from workflows.models import (
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
 from workflows.ports import Templates
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 MOBILE_CODE = "mobile"
 # Steps answered by a message or a file rather than a button, and how long after the
@@ -201,7 +206,7 @@ async def progress_of(reg: Registration) -> Progress:
     return Progress(reg, await _step(reg, sides), sides, needed_sides(reg.document_type))
 
 
-async def progress(svc, actor: Actor) -> Progress | None:
+async def progress(svc: Services, actor: Actor) -> Progress | None:
     """Where the person stands (None when they never started); changes nothing."""
     reg = await latest((await _person(actor)).id)
     return await progress_of(reg) if reg is not None else None
@@ -239,7 +244,7 @@ def _not_needed() -> RegistrationNotNeededError:
         "only experts and holders of the sign delegation register: you have nothing to do")
 
 
-async def current_step(svc, actor: Actor) -> tuple[Progress | None, str]:
+async def current_step(svc: Services, actor: Actor) -> tuple[Progress | None, str]:
     """The person's progress and the step to show them, "start" when `start_or_resume`
     would begin a new registration; changes nothing.
 
@@ -256,7 +261,7 @@ async def current_step(svc, actor: Actor) -> tuple[Progress | None, str]:
     return prog, "start"
 
 
-async def start_or_resume(svc, actor: Actor) -> Progress:
+async def start_or_resume(svc: Services, actor: Actor) -> Progress:
     """The registration in progress (or submitted, or approved with a valid certificate), or
     a new one when there is none or the last was refused or its certificate revoked.
 
@@ -285,7 +290,7 @@ async def identity_of(person: Person) -> dict:
     return {"name": person.name, "email": person.email, "cabinets": cabinets}
 
 
-async def give_full_name(svc, actor: Actor, full_name: str) -> Progress:
+async def give_full_name(svc: Services, actor: Actor, full_name: str) -> Progress:
     """The person's full name, given name first, when the one held is a single word.
 
     Raises RegistrationStateError, TextInvalidError, PersonNameIncompleteError.
@@ -302,7 +307,7 @@ async def give_full_name(svc, actor: Actor, full_name: str) -> Progress:
     return await progress_of(reg)
 
 
-async def give_cabinet_siren(svc, actor: Actor, siren: str) -> Progress:
+async def give_cabinet_siren(svc: Services, actor: Actor, siren: str) -> Progress:
     """The SIREN of the (first) cabinet the person is an expert of and that has none.
 
     Raises RegistrationStateError, RegistrationStepMissingError (no cabinet needs one),
@@ -320,7 +325,7 @@ async def give_cabinet_siren(svc, actor: Actor, siren: str) -> Progress:
     return await progress_of(reg)
 
 
-async def confirm_identity(svc, actor: Actor) -> Progress:
+async def confirm_identity(svc: Services, actor: Actor) -> Progress:
     """The person confirms their name, e-mail and cabinets.
 
     Raises RegistrationStateError, RegistrationStepMissingError (a one-word name or a
@@ -353,7 +358,7 @@ async def check_phone_free(phone: str, person_id: int) -> None:
             "can be used again, or give another number", phone=phone)
 
 
-async def set_mobile(svc, actor: Actor, phone: str) -> str:
+async def set_mobile(svc: Services, actor: Actor, phone: str) -> str:
     """Records the mobile number and sends it a 6-digit code by SMS; returns the number.
 
     Raises RegistrationStateError, RegistrationStepMissingError (identity not confirmed),
@@ -381,7 +386,7 @@ async def set_mobile(svc, actor: Actor, phone: str) -> str:
     return number
 
 
-async def verify_mobile(svc, actor: Actor, code: str) -> Progress:
+async def verify_mobile(svc: Services, actor: Actor, code: str) -> Progress:
     """Confirms the mobile with the code it received.
 
     Raises RegistrationStateError, RegistrationStepMissingError (no number yet),
@@ -399,7 +404,7 @@ async def verify_mobile(svc, actor: Actor, code: str) -> Progress:
     return await progress_of(reg)
 
 
-async def choose_document_type(svc, actor: Actor, document_type: str) -> Progress:
+async def choose_document_type(svc: Services, actor: Actor, document_type: str) -> Progress:
     """id_card, passport or driving_licence; another type than before drops the files sent.
 
     Raises RegistrationStateError, PhoneNotVerifiedError, IdentityDocumentTypeInvalidError.
@@ -429,14 +434,14 @@ async def _drop(reg: Registration, sides) -> list[str]:
     return list(refs)
 
 
-def _erase(svc, refs: list[str]) -> None:
+def _erase(svc: Services, refs: list[str]) -> None:
     if refs:
         vault = IdentityVault(svc.settings)
         for ref in refs:
             vault.erase(ref)
 
 
-async def add_document(svc, actor: Actor, side: str, filename: str, data: bytes
+async def add_document(svc: Services, actor: Actor, side: str, filename: str, data: bytes
                        ) -> IdentityDocument:
     """Stores one side of the identity document, encrypted; a new upload replaces the old.
 
@@ -489,7 +494,7 @@ def policy_texts(templates: Templates, language: str) -> dict[str, tuple[str, st
     return {name: _legal_text(templates, name, language) for name in ("terms", "privacy")}
 
 
-async def sign_agreement(svc, actor: Actor) -> Progress:
+async def sign_agreement(svc: Services, actor: Actor) -> Progress:
     """The person signs the subscription agreement (the text in their language, by hash).
 
     Raises RegistrationStateError, IdentityDocumentMissingError (document not sent yet).
@@ -504,7 +509,7 @@ async def sign_agreement(svc, actor: Actor) -> Progress:
     return await progress_of(reg)
 
 
-async def accept_policies(svc, actor: Actor) -> Progress:
+async def accept_policies(svc: Services, actor: Actor) -> Progress:
     """The person accepts the CGU and the data-protection policy. Raises
     RegistrationStateError, RegistrationStepMissingError (agreement not signed)."""
     person, reg = await _open(actor)
@@ -532,7 +537,7 @@ async def _require_documents(reg: Registration) -> None:
                 f"the {side} side of the identity document is missing: send it", side=side)
 
 
-async def submit(svc, actor: Actor) -> Progress:
+async def submit(svc: Services, actor: Actor) -> Progress:
     """Sends the registration to the operator's review queue.
 
     Raises RegistrationStateError, RegistrationStepMissingError (details: step),

@@ -9,6 +9,8 @@ at once (each `user show` or request mints one); each works until it expires.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import hmac
 import secrets
@@ -25,6 +27,10 @@ from workflows.errors import (
 from workflows.models import Notification, Person, RegistrationLink, Signer
 from workflows.transactions import in_transaction
 
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
+    from workflows.services import Services
+
 LINK_LIFETIME = timedelta(days=30)
 MAX_TOKEN = 128
 
@@ -33,7 +39,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def registration_link(settings, person: Person) -> str:
+async def registration_link(settings: CoreSettings, person: Person) -> str:
     """Mints a new personal link to the person's registration page; returns its URL."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
@@ -64,7 +70,7 @@ def web_actor(person: Person, *, ip: str | None = None, user_agent: str | None =
     return Actor(person_id=person.id, channel="web", origin={"ip": ip, "user_agent": user_agent})
 
 
-async def send_registration_link(svc, actor: Actor, person: Person) -> str:
+async def send_registration_link(svc: Services, actor: Actor, person: Person) -> str:
     """Mails the person a new registration link (a notification intention); returns the URL.
 
     Raises RegistrationNotNeededError for someone who never signs in their own name.
@@ -87,7 +93,7 @@ async def send_registration_link(svc, actor: Actor, person: Person) -> str:
 RESEND_AFTER = timedelta(minutes=10)
 
 
-async def send_to_signer(svc, signer_token: str, *, ip: str | None = None,
+async def send_to_signer(svc: Services, signer_token: str, *, ip: str | None = None,
                          user_agent: str | None = None) -> str:
     """From a signer link (/s/<token>) of a member told to register before signing: mails
     them their registration link; returns the address it goes to.

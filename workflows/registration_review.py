@@ -3,6 +3,8 @@ certificate) or refuse with a reason; the person is told on their channel."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 from dataclasses import dataclass
 
@@ -17,6 +19,9 @@ from workflows.identity_vault import IdentityVault
 from workflows.models import IdentityDocument, Person, Registration
 from workflows.registration import check_phone_free, identity_of
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 MAX_REASON = 1000
 
@@ -56,7 +61,7 @@ async def show(registration_id) -> Review:
     return Review(reg, person, await identity_of(person), list(docs))
 
 
-async def read_document(svc, document: IdentityDocument) -> bytes:
+async def read_document(svc: Services, document: IdentityDocument) -> bytes:
     """The clear bytes of a stored identity document, for the operator's eyes only.
 
     Raises FileNotFoundError once erased.
@@ -74,7 +79,7 @@ def _notify(person: Person, template: str, reg: Registration, **context):
         dedup_key=f"registration:{reg.id}:{template}")
 
 
-async def approve(svc, actor: Actor, registration_id) -> Registration:
+async def approve(svc: Services, actor: Actor, registration_id) -> Registration:
     """Approves a submitted registration: issues the person's personal signing certificate,
     makes the checked mobile their number, and tells them.
 
@@ -106,7 +111,7 @@ async def approve(svc, actor: Actor, registration_id) -> Registration:
     return await Registration.get(id=reg.id)
 
 
-async def refuse(svc, actor: Actor, registration_id, reason: str) -> Registration:
+async def refuse(svc: Services, actor: Actor, registration_id, reason: str) -> Registration:
     """Refuses a submitted registration with a reason the person reads; they may start again.
 
     Raises RegistrationNotFoundError, RegistrationStateError, RefusalReasonRequiredError,

@@ -8,9 +8,12 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from workflows import clock
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 
 class SmsProvider(Protocol):
@@ -48,7 +51,7 @@ class FileSmsProvider:
 _providers: dict[str, SmsProvider] = {}
 
 
-def provider_for(settings) -> SmsProvider:
+def provider_for(settings: CoreSettings) -> SmsProvider:
     """The provider of this deployment; tests and deployments may `install` another."""
     key = str(settings.home)
     if key not in _providers:
@@ -56,7 +59,7 @@ def provider_for(settings) -> SmsProvider:
     return _providers[key]
 
 
-def install(settings, provider: SmsProvider) -> None:
+def install(settings: CoreSettings, provider: SmsProvider) -> None:
     _providers[str(settings.home)] = provider
 
 

@@ -6,6 +6,8 @@ several instances running the same sweep never act twice on one row.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 from datetime import timedelta
 
@@ -15,6 +17,9 @@ from workflows.collections import expire, finalize_pending, notices
 from workflows.identity_vault import IdentityVault
 from workflows.models import Collection, EvidenceAnchor, IdentityDocument, Signer
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 log = logging.getLogger("paraphe.sweeps")
 
@@ -30,7 +35,7 @@ SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expi
             "renew_ocsp_responders": 3600}
 
 
-async def expire_due(svc, limit: int = BATCH) -> int:
+async def expire_due(svc: Services, limit: int = BATCH) -> int:
     """Ends collections whose deadline has passed; returns how many this call ended."""
     due = await Collection.filter(state="in_progress", expires_at__lte=clock.now()).order_by(
         "expires_at").limit(limit)
@@ -41,7 +46,7 @@ async def expire_due(svc, limit: int = BATCH) -> int:
     return count
 
 
-async def warn_expiring(svc, limit: int = BATCH) -> int:
+async def warn_expiring(svc: Services, limit: int = BATCH) -> int:
     """Warns of collections whose deadline is within PARAPHE_EXPIRY_WARNING_DAYS; returns how many.
 
     A collection is warned about once: the claim sets expiry_warned_at where it is
@@ -64,7 +69,7 @@ async def warn_expiring(svc, limit: int = BATCH) -> int:
     return count
 
 
-async def remind_due(svc, limit: int = BATCH) -> int:
+async def remind_due(svc: Services, limit: int = BATCH) -> int:
     """Sends the reminders that are due (days 3 and 7, last warning); returns how many."""
     now = clock.now()
     count = 0
@@ -86,7 +91,7 @@ async def remind_due(svc, limit: int = BATCH) -> int:
     return count
 
 
-async def _send_due(svc, signer: Signer, stage: str, now, contexts: dict) -> bool:
+async def _send_due(svc: Services, signer: Signer, stage: str, now, contexts: dict) -> bool:
     collection = signer.collection
     if stage == "last_warning":
         claimed = await Signer.filter(id=signer.id, last_warning_at=None).update(
@@ -109,7 +114,7 @@ async def _send_due(svc, signer: Signer, stage: str, now, contexts: dict) -> boo
     return True
 
 
-async def finalize_due(svc) -> int:
+async def finalize_due(svc: Services) -> int:
     """Finishes completed collections whose timestamps or report a crash left undone."""
     try:
         return await finalize_pending(svc)
@@ -118,7 +123,7 @@ async def finalize_due(svc) -> int:
         return 0
 
 
-async def renew_archive_timestamps(svc) -> int:
+async def renew_archive_timestamps(svc: Services) -> int:
     """Gives stored signed documents a fresh archive timestamp before their newest one's TSA
     certificate comes within PARAPHE_ARCHIVE_RENEW_BEFORE of expiry (workflows.archive);
     a document is claimed by a conditional update, so instances may run it side by side.
@@ -131,7 +136,7 @@ async def renew_archive_timestamps(svc) -> int:
         return 0
 
 
-async def send_chat_notices_by_mail(svc) -> int:
+async def send_chat_notices_by_mail(svc: Services) -> int:
     """Without a Telegram bot (no PARAPHE_TELEGRAM_TOKEN), the notices waiting for a chat
     go by mail (workflows.person_notices); with one, the bot delivers them. Returns how
     many were moved to mail."""
@@ -140,7 +145,7 @@ async def send_chat_notices_by_mail(svc) -> int:
     return await person_notices.send_chat_notices_by_mail()
 
 
-async def erase_identity_documents(svc, limit: int = BATCH) -> int:
+async def erase_identity_documents(svc: Services, limit: int = BATCH) -> int:
     """Erases the identity documents whose retention is over: those of registrations
     reviewed more than `identity_retention_days` ago, and those of registrations left in
     progress as long. Erasing a file twice is harmless and the row is marked by a
@@ -163,7 +168,7 @@ async def erase_identity_documents(svc, limit: int = BATCH) -> int:
     return count
 
 
-async def anchor_evidence(svc) -> int:
+async def anchor_evidence(svc: Services) -> int:
     """Seals the evidence chain's head with an RFC 3161 timestamp when it moved since the
     last anchor (workflows.anchors), so a cut or recomputed chain shows; returns how many
     anchors it made (0 or 1)."""
@@ -177,7 +182,7 @@ async def anchor_evidence(svc) -> int:
     return int(anchor is not None and (last is None or anchor.seq != last.seq))
 
 
-async def renew_ocsp_responders(svc) -> list[str]:
+async def renew_ocsp_responders(svc: Services) -> list[str]:
     """Renews the OCSP responder certificates that end within a few days (they live a week,
     workflows.trust.profiles), and loads those another instance renewed."""
     renewed = await svc.trust.renew_ocsp_responders()

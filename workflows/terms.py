@@ -9,6 +9,8 @@ neither seal nor create or launch collections, and nobody signs in it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,9 @@ from workflows.models import Cabinet, Collection, Membership, Person, TermsAccep
 from workflows.ports import LANGUAGES, TEMPLATES_DIR
 from workflows.transactions import in_transaction
 
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
+
 TERMS_DIR = TEMPLATES_DIR / "terms"
 
 # (cabinet id, version) pairs known to be accepted. Sealing runs at tens of seals a second:
@@ -44,29 +49,29 @@ def forget_cache() -> None:
     _accepted.clear()
 
 
-def current_version(settings) -> str:
+def current_version(settings: CoreSettings) -> str:
     """The version of the terms in force (``PARAPHE_TERMS_VERSION``)."""
     return settings.terms_version
 
 
-def _path(settings, version: str, language: str) -> Path:
+def _path(settings: CoreSettings, version: str, language: str) -> Path:
     folder = Path(getattr(settings, "terms_dir", None) or TERMS_DIR)
     return folder / f"cgu.{version}.{language}.md"
 
 
-def known_version(settings, version: str) -> bool:
+def known_version(settings: CoreSettings, version: str) -> bool:
     """True when the text of this version exists in every language."""
     return bool(version) and "/" not in version and all(
         _path(settings, version, lang).is_file() for lang in LANGUAGES)
 
 
-def text(settings, version: str, language: str = "fr") -> str:
+def text(settings: CoreSettings, version: str, language: str = "fr") -> str:
     """The text of the terms in this language (French when there is no translation)."""
     return _path(settings, version, language if language in LANGUAGES else "fr").read_text(
         encoding="utf-8")
 
 
-def sha256(settings, version: str) -> dict[str, str]:
+def sha256(settings: CoreSettings, version: str) -> dict[str, str]:
     """The SHA-256 of the text of this version, per language: what the evidence keeps."""
     return {lang: hashlib.sha256(_path(settings, version, lang).read_bytes()).hexdigest()
             for lang in LANGUAGES}
@@ -150,7 +155,7 @@ async def accept_terms(svc_or_settings, actor: Actor, cabinet: Cabinet | int | s
     return await _as_acceptance(row, cab, False)
 
 
-async def is_accepted(cabinet: Cabinet, settings) -> bool:
+async def is_accepted(cabinet: Cabinet, settings: CoreSettings) -> bool:
     """True when the cabinet's expert accepted the current version (one indexed look-up,
     none once it is known)."""
     key = (cabinet.id, current_version(settings))
@@ -162,7 +167,8 @@ async def is_accepted(cabinet: Cabinet, settings) -> bool:
     return False
 
 
-async def _refusal(cabinet: Cabinet, settings, person: Person | None) -> TermsNotAcceptedError:
+async def _refusal(cabinet: Cabinet, settings: CoreSettings,
+                   person: Person | None) -> TermsNotAcceptedError:
     membership = None if person is None else await Membership.get_or_none(
         person_id=person.id, cabinet_id=cabinet.id)
     role = membership.role if membership else None
@@ -174,14 +180,16 @@ async def _refusal(cabinet: Cabinet, settings, person: Person | None) -> TermsNo
         cabinet=cabinet.slug, version=version, role=role)
 
 
-async def require_accepted(cabinet: Cabinet, settings, person: Person | None = None) -> None:
+async def require_accepted(cabinet: Cabinet, settings: CoreSettings,
+                           person: Person | None = None) -> None:
     """Raises TermsNotAcceptedError unless the cabinet accepted the current terms; `person`,
     the one refused, only shapes the message (an expert is told how to accept)."""
     if not await is_accepted(cabinet, settings):
         raise await _refusal(cabinet, settings, person)
 
 
-async def require_signable(collection: Collection, settings, person: Person | None = None
+async def require_signable(collection: Collection, settings: CoreSettings,
+                           person: Person | None = None
                            ) -> None:
     """Raises TermsNotAcceptedError unless signatures may be made in this collection.
 
@@ -212,7 +220,8 @@ class CabinetTerms:
     accepted_at: datetime | None = None
 
 
-async def status(settings, cabinets: list[Cabinet] | None = None) -> list[CabinetTerms]:
+async def status(settings: CoreSettings,
+                 cabinets: list[Cabinet] | None = None) -> list[CabinetTerms]:
     """Where each cabinet (all by default) stands with the current version."""
     version = current_version(settings)
     if cabinets is None:
@@ -230,7 +239,7 @@ async def status(settings, cabinets: list[Cabinet] | None = None) -> list[Cabine
     return out
 
 
-async def pending_for(person: Person, settings) -> list[CabinetTerms]:
+async def pending_for(person: Person, settings: CoreSettings) -> list[CabinetTerms]:
     """The cabinets this person is an expert of that have not accepted the current terms."""
     cabinets = [m.cabinet for m in await Membership.filter(
         person_id=person.id, role="expert").prefetch_related("cabinet").order_by("id")]

@@ -8,6 +8,8 @@ random bytes generated once into <home>/keys/webhooks.key (mode 0600).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import secrets
 from pathlib import Path
@@ -18,6 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from workflows.errors import MasterKeyWrongError
 from workflows.trust.keystore import derived_key
 
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
+
 PREFIX = "enc1:"
 _HKDF_SALT = b"paraphe/webhooks/v1"
 _AAD = b"paraphe webhook signing secret"
@@ -26,7 +31,7 @@ _AAD = b"paraphe webhook signing secret"
 class SecretBox:
     """Seals and opens the signing secrets of webhook endpoints."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self._aead = AESGCM(derived_key(settings, salt=_HKDF_SALT, info=b"webhook secrets",
                                         fallback=Path(settings.home) / "keys" / "webhooks.key"))
 

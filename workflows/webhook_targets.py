@@ -3,6 +3,8 @@ delivery."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import ipaddress
 import re
@@ -12,6 +14,9 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from workflows.errors import WebhookTargetForbiddenError
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 # host, port -> the IP addresses (text) the host resolves to; raises OSError when it does not.
 Resolve = Callable[[str, int], Awaitable[list[str]]]
@@ -101,7 +106,8 @@ class WebhookTargets:
     resolve: Resolve = system_resolve
 
     @classmethod
-    def from_settings(cls, settings, resolve: Resolve | None = None) -> WebhookTargets:
+    def from_settings(cls, settings: CoreSettings,
+                      resolve: Resolve | None = None) -> WebhookTargets:
         return cls(allow_private=settings.webhook_allow_private,
                    resolve=resolve or system_resolve)
 

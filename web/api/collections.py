@@ -6,6 +6,8 @@ a collection of another cabinet is "not found", never "forbidden".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 from datetime import datetime, UTC
 from urllib.parse import quote
@@ -35,6 +37,9 @@ from workflows.collections import (
 )
 from workflows.models import Collection, CollectionDocument
 from workflows.models.collections import STATES
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 MAX_LIMIT = 100
 
@@ -222,15 +227,15 @@ def _action(scope: str, call):
     return handler
 
 
-async def _launch(svc, actor, collection_id):
+async def _launch(svc: Services, actor, collection_id):
     await approve_collection(svc, actor, collection_id)
 
 
-async def _cancel(svc, actor, collection_id):
+async def _cancel(svc: Services, actor, collection_id):
     await cancel_collection(svc, actor, collection_id)
 
 
-async def _remind(svc, actor, collection_id) -> int:
+async def _remind(svc: Services, actor, collection_id) -> int:
     return await remind_collection(svc, actor, collection_id)
 
 

@@ -3,17 +3,22 @@ JSON's .p7s."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from workflows.collections import evidence_report
 from workflows.errors import DocumentNotFoundError
 
+if TYPE_CHECKING:
+    from workflows.services import Services
 
-async def _report(svc, collection, language: str | None = None):
+
+async def _report(svc: Services, collection, language: str | None = None):
     return await evidence_report(svc, collection.id, language)
 
 
-async def evidence_response(request: web.Request, svc, actor, collection) -> web.Response:
+async def evidence_response(request: web.Request, svc: Services, actor, collection) -> web.Response:
     """Answers with the sealed evidence report, its stored bytes as they are (the SHA-256
     printed in the PDF is that of these bytes); `?lang=en|fr` picks the certificate's
     language. Raises DocumentNotFoundError when there is none."""
@@ -28,7 +33,8 @@ async def evidence_response(request: web.Request, svc, actor, collection) -> web
                         headers={"X-Document-Sha256": report.json_sha256})
 
 
-async def signature_response(request: web.Request, svc, actor, collection) -> web.Response:
+async def signature_response(request: web.Request, svc: Services, actor,
+                             collection) -> web.Response:
     """The detached CAdES signature (DER) of the report's JSON, by the platform's seal."""
     report = await _report(svc, collection)
     if not report.json_signature:

@@ -8,6 +8,8 @@ mail and its evidence; a text message goes after the commit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from workflows import evidence, notifications, otp, personal_certificates, sms
 from workflows.actors import Actor
 from workflows.errors import CollectionInvalidError, OtpLockedError, SmsUnavailableError
@@ -21,6 +23,9 @@ from workflows.models import (
     SignerCode,
 )
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 _BINDINGS: dict[int, str] = {}
 
@@ -55,7 +60,8 @@ async def checked_code(collection: Collection, signer: Signer, code: str, actor:
                            on_wrong=wrong)
 
 
-async def send(svc, collection: Collection, signer: Signer, channel: str, actor: Actor) -> str:
+async def send(svc: Services, collection: Collection, signer: Signer, channel: str,
+               actor: Actor) -> str:
     """Sends the signer a new code by mail or SMS; returns the channel. Raises
     CollectionInvalidError (another channel), SmsUnavailableError, OtpRateLimitedError,
     PersonalCertificateMissingError / PersonalCertificateRevokedError."""

@@ -7,6 +7,8 @@ holds the collection's version lock (versions.py) as signing does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 
 from workflows import archive, clock, evidence
@@ -17,8 +19,11 @@ from workflows.collections.view import signed_name
 from workflows.models import Collection, CollectionDocument, Person
 from workflows.transactions import in_transaction
 
+if TYPE_CHECKING:
+    from workflows.services import Services
 
-async def finalize(svc, collection_id: int) -> bool:
+
+async def finalize(svc: Services, collection_id: int) -> bool:
     """Completes a completed collection: a document timestamp (B-LTA) on every document,
     the sealed reports stored, everyone mailed the signed copies. Idempotent; returns
     False when there was nothing to do. Raises TrustServiceError (a sweep retries)."""
@@ -72,7 +77,7 @@ async def finalize(svc, collection_id: int) -> bool:
     return True
 
 
-async def finalize_pending(svc, limit: int = 20) -> int:
+async def finalize_pending(svc: Services, limit: int = 20) -> int:
     """Finalises completed collections a crash left unfinished; returns how many."""
     rows = await Collection.filter(state="completed", finalized_at=None).order_by("id").limit(limit)
     count = 0

@@ -10,6 +10,8 @@ per signer and document); each signature captures its part and the end gives the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -43,6 +45,9 @@ from workflows.models import (
 )
 from workflows.transactions import in_transaction
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 MAX_EXPIRY_DAYS = 365
 MAX_REASON = 2000
 MAX_TITLE = 255
@@ -72,7 +77,7 @@ def _check_specs(signers: list[SignerSpec]) -> list[SignerSpec]:
     return clean
 
 
-async def _check_documents(svc, documents: list[tuple[str, bytes]]) -> None:
+async def _check_documents(svc: Services, documents: list[tuple[str, bytes]]) -> None:
     """Refuses, before anything is stored or reserved, a document the signers could not
     sign: the intake's checks plus a strict parse, the real page count and a dry run of
     the signing path, in a signing worker (workflows/pdf/intake.py `check_signable`)."""
@@ -84,7 +89,7 @@ async def _check_documents(svc, documents: list[tuple[str, bytes]]) -> None:
 
 # --- initiator side ------------------------------------------------------------------
 
-async def create_collection(svc, actor: Actor, *, cabinet: str | None,
+async def create_collection(svc: Services, actor: Actor, *, cabinet: str | None,
                             documents: list[tuple[str, bytes]], signers: list[SignerSpec],
                             ordered: bool = False, title: str = "", message: str = "",
                             expiry_days: int = 15, idempotency_key: str | None = None
@@ -174,7 +179,7 @@ async def create_collection(svc, actor: Actor, *, cabinet: str | None,
     return await Collection.get(id=collection.id)
 
 
-async def _launch(svc, actor: Actor, collection: Collection, *, basis: str,
+async def _launch(svc: Services, actor: Actor, collection: Collection, *, basis: str,
                   sources: tuple[str, ...]) -> None:
     # Inside the caller's transaction: state, reservation, evidence and invitations together.
     now = clock.now()
@@ -197,7 +202,7 @@ async def _launch(svc, actor: Actor, collection: Collection, *, basis: str,
                              Actor.system())
 
 
-async def approve_collection(svc, actor: Actor, collection_id) -> Collection:
+async def approve_collection(svc: Services, actor: Actor, collection_id) -> Collection:
     """Launches a collection awaiting approval (or a draft); needs `launch` in its cabinet.
 
     Raises CollectionNotFoundError, DelegationMissingError, CollectionStateError,
@@ -223,7 +228,7 @@ async def approve_collection(svc, actor: Actor, collection_id) -> Collection:
     return await Collection.get(id=collection.id)
 
 
-async def reject_collection(svc, actor: Actor, collection_id, reason: str) -> Collection:
+async def reject_collection(svc: Services, actor: Actor, collection_id, reason: str) -> Collection:
     """Refuses a collection awaiting approval, with a reason; it ends cancelled.
 
     Raises CollectionNotFoundError, DelegationMissingError, DeclineReasonRequiredError,
@@ -247,7 +252,7 @@ async def reject_collection(svc, actor: Actor, collection_id, reason: str) -> Co
     return await Collection.get(id=collection.id)
 
 
-async def cancel_collection(svc, actor: Actor, collection_id) -> Collection:
+async def cancel_collection(svc: Services, actor: Actor, collection_id) -> Collection:
     """Cancels a collection that has not ended; the credit not used is given back.
 
     Allowed to its initiator and to `launch` holders of its cabinet. Raises
@@ -266,7 +271,7 @@ async def cancel_collection(svc, actor: Actor, collection_id) -> Collection:
     return await Collection.get(id=collection.id)
 
 
-async def remind_collection(svc, actor: Actor, collection_id) -> int:
+async def remind_collection(svc: Services, actor: Actor, collection_id) -> int:
     """Reminds the signers asked to sign who have not yet; returns how many.
 
     A signer reminded less than an hour ago is skipped, so a double tap sends once.
@@ -302,7 +307,7 @@ async def remind_collection(svc, actor: Actor, collection_id) -> int:
 
 # --- endings shared with signing and sweeps -------------------------------------------
 
-async def end_declined(svc, actor: Actor, collection: Collection, signer: Signer,
+async def end_declined(svc: Services, actor: Actor, collection: Collection, signer: Signer,
                        reason: str) -> None:
     """Inside a transaction: the signer declines, so the collection ends declined."""
     now = clock.now()
@@ -324,7 +329,7 @@ async def end_declined(svc, actor: Actor, collection: Collection, signer: Signer
     await notices.to_signers(svc, collection, "ended", key="declined", reason="declined")
 
 
-async def expire(svc, collection: Collection) -> bool:
+async def expire(svc: Services, collection: Collection) -> bool:
     """Ends a collection past its deadline; False when another process did it first."""
     async with in_transaction():
         done = await Collection.filter(id=collection.id, state="in_progress",

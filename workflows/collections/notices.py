@@ -3,12 +3,17 @@ initiator."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from workflows import clock, evidence, links, notifications, person_notices
 from workflows.actors import Actor
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 # A mail lists this many signers at most and counts the others: the initiator of a
 # collection of a thousand is told of each signature, and each of those mails (and its
@@ -56,7 +61,8 @@ async def collection_context(collection: Collection) -> dict:
     }
 
 
-async def invite(svc, collection: Collection, signer: Signer, *, context: dict | None = None
+async def invite(svc: Services, collection: Collection, signer: Signer, *,
+                 context: dict | None = None
                  ) -> bool:
     """Sends the signer their link (once: the dedup key names the signer); True when the
     signer was not asked before."""
@@ -73,7 +79,7 @@ async def invite(svc, collection: Collection, signer: Signer, *, context: dict |
     return first
 
 
-async def invite_all(svc, collection: Collection, signers: list[Signer], actor: Actor, *,
+async def invite_all(svc: Services, collection: Collection, signers: list[Signer], actor: Actor, *,
                      context: dict | None = None) -> None:
     """Invites each signer, and records the invitations sent in one evidence event: a
     collection of a thousand signers adds one link to the chain, not a thousand."""
@@ -87,7 +93,7 @@ async def invite_all(svc, collection: Collection, signers: list[Signer], actor: 
                 {"signer": s.position, "name": s.name, "email": s.email} for s in invited]})
 
 
-async def remind(svc, collection: Collection, signer: Signer, *, stage: str, number: int,
+async def remind(svc: Services, collection: Collection, signer: Signer, *, stage: str, number: int,
                  context: dict | None = None) -> None:
     """A reminder (`stage` "reminder" or "last_warning"), once per signer and number."""
     ctx = dict(context or await collection_context(collection))
@@ -114,7 +120,7 @@ async def to_initiator(collection: Collection, template: str, *, key: str,
         person_id=initiator.id, dedup_key=f"collection:{collection.id}:initiator:{key}")
 
 
-async def to_signers(svc, collection: Collection, template: str, *, key: str,
+async def to_signers(svc: Services, collection: Collection, template: str, *, key: str,
                      only_notified: bool = True, attachments: list[dict] = (), **extra) -> int:
     """The same news for every signer (who was told of the collection); returns how many."""
     ctx = {**await collection_context(collection), **extra}

@@ -10,6 +10,8 @@ channel serves the stored bytes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 import unicodedata
@@ -36,6 +38,9 @@ from workflows.pdf.html import AssociatedFile
 from workflows.transactions import in_transaction
 from workflows.trust.signers import load_signer
 
+if TYPE_CHECKING:
+    from workflows.services import Services
+
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)
 REPORT_FORMAT = "paraphe-evidence-report/2"
@@ -57,7 +62,7 @@ class EvidenceReport:
 
 # --- the platform's seal ------------------------------------------------------------------
 
-async def platform_seal_certificate(svc) -> Certificate:
+async def platform_seal_certificate(svc: Services) -> Certificate:
     """The platform's own seal (O/CN "Paraphe", no cabinet), issued on first need."""
     return await svc.trust.platform_seal_certificate(PLATFORM_NAME)
 
@@ -146,7 +151,7 @@ async def report_data(collection_id: int) -> dict:
     }
 
 
-async def add_timestamps(svc, data: dict) -> None:
+async def add_timestamps(svc: Services, data: dict) -> None:
     """Lists the RFC 3161 timestamps of each final document (time, TSA) in `data`."""
     paths, positions = [], []
     for d in data["documents"]:
@@ -213,7 +218,8 @@ def timeline(data: dict) -> list[dict]:
     return rows
 
 
-def render_certificate(svc, data: dict, json_sha256: str, language: str, zone: str) -> str:
+def render_certificate(svc: Services, data: dict, json_sha256: str, language: str,
+                       zone: str) -> str:
     """The certificate's HTML from templates/reports/collection/certificate."""
     return svc.templates.render_html(
         "reports/collection/certificate", language, report=data, json_sha256=json_sha256,
@@ -224,11 +230,11 @@ def render_certificate(svc, data: dict, json_sha256: str, language: str, zone: s
         utc=dates.utc, number=lambda value: format_decimal(value or 0, locale=language))
 
 
-def _text(svc, path: str, language: str, **context) -> str:
+def _text(svc: Services, path: str, language: str, **context) -> str:
     return svc.templates.render(path, language, **context).strip()
 
 
-async def _report_json(svc, collection_id: int, *, anchored: bool = False
+async def _report_json(svc: Services, collection_id: int, *, anchored: bool = False
                        ) -> tuple[dict, bytes]:
     data = await report_data(collection_id)
     await add_timestamps(svc, data)
@@ -239,14 +245,14 @@ async def _report_json(svc, collection_id: int, *, anchored: bool = False
     return data, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
 
 
-async def _sign_json(svc, key, raw: bytes) -> bytes:
+async def _sign_json(svc: Services, key, raw: bytes) -> bytes:
 
     cms = await load_signer(svc.settings, key).async_sign_general_data(raw, "sha256",
                                                                         detached=True)
     return cms.dump()
 
 
-async def build_snapshot(svc, collection_id: int) -> EvidenceReport:
+async def build_snapshot(svc: Services, collection_id: int) -> EvidenceReport:
     """The JSON report of a collection under way, with its detached signature: no PDF,
     whose rendering is kept for the end of the collection."""
     _data, raw = await _report_json(svc, collection_id)
@@ -255,7 +261,7 @@ async def build_snapshot(svc, collection_id: int) -> EvidenceReport:
                           json_sha256=hashlib.sha256(raw).hexdigest(), pdf_sha256="")
 
 
-async def _certificate(svc, data: dict, raw: bytes, language: str) -> bytes:
+async def _certificate(svc: Services, data: dict, raw: bytes, language: str) -> bytes:
     """The certificate's PDF/A-3 for `data` (whose JSON is `raw`, attached), sealed."""
 
     collection_id = data["collection"]["id"]
@@ -276,7 +282,7 @@ async def _certificate(svc, data: dict, raw: bytes, language: str) -> bytes:
                                  name=PLATFORM_NAME, bundle=bundle, field_name="PlatformSeal")
 
 
-async def build_report(svc, collection_id: int, language: str = "fr") -> EvidenceReport:
+async def build_report(svc: Services, collection_id: int, language: str = "fr") -> EvidenceReport:
     """Builds and seals both reports now (nothing stored)."""
     data, raw = await _report_json(svc, collection_id, anchored=True)
     sealed = await _certificate(svc, data, raw, language)
@@ -286,7 +292,7 @@ async def build_report(svc, collection_id: int, language: str = "fr") -> Evidenc
                           pdf_sha256=hashlib.sha256(sealed).hexdigest(), language=language)
 
 
-async def _stored(svc, collection: Collection) -> EvidenceReport | None:
+async def _stored(svc: Services, collection: Collection) -> EvidenceReport | None:
     if not (collection.report_json_id and collection.report_pdf_id):
         return None
     json_doc = await Document.get(id=collection.report_json_id)
@@ -303,7 +309,7 @@ async def _stored(svc, collection: Collection) -> EvidenceReport | None:
                           language=event.data.get("language") if event is not None else None)
 
 
-async def store(svc, collection: Collection, report: EvidenceReport,
+async def store(svc: Services, collection: Collection, report: EvidenceReport,
                  archive_until) -> dict | None:
     """Inside a transaction: keeps the report's three files once for the collection and
     records it; None when another process stored one first. `archive_until`: when the
@@ -323,7 +329,7 @@ async def store(svc, collection: Collection, report: EvidenceReport,
     return sealed
 
 
-async def evidence_report(svc, collection_id: int, language: str | None = None
+async def evidence_report(svc: Services, collection_id: int, language: str | None = None
                           ) -> EvidenceReport:
     """The stored report of a collection, or one built (and sealed) now.
 
@@ -352,7 +358,7 @@ async def evidence_report(svc, collection_id: int, language: str | None = None
     return report
 
 
-async def _in_language(svc, collection: Collection, report: EvidenceReport,
+async def _in_language(svc: Services, collection: Collection, report: EvidenceReport,
                        language: str) -> EvidenceReport:
     """The stored report with its certificate in `language`, rendered on first request."""
     kept = [e for e in await EvidenceEvent.filter(collection_id=collection.id,

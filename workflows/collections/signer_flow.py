@@ -6,6 +6,8 @@ Every action first checks the one rule of what a signer may do (view.require_act
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from workflows import clock, evidence, terms, text
 from workflows.actors import Actor
 from workflows.collections import codes, lifecycle, signing, states
@@ -17,6 +19,9 @@ from workflows.errors import (
 )
 from workflows.models import Collection, CollectionDocument, Person, Signer
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 MAX_REASON = lifecycle.MAX_REASON
 
@@ -32,7 +37,7 @@ def signer_actor(signer: Signer, *, channel: str = "web", ip: str | None = None,
     return Actor(person_id=signer.person_id, channel=channel, origin=origin)
 
 
-def consent_text(svc, language: str, document_count: int) -> str:
+def consent_text(svc: Services, language: str, document_count: int) -> str:
     """The consent sentence the signer page shows (templates/web/signer/consent)."""
     return " ".join(svc.templates.render("web/signer/consent", language,
                                          document_count=document_count).split())
@@ -56,7 +61,7 @@ async def note_opened(view: SignerView, *, ip: str | None, user_agent: str | Non
     view.signer.opened_at = now
 
 
-async def send_code(svc, token: str, channel: str = "mail", *, ip: str | None = None,
+async def send_code(svc: Services, token: str, channel: str = "mail", *, ip: str | None = None,
                     user_agent: str | None = None) -> str:
     """Sends the signer a new 6-digit code by mail or SMS; returns the channel used.
 
@@ -74,7 +79,7 @@ async def send_code(svc, token: str, channel: str = "mail", *, ip: str | None = 
                             signer_actor(signer, ip=ip, user_agent=user_agent))
 
 
-async def sign_with_code(svc, token: str, code: str, *, consent: bool, ip: str | None,
+async def sign_with_code(svc: Services, token: str, code: str, *, consent: bool, ip: str | None,
                          user_agent: str | None, language: str | None = None) -> Signer:
     """Signs every document of the collection for this signer, after their code.
 
@@ -96,7 +101,7 @@ async def sign_with_code(svc, token: str, code: str, *, consent: bool, ip: str |
     return await signing.sign(svc, collection, signer, code_row, actor, consent=words)
 
 
-async def decline(svc, token: str, reason: str, *, ip: str | None, user_agent: str | None
+async def decline(svc: Services, token: str, reason: str, *, ip: str | None, user_agent: str | None
                   ) -> Signer:
     """The signer refuses to sign, with a reason; the collection ends declined.
 
@@ -128,7 +133,7 @@ async def _internal_signer(actor: Actor, collection_id) -> tuple[Collection, Sig
     return collection, signer
 
 
-async def request_signature_code(svc, actor: Actor, collection_id) -> str:
+async def request_signature_code(svc: Services, actor: Actor, collection_id) -> str:
     """Sends an internal signer their code out of band (SMS when a mobile is known, else
     mail); returns the channel. Raises CollectionNotFoundError, NotASignerError,
     PersonalCertificateMissingError / PersonalCertificateRevokedError (an expert or `sign`
@@ -143,7 +148,7 @@ async def request_signature_code(svc, actor: Actor, collection_id) -> str:
     return await codes.send(svc, collection, signer, channel, actor)
 
 
-async def sign_internal(svc, actor: Actor, collection_id, code: str) -> Signer:
+async def sign_internal(svc: Services, actor: Actor, collection_id, code: str) -> Signer:
     """An internal signer signs with their personal certificate after their code.
 
     Raises CollectionNotFoundError, NotASignerError and what `sign_with_code` raises.

@@ -10,6 +10,8 @@ signer moved meanwhile (another process) is made again over the new one: none is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 
 from workflows import billing, clock, evidence, otp, personal_certificates, terms
@@ -29,6 +31,9 @@ from workflows.models import (
 )
 from workflows.pdf.stamp import StampSpec
 from workflows.transactions import in_transaction
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 MAX_RETRIES = 8
 # Stamps on the last page: a grid from the bottom left, one cell per signer position.
@@ -51,7 +56,7 @@ def stamp_for(position: int):
                      template="%(signer)s\n%(ts)s\n%(reason)s")
 
 
-async def certificate_for(svc, signer: Signer):
+async def certificate_for(svc: Services, signer: Signer):
     """The certificate this signer signs with: personal for an expert or `sign` holder of the
     cabinet (who must be registered), else one-time (external signers, co-signers)."""
     if signer.person_id is not None:
@@ -62,7 +67,7 @@ async def certificate_for(svc, signer: Signer):
     return await svc.trust.issue_one_time_certificate(signer.name, signer.email)
 
 
-async def _sign_documents(svc, collection: Collection, signer: Signer, key, bundle):
+async def _sign_documents(svc: Services, collection: Collection, signer: Signer, key, bundle):
     """Signs the current version of every document; returns [(row, version, before, Document)]."""
     cabinet = await Cabinet.get(id=collection.cabinet_id)
     reason = f"Signé par {signer.name} – collecte {collection.id} ({cabinet.name})"
@@ -80,7 +85,7 @@ async def _sign_documents(svc, collection: Collection, signer: Signer, key, bund
     return out
 
 
-async def sign(svc, collection: Collection, signer: Signer, code_row: SignerCode,
+async def sign(svc: Services, collection: Collection, signer: Signer, code_row: SignerCode,
                actor: Actor, *, consent: str | None = None) -> Signer:
     """Adds the signer's B-LT signature with a visible stamp to every document.
 
@@ -133,7 +138,7 @@ def _consent(words: str | None) -> dict:
     return {"consent_text": words, "consent_sha256": hashlib.sha256(words.encode()).hexdigest()}
 
 
-async def _commit(svc, collection: Collection, signer: Signer, code_row: SignerCode,
+async def _commit(svc: Services, collection: Collection, signer: Signer, code_row: SignerCode,
                   actor: Actor, cert, signed, consent: str | None = None) -> bool:
     now = clock.now()
     async with in_transaction():

@@ -8,11 +8,16 @@ deleted, and the changes of one collection are made one after the other in a pro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import os
 from collections import defaultdict
 
 from workflows.models import CollectionDocument, Document
+
+if TYPE_CHECKING:
+    from workflows.services import Services
 
 # One lock per collection and process: signatures of one collection are made one after
 # the other, since each builds on the file the previous one wrote.
@@ -32,7 +37,7 @@ async def move(row: CollectionDocument, version: int, stored: Document) -> bool:
     return moved == 1
 
 
-async def forget(svc, documents) -> None:
+async def forget(svc: Services, documents) -> None:
     """Removes stored versions no collection document points at any more (best effort)."""
     for doc in documents:
         if doc is None or await CollectionDocument.filter(original_id=doc.id).exists() or \

@@ -8,6 +8,8 @@ pyHanko's async API. The loop of the service only ships bytes and awaits.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncio
 import contextlib
 import gc
@@ -42,6 +44,9 @@ from workflows.trust.signers import (
     tsa_identity_from_settings,
 )
 from workflows.trust.tsa import TSA_IDENTITY_FILE
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 # Room kept for the certificates of the TSA's chain inside each signature timestamp.
 TSA_CHAIN_ALLOWANCE = 8 * 1024
@@ -78,7 +83,7 @@ class SigningEngine:
     up to INLINE_BYTES travel in the job instead, and the worker writes their file.
     """
 
-    def __init__(self, settings, *, workers: int | None = None) -> None:
+    def __init__(self, settings: CoreSettings, *, workers: int | None = None) -> None:
         self.settings = settings
         configured = workers if workers is not None else getattr(settings, "signing_workers", 0)
         self.workers = int(configured or 0) or default_workers()
@@ -234,7 +239,7 @@ def _material(bundle) -> pades.ValidationMaterial:
 _state: dict = {}
 
 
-def _init_worker(settings) -> None:
+def _init_worker(settings: CoreSettings) -> None:
     # A worker is a process of its own: the checks of compat.pyhanko run here too, and
     # only here is pyHanko's reader tuned.
     compat_pyhanko.install_reader()

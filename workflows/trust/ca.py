@@ -9,7 +9,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable
 
 from asn1crypto import x509 as asn1_x509
@@ -38,6 +38,9 @@ from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
 from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
 from workflows.trust.tsa import TSA_IDENTITY_FILE, TsaIdentity
 from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 __all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
 
@@ -72,7 +75,7 @@ def _now() -> datetime:
 class TrustService:
     """Root and issuing CAs, TSA and OCSP responders, stored as Certificate rows + keys."""
 
-    def __init__(self, settings, keystore) -> None:
+    def __init__(self, settings: CoreSettings, keystore) -> None:
         self.settings = settings
         self.keystore = keystore
         self.authorities: dict[str, Authority] = {}
@@ -87,7 +90,7 @@ class TrustService:
     # --- start -----------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, settings) -> TrustService:
+    async def open(cls, settings: CoreSettings) -> TrustService:
         """Loads the PKI, creating what is missing; safe when two processes start at once.
 
         Raises KeystoreError (e.g. MasterKeyWrongError) when the keys cannot be used.

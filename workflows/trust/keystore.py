@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import keys
 from cryptography.exceptions import InvalidTag
@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from workflows.errors import KeyNotFoundError, KeystoreError, MasterKeyWrongError
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 KEY_KINDS = ("ec-p256", "rsa-2048", "rsa-3072")
 KEY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -75,7 +78,7 @@ def sign_with_private_key(key, data: bytes) -> bytes:
 
 
 
-def derived_key(settings, *, salt: bytes, info: bytes, fallback: Path) -> bytes:
+def derived_key(settings: CoreSettings, *, salt: bytes, info: bytes, fallback: Path) -> bytes:
     """A 32-byte key: HKDF-SHA256 of PARAPHE_MASTER_KEY when it is set, else 32 random bytes
     generated once into `fallback` (mode 0600). Raises KeystoreError for an empty master key
     or a damaged key file."""
@@ -102,14 +105,14 @@ class SoftwareKeystore:
 
     kind = "software"
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self.directory = Path(settings.home) / "keys"
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._aead = AESGCM(self._master_key(settings))
         self._loaded: dict[str, Any] = {}
         self._verify_master_key()
 
-    def _master_key(self, settings) -> bytes:
+    def _master_key(self, settings: CoreSettings) -> bytes:
         return derived_key(settings, salt=_HKDF_SALT, info=b"master key",
                            fallback=self.directory / "master.key")
 
@@ -184,7 +187,7 @@ _PKCS11_SESSIONS: dict[tuple[str, str, int], Any] = {}
 _PKCS11_LOCK = threading.Lock()
 
 
-def open_pkcs11_session(settings):
+def open_pkcs11_session(settings: CoreSettings):
     """One read-write, logged-in session per process, module and token; raises KeystoreError."""
     # lazy: python-pkcs11 (a C extension over the HSM's library) loads only with an HSM.
     import pkcs11
@@ -216,7 +219,7 @@ class Pkcs11Keystore:
 
     kind = "pkcs11"
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         self.session = open_pkcs11_session(settings)
         self._handles: dict[str, Any] = {}
@@ -318,7 +321,7 @@ def _rsa_spki(pkcs1_der: bytes) -> bytes:
     }).dump()
 
 
-def open_keystore(settings) -> SoftwareKeystore | Pkcs11Keystore:
+def open_keystore(settings: CoreSettings) -> SoftwareKeystore | Pkcs11Keystore:
     """The PKCS#11 keystore when PARAPHE_PKCS11_MODULE is set, else the software one."""
     if settings.pkcs11_module:
         return Pkcs11Keystore(settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import hashlib
 import json
@@ -33,6 +35,9 @@ from workflows.trust.pades_cms import PadesCms
 from workflows.trust.refs import SigningKeyRef
 from workflows.trust.tsa import TSA_IDENTITY_FILE
 from workflows.trust.x509sign import signed_digest_algorithm
+
+if TYPE_CHECKING:
+    from workflows.ports import CoreSettings
 
 _LOCK = threading.Lock()
 _SIGNERS: dict[tuple, Signer] = {}
@@ -93,7 +98,7 @@ class KeptKeySigner(Signer):
         return cms.ContentInfo.load(self._pades.content_info(signed, signature, token.dump()))
 
 
-def _software_keystore(settings) -> SoftwareKeystore:
+def _software_keystore(settings: CoreSettings) -> SoftwareKeystore:
     key = (str(settings.home), _master_fingerprint(settings), os.getpid())
     with _LOCK:
         keystore = _KEYSTORES.get(key)
@@ -102,13 +107,13 @@ def _software_keystore(settings) -> SoftwareKeystore:
     return keystore
 
 
-def _master_fingerprint(settings) -> int:
+def _master_fingerprint(settings: CoreSettings) -> int:
     # Only a hash of it, so the secret itself never becomes a dictionary key in memory dumps.
     secret = settings.master_key.get_secret_value() if settings.master_key else ""
     return hash(("paraphe", secret))
 
 
-def load_signer(settings, key: SigningKeyRef) -> Signer:
+def load_signer(settings: CoreSettings, key: SigningKeyRef) -> Signer:
     """A pyHanko Signer for ``key``, built once per process and reused.
 
     Raises KeyNotFoundError, MasterKeyWrongError or KeystoreError.
@@ -146,7 +151,7 @@ class EmbeddedTimeStamper(TimeStamper):
         return tsp.TimeStampResp.load(tsa_mod.respond(req.dump(), self.identity))
 
 
-def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
+def tsa_identity_from_settings(settings: CoreSettings) -> tsa_mod.TsaIdentity:
     """The embedded TSA as published by TrustService.open; raises TrustServiceError."""
     path = settings.home / "keys" / TSA_IDENTITY_FILE
     try:
@@ -171,7 +176,8 @@ def tsa_identity_from_settings(settings) -> tsa_mod.TsaIdentity:
                                signature_algorithm=signed_digest_algorithm(public), now=clock.now)
 
 
-def load_timestamper(settings, identity: tsa_mod.TsaIdentity | None = None) -> TimeStamper:
+def load_timestamper(settings: CoreSettings,
+                     identity: tsa_mod.TsaIdentity | None = None) -> TimeStamper:
     """HTTPTimeStamper(PARAPHE_TSA_URL) when set, else the embedded TSA in-process (from
     ``identity`` when given, else from the TSA identity published under PARAPHE_HOME).
     Cached per process. Raises TrustServiceError when the embedded TSA is not set up."""
@@ -196,7 +202,7 @@ def load_timestamper(settings, identity: tsa_mod.TsaIdentity | None = None) -> T
 _RAW: dict[tuple, tuple] = {}
 
 
-def _raw_signer(settings, keystore_kind: str, key_ref: str, cert_der: bytes):
+def _raw_signer(settings: CoreSettings, keystore_kind: str, key_ref: str, cert_der: bytes):
     """(sign(data) -> signature, signature algorithm) for the key of a certificate, once
     per process."""
     cache_key = (str(settings.home), keystore_kind, key_ref, os.getpid())
@@ -213,7 +219,7 @@ def _raw_signer(settings, keystore_kind: str, key_ref: str, cert_der: bytes):
     return found
 
 
-def answer_orders(settings, orders) -> list:
+def answer_orders(settings: CoreSettings, orders) -> list:
     """The OCSP answers (asn1crypto) the OcspOrders ask for, signed now in this process:
     a signing worker calls it right after the signature, so they postdate its timestamp.
     Raises KeystoreError."""
