@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import phonenumbers
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 from stdnum.fr import siren as stdnum_siren
 from tortoise.exceptions import IntegrityError
@@ -37,16 +38,21 @@ def normalize_email(email: str) -> str:
 
 
 def normalize_phone(phone: str) -> str:
-    """A mobile number as people type it, in international form when it can be: spaces,
-    dots, dashes and brackets dropped, `00` read as `+`, a French national number (ten
-    digits from 0) as +33. The result is checked against PHONE_RE by the caller. (The
-    `phonenumbers` library would know every country's plan; it is not a dependency.)"""
+    """A phone number as people type it, in E.164 form when it is a valid number of its
+    country's plan (the `phonenumbers` library, Google's libphonenumber data): spaces, dots,
+    dashes and brackets allowed, `00` read as `+`, a national number read as French. What
+    is not a valid number comes back with its separators dropped, for the caller's check
+    against PHONE_RE to refuse."""
     number = re.sub(r"[\s.()-]", "", phone.strip())
     if number.startswith("00"):
-        return "+" + number[2:]
-    if number.startswith("0") and len(number) == 10:
-        return "+33" + number[1:]
-    return number
+        number = "+" + number[2:]
+    try:
+        parsed = phonenumbers.parse(number, "FR")
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_valid_number(parsed):
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_siren(siren: str) -> str:
