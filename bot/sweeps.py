@@ -3,15 +3,12 @@ after a while. They run whether or not the bot polls in this process, like the c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from datetime import timedelta
 
 from bot.models import TelegramConversation, TelegramUpdate
 from workflows import clock
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 # A chat conversation (/collect…) left untouched this long is forgotten.
 CONVERSATION_TTL = timedelta(days=7)

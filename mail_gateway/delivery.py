@@ -7,8 +7,6 @@ aiosmtplib. Failures are retried with the backoff of workflows.notifications.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import base64
 import hashlib
@@ -27,11 +25,10 @@ import dkim
 from mail_gateway.mime import thread_id
 from paraphe.templating import render
 from workflows import clock, notifications
+from workflows.services import Services
 from workflows.text import clean_line
 from workflows.models import Notification
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger(__name__)
 

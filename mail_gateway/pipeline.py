@@ -3,8 +3,6 @@ once."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import importlib
 import logging
@@ -24,9 +22,8 @@ from workflows import clock
 from workflows.actors import Actor
 from workflows.errors import ParapheError
 from workflows.models import Person
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger(__name__)
 

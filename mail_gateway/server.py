@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import logging
 import weakref
@@ -19,9 +17,8 @@ from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
 from workflows import clock, mail_in, people
 from workflows.errors import ParapheError
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger(__name__)
 

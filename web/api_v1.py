@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from web.api import cabinet, collections, openapi, seals
 from web.api.context import BASE, SVC
 from web.api.middleware import BUCKETS, authenticate, problems
 from web.api.ratelimit import RateLimit, TokenBuckets
-
-if TYPE_CHECKING:
-    from workflows.services import Services
+from workflows.services import Services
 
 
 def build_api(svc: Services, *, rate_limit: RateLimit | None = None) -> web.Application:

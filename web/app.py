@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Iterable
 
 from aiohttp import web
 
 from web import api_v1, failures, health, registration_pages, signer_links, trust_endpoints
 from web.health import MetricsSource
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 SERVICES = web.AppKey("services", object)
 

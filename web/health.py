@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 from collections.abc import Callable
 
@@ -12,9 +10,7 @@ from tortoise import connections
 
 from workflows.models import Cabinet, EvidenceEvent, Notification
 from workflows.ports import CoreSettings
-
-if TYPE_CHECKING:
-    from workflows.services import Services
+from workflows.services import Services
 
 
 # A part's own gauges for /metrics, from the settings: Prometheus text lines. Run in a

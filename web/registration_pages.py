@@ -12,8 +12,6 @@ and refused as soon as they pass the size limit, before the rest is read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -37,9 +35,8 @@ from workflows.errors import (
 )
 from workflows.models import Person
 from workflows.models.registration import DOCUMENT_TYPES
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 SERVICES = web.AppKey("registration_services", object)
 TOKEN = r"{token:[A-Za-z0-9_-]{16,128}}"

@@ -7,8 +7,6 @@ nothing here decides a business rule.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from urllib.parse import quote
 
 from aiohttp import web
@@ -18,9 +16,8 @@ from web import forms
 from web.errors import PAGE_HEADERS, error_page, headers_for, language_of, status_of
 from workflows import collections
 from workflows.errors import DocumentNotFoundError, ParapheError, SignerLinkInvalidError
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 SERVICES = web.AppKey("signer_services", object)
 TOKEN = r"{token:[A-Za-z0-9_-]{16,64}}"

@@ -3,8 +3,6 @@ backoff."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import logging
 import socket
@@ -16,11 +14,10 @@ from yarl import URL
 
 from workflows import webhooks
 from workflows.errors import WebhookTargetForbiddenError
+from workflows.services import Services
 from workflows.webhook_secrets import SecretBox
 from workflows.webhook_targets import Resolve, WebhookTargets, is_literal
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger("paraphe.webhooks")
 TIMEOUT = aiohttp.ClientTimeout(total=10)

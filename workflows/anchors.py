@@ -10,8 +10,6 @@ evidence report carries the head and its token out of the platform.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
 from dataclasses import replace
 from datetime import datetime
@@ -33,10 +31,9 @@ from tortoise.exceptions import IntegrityError
 from workflows import clock, evidence
 from workflows.errors import TrustServiceError
 from workflows.models import Certificate, EvidenceAnchor, EvidenceEvent, EvidenceHead
+from workflows.services import Services
 from workflows.trust.signers import load_timestamper
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 BATCH = 500
 

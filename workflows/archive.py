@@ -10,8 +10,6 @@ collection's current version, its evidence report) points at the new one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import io
 import logging
@@ -27,11 +25,10 @@ from workflows import clock, evidence
 from workflows.actors import Actor
 from workflows.errors import CertificateNotFoundError, ParapheError
 from workflows.models import Collection, CollectionDocument, Document
+from workflows.services import Services
 from workflows.transactions import in_transaction
 from workflows.trust import profiles
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger("paraphe.archive")
 BATCH = 50

@@ -3,16 +3,12 @@ collection use case."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import re
 from dataclasses import dataclass
 
 from workflows.actors import Actor
 from workflows.collections import CollectRequest, create_collection, parse_body
-
-if TYPE_CHECKING:
-    from workflows.services import Services
+from workflows.services import Services
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ associated data), so a file renamed or swapped does not open.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 import secrets
 from pathlib import Path
@@ -18,10 +16,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from workflows.errors import KeystoreError, MasterKeyWrongError
+from workflows.ports import CoreSettings
 from workflows.trust.keystore import derived_key
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 _MAGIC = b"PRPID1"
 _HKDF_SALT = b"paraphe/identity/v1"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
 import hashlib
 import hmac
@@ -12,9 +10,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from workflows.ports import CoreSettings
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 LINK_KEY_FILE = "links.key"
 _keys: dict[str, bytes] = {}

@@ -9,17 +9,14 @@ were replaced by their SHA-256 (migration 0002); those addresses still work, fou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import hmac
 import re
 
 from workflows import links
 from workflows.models import Person
+from workflows.ports import CoreSettings
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 _DERIVED = re.compile(r"^([1-9][0-9]{0,9})_([0-9a-f]{32})$")
 MAX_ID = 2 ** 31 - 1  # Person ids are 32-bit columns.

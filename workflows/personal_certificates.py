@@ -3,8 +3,6 @@ out of band, and the gate that lets only registered people sign in their own nam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,10 +26,9 @@ from workflows.models import (
     PersonCode,
     Registration,
 )
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 REVOCATION_CODE = "revocation"
 

@@ -45,8 +45,6 @@ documents are encrypted at rest (`workflows.identity_vault`) and erased after
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import hashlib
 from dataclasses import dataclass
@@ -80,10 +78,9 @@ from workflows.models import (
 )
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
 from workflows.ports import Templates
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MOBILE_CODE = "mobile"
 # Steps answered by a message or a file rather than a button, and how long after the

@@ -9,8 +9,6 @@ at once (each `user show` or request mints one); each works until it expires.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import hmac
 import secrets
@@ -25,11 +23,10 @@ from workflows.errors import (
     SignerLinkInvalidError,
 )
 from workflows.models import Notification, Person, RegistrationLink, Signer
+from workflows.ports import CoreSettings
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
-    from workflows.services import Services
 
 LINK_LIFETIME = timedelta(days=30)
 MAX_TOKEN = 128

@@ -3,8 +3,6 @@ certificate) or refuse with a reason; the person is told on their channel."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 from dataclasses import dataclass
 
@@ -18,10 +16,9 @@ from workflows.errors import (
 from workflows.identity_vault import IdentityVault
 from workflows.models import IdentityDocument, Person, Registration
 from workflows.registration import check_phone_free, identity_of
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MAX_REASON = 1000
 

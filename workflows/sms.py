@@ -8,12 +8,10 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from workflows import clock
-
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
+from workflows.ports import CoreSettings
 
 
 class SmsProvider(Protocol):

@@ -6,8 +6,6 @@ several instances running the same sweep never act twice on one row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
 from datetime import timedelta
 
@@ -16,10 +14,9 @@ from workflows.actors import Actor
 from workflows.collections import expire, finalize_pending, notices
 from workflows.identity_vault import IdentityVault
 from workflows.models import Collection, EvidenceAnchor, IdentityDocument, Signer
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 log = logging.getLogger("paraphe.sweeps")
 

@@ -9,8 +9,6 @@ neither seal nor create or launch collections, and nobody signs in it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,10 +27,9 @@ from workflows.errors import (
 )
 from workflows.models import Cabinet, Collection, Membership, Person, TermsAcceptance
 from workflows.ports import LANGUAGES, TEMPLATES_DIR
+from workflows.ports import CoreSettings
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 TERMS_DIR = TEMPLATES_DIR / "terms"
 

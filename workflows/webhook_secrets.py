@@ -8,8 +8,6 @@ random bytes generated once into <home>/keys/webhooks.key (mode 0600).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
 import secrets
 from pathlib import Path
@@ -18,10 +16,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from workflows.errors import MasterKeyWrongError
+from workflows.ports import CoreSettings
 from workflows.trust.keystore import derived_key
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 PREFIX = "enc1:"
 _HKDF_SALT = b"paraphe/webhooks/v1"

@@ -3,8 +3,6 @@ delivery."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import ipaddress
 import re
@@ -14,9 +12,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from workflows.errors import WebhookTargetForbiddenError
+from workflows.ports import CoreSettings
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 # host, port -> the IP addresses (text) the host resolves to; raises OSError when it does not.
 Resolve = Callable[[str, int], Awaitable[list[str]]]

@@ -6,8 +6,6 @@ a collection of another cabinet is "not found", never "forbidden".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
 from datetime import datetime, UTC
 from urllib.parse import quote
@@ -37,9 +35,8 @@ from workflows.collections import (
 )
 from workflows.models import Collection, CollectionDocument
 from workflows.models.collections import STATES
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MAX_LIMIT = 100
 

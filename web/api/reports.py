@@ -3,15 +3,11 @@ JSON's .p7s."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from workflows.collections import evidence_report
 from workflows.errors import DocumentNotFoundError
-
-if TYPE_CHECKING:
-    from workflows.services import Services
+from workflows.services import Services
 
 
 async def _report(svc: Services, collection, language: str | None = None):

@@ -8,8 +8,6 @@ mail and its evidence; a text message goes after the commit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from workflows import evidence, notifications, otp, personal_certificates, sms
 from workflows.actors import Actor
 from workflows.errors import CollectionInvalidError, OtpLockedError, SmsUnavailableError
@@ -22,10 +20,9 @@ from workflows.models import (
     Signer,
     SignerCode,
 )
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 _BINDINGS: dict[int, str] = {}
 

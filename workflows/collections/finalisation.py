@@ -7,8 +7,6 @@ holds the collection's version lock (versions.py) as signing does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 
 from workflows import archive, clock, evidence
@@ -17,10 +15,8 @@ from workflows.collections import notices, versions
 from workflows.collections import report as report_mod
 from workflows.collections.view import signed_name
 from workflows.models import Collection, CollectionDocument, Person
+from workflows.services import Services
 from workflows.transactions import in_transaction
-
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 
 async def finalize(svc: Services, collection_id: int) -> bool:

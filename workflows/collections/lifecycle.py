@@ -10,8 +10,6 @@ per signer and document); each signature captures its part and the end gives the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -43,10 +41,9 @@ from workflows.models import (
     Person,
     Signer,
 )
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MAX_EXPIRY_DAYS = 365
 MAX_REASON = 2000

@@ -3,17 +3,14 @@ initiator."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from workflows import clock, evidence, links, notifications, person_notices
 from workflows.actors import Actor
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 # A mail lists this many signers at most and counts the others: the initiator of a
 # collection of a thousand is told of each signature, and each of those mails (and its

@@ -10,8 +10,6 @@ channel serves the stored bytes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import json
 import unicodedata
@@ -35,11 +33,10 @@ from workflows.models import (
 )
 from workflows.models.collections import ENDED
 from workflows.pdf.html import AssociatedFile
+from workflows.services import Services
 from workflows.transactions import in_transaction
 from workflows.trust.signers import load_signer
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 PLATFORM_NAME = "Paraphe"
 RENEW_BEFORE = timedelta(days=30)

@@ -6,8 +6,6 @@ Every action first checks the one rule of what a signer may do (view.require_act
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from workflows import clock, evidence, terms, text
 from workflows.actors import Actor
 from workflows.collections import codes, lifecycle, signing, states
@@ -18,10 +16,9 @@ from workflows.errors import (
     NotASignerError,
 )
 from workflows.models import Collection, CollectionDocument, Person, Signer
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MAX_REASON = lifecycle.MAX_REASON
 

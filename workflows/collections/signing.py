@@ -10,8 +10,6 @@ signer moved meanwhile (another process) is made again over the new one: none is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 
 from workflows import billing, clock, evidence, otp, personal_certificates, terms
@@ -30,10 +28,9 @@ from workflows.models import (
     SignerCode,
 )
 from workflows.pdf.stamp import StampSpec
+from workflows.services import Services
 from workflows.transactions import in_transaction
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 MAX_RETRIES = 8
 # Stamps on the last page: a grid from the bottom left, one cell per signer position.

@@ -8,16 +8,13 @@ deleted, and the changes of one collection are made one after the other in a pro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import os
 from collections import defaultdict
 
 from workflows.models import CollectionDocument, Document
+from workflows.services import Services
 
-if TYPE_CHECKING:
-    from workflows.services import Services
 
 # One lock per collection and process: signatures of one collection are made one after
 # the other, since each builds on the file the previous one wrote.

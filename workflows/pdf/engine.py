@@ -8,8 +8,6 @@ pyHanko's async API. The loop of the service only ships bytes and awaits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 import contextlib
 import gc
@@ -36,6 +34,7 @@ from workflows.pdf import pades
 from workflows.pdf.intake import check_pdf, check_signable
 from workflows.pdf.stamp import StampSpec
 from workflows.pdf.timestamps import timestamps_of
+from workflows.ports import CoreSettings
 from workflows.trust.signers import (
     EmbeddedTimeStamper,
     answer_orders,
@@ -45,8 +44,6 @@ from workflows.trust.signers import (
 )
 from workflows.trust.tsa import TSA_IDENTITY_FILE
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 # Room kept for the certificates of the TSA's chain inside each signature timestamp.
 TSA_CHAIN_ALLOWANCE = 8 * 1024

@@ -9,7 +9,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from collections.abc import Iterable
 
 from asn1crypto import x509 as asn1_x509
@@ -29,6 +29,7 @@ from workflows.errors import (
     TrustServiceError,
 )
 from workflows.models import Certificate
+from workflows.ports import CoreSettings
 from workflows.transactions import in_transaction
 from workflows.trust import crl as crl_mod
 from workflows.trust import ocsp as ocsp_mod
@@ -39,8 +40,6 @@ from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
 from workflows.trust.tsa import TSA_IDENTITY_FILE, TsaIdentity
 from workflows.trust.x509sign import sign_certificate, signed_digest_algorithm
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 __all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
 

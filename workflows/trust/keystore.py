@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asn1crypto import keys
 from cryptography.exceptions import InvalidTag
@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from workflows.errors import KeyNotFoundError, KeystoreError, MasterKeyWrongError
+from workflows.ports import CoreSettings
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 KEY_KINDS = ("ec-p256", "rsa-2048", "rsa-3072")
 KEY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -75,7 +74,6 @@ def sign_with_private_key(key, data: bytes) -> bytes:
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
     raise KeystoreError("unsupported key type")
-
 
 
 def derived_key(settings: CoreSettings, *, salt: bytes, info: bytes, fallback: Path) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import base64
 import hashlib
 import json
@@ -23,6 +21,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from compat import pyhanko as compat_pyhanko
 from workflows import clock
 from workflows.errors import KeystoreError, TrustServiceError
+from workflows.ports import CoreSettings
 from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import tsa as tsa_mod
 from workflows.trust.keystore import (
@@ -36,8 +35,6 @@ from workflows.trust.refs import SigningKeyRef
 from workflows.trust.tsa import TSA_IDENTITY_FILE
 from workflows.trust.x509sign import signed_digest_algorithm
 
-if TYPE_CHECKING:
-    from workflows.ports import CoreSettings
 
 _LOCK = threading.Lock()
 _SIGNERS: dict[tuple, Signer] = {}
@@ -196,7 +193,6 @@ def load_timestamper(settings: CoreSettings,
         with _LOCK:
             stamper = _TIMESTAMPERS.setdefault(key, stamper)
     return stamper
-
 
 
 _RAW: dict[tuple, tuple] = {}
