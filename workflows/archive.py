@@ -44,14 +44,23 @@ class Renewal:
     archive_until: str | None  # ISO 8601: when the new timestamp's TSA certificate expires
 
 
+def _signatures(data: bytes) -> list:
+    return PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
+
+
+def _newest_timestamp_cert(signatures: list):
+    """The asn1crypto certificate of the TSA that made the newest document timestamp."""
+    stamps = [s for s in signatures if s.sig_object_type == "/DocTimeStamp"]
+    return stamps[-1].signer_cert if stamps else None
+
+
 def _renewal_certs(data: bytes) -> list:
     """The asn1crypto certificates whose fresh validation data a renewal adds: the TSA's of
     the newest document timestamp; in a file that has none yet (a B-LT output stored before
     B-LTA), every signer's and the TSA's of every signature timestamp."""
-    signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
-    stamps = [s for s in signatures if s.sig_object_type == "/DocTimeStamp"]
-    if stamps:
-        return [stamps[-1].signer_cert]
+    signatures = _signatures(data)
+    if (tsa := _newest_timestamp_cert(signatures)) is not None:
+        return [tsa]
     certs = []
     for sig in signatures:
         certs.append(sig.signer_cert)
@@ -61,10 +70,7 @@ def _renewal_certs(data: bytes) -> list:
 
 
 def _last_timestamp_cert(data: bytes):
-    """The asn1crypto certificate of the TSA that made the newest document timestamp."""
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    stamps = [s for s in reader.embedded_signatures if s.sig_object_type == "/DocTimeStamp"]
-    return stamps[-1].signer_cert if stamps else None
+    return _newest_timestamp_cert(_signatures(data))
 
 
 async def lapses(svc: Services, data: bytes) -> datetime | None:

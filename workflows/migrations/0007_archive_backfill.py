@@ -14,6 +14,9 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 
+BATCH = 500
+
+
 def _due_now(dialect: str):
     now = datetime.now(UTC)
     return now if dialect == "postgres" else now.isoformat(" ")
@@ -38,15 +41,17 @@ async def mark_outputs_due(apps, schema_editor) -> None:
         data = json.loads(data) if isinstance(data, (str, bytes)) else data
         if data.get("sealed_sha256"):
             sealed.add(data["sealed_sha256"])
-    for sha256 in sealed:
-        _, found = await client.execute_query(
-            f"SELECT id FROM document WHERE sha256 = {mark}", [sha256])
-        ids.update(row[0] for row in found)
+    # One pass over the documents still unmarked, rather than a query per sealed file.
+    _, rows = await client.execute_query(
+        "SELECT id, sha256 FROM document WHERE archive_until IS NULL AND renewed_by_id IS NULL")
+    unmarked = {row[0] for row in rows}
+    ids = (ids | {row[0] for row in rows if row[1] in sealed}) & unmarked
     due = _due_now(dialect)
-    for doc_id in sorted(ids):
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), BATCH):
+        chosen = ", ".join(str(int(i)) for i in ordered[start:start + BATCH])
         await client.execute_query(
-            f"UPDATE document SET archive_until = {mark} WHERE id = {int(doc_id)}"
-            " AND archive_until IS NULL AND renewed_by_id IS NULL", [due])
+            f"UPDATE document SET archive_until = {mark} WHERE id IN ({chosen})", [due])
 
 
 async def leave_marks(apps, schema_editor) -> None:

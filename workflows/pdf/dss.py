@@ -32,10 +32,10 @@ from pyhanko.sign.validation.dss import VRI, DocumentSecurityStore, enumerate_oc
 SHARED_WINDOW = 16
 # Signatures per document that get a VRI entry.
 VRI_LIMIT = 16
-# DSS array, VRI array and how pyHanko reads each kind of item.
-_KINDS = (("/Certs", "/Cert", DecodePurpose.CERTIFICATE),
-          ("/OCSPs", "/OCSP", DecodePurpose.OCSP_RESPONSE),
-          ("/CRLs", "/CRL", DecodePurpose.CRL))
+# DSS array, the VRI class's field and how pyHanko reads each kind of item.
+_KINDS = (("/Certs", "certs", DecodePurpose.CERTIFICATE),
+          ("/OCSPs", "ocsps", DecodePurpose.OCSP_RESPONSE),
+          ("/CRLs", "crls", DecodePurpose.CRL))
 
 
 def append(writer: IncrementalPdfFileWriter, *, certs: Iterable, ocsps: Iterable,
@@ -62,7 +62,7 @@ def append(writer: IncrementalPdfFileWriter, *, certs: Iterable, ocsps: Iterable
         writer.update_root()
     known = _shared_items(dss)
     vri = VRI()
-    for array_key, _vri_key, _purpose in _KINDS:
+    for array_key, field, _purpose in _KINDS:
         array = list(dss[array_key]) if array_key in dss else []
         used = set()
         for der in items[array_key]:
@@ -75,7 +75,7 @@ def append(writer: IncrementalPdfFileWriter, *, certs: Iterable, ocsps: Iterable
             used.add(ref)
         if array:
             dss[pdf_name(array_key)] = generic.ArrayObject(array)
-        setattr(vri, {"/Certs": "certs", "/OCSPs": "ocsps", "/CRLs": "crls"}[array_key], used)
+        setattr(vri, field, used)
     if sig_contents is not None and len(dss["/VRI"] if "/VRI" in dss else ()) < VRI_LIMIT:
         entries = generic.DictionaryObject(dict(dss["/VRI"]) if "/VRI" in dss else {})
         entries[DocumentSecurityStore.sig_content_identifier(sig_contents)] = \
@@ -87,7 +87,7 @@ def append(writer: IncrementalPdfFileWriter, *, certs: Iterable, ocsps: Iterable
 def _shared_items(dss: generic.DictionaryObject) -> dict[bytes, generic.IndirectObject]:
     """SHA-256 of each item another signature may share -> its reference."""
     known = {}
-    for array_key, _vri_key, purpose in _KINDS:
+    for array_key, _field, purpose in _KINDS:
         refs = list(dss[array_key]) if array_key in dss else []
         if array_key != "/CRLs" and len(refs) > 2 * SHARED_WINDOW:
             refs = refs[:SHARED_WINDOW] + refs[-SHARED_WINDOW:]
