@@ -58,11 +58,14 @@ def new_code() -> tuple[str, str]:
 
 
 def refuse_dead(row, now: datetime) -> None:
-    """Raises OtpExpiredError or OtpLockedError unless `row` is a live code."""
+    """Raises OtpExpiredError or OtpLockedError unless `row` is a live code.
+
+    A code whose tries are gone is locked whatever happened to it next: a burst of guesses
+    gets one answer once the tries are taken, whether or not one of them was right."""
+    if row is not None and (row.state == "locked" or row.attempts >= MAX_ATTEMPTS):
+        raise OtpLockedError("too many wrong codes: ask for a new one")
     if row is None or row.state in ("used", "replaced"):
         raise OtpExpiredError("no code is waiting: ask for a new one")
-    if row.state == "locked" or row.attempts >= MAX_ATTEMPTS:
-        raise OtpLockedError("too many wrong codes: ask for a new one")
     if row.expires_at <= now:
         raise OtpExpiredError("the code has expired: ask for a new one")
 
@@ -91,6 +94,9 @@ async def take_try(model, row) -> int:
              .returning(table.attempts))
     rows = await db.execute_query_dict(query.get_sql())
     if not rows:
+        # Another guess took the last try or used the code meanwhile: answer as a guess
+        # arriving now would be answered, so that the burst's late guesses agree.
+        refuse_dead(await model.get_or_none(id=row.id), clock.now())
         raise OtpLockedError("too many wrong codes: ask for a new one")
     return rows[0]["attempts"]
 

@@ -317,6 +317,10 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(sit
 
     answers = await asyncio.gather(*(answer(g) for g in guesses))
     assert len(compared) <= 5
+    signer = await Signer.get(email="c1@example.test")
+    assert (signer.state == "signed") == (code in compared)
+    if code in compared:
+        return  # The scheduler let the right guess in among the five: it signed, as it should.
     after = {answers[i] for i, g in enumerate(guesses) if g not in compared}
     assert len(after) == 1
     status, text = after.pop()
@@ -324,5 +328,3 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(sit
     # The right code, once the tries are gone, is answered like any wrong one.
     r = await _post(site, link + "/sign", code=code, consent="yes")
     assert (r.status, await r.text()) == (status, text)
-    signer = await Signer.get(email="c1@example.test")
-    assert (signer.state == "signed") == (code in compared)

@@ -31,6 +31,7 @@ from workflows.errors import (
     IdentityDocumentSideInvalidError,
     IdentityDocumentTooLargeError,
     IdentityDocumentTooSmallError,
+    OtpExpiredError,
     OtpInvalidError,
     OtpLockedError,
     PersonalCertificateMissingError,
@@ -145,10 +146,14 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(wor
     outcomes = await asyncio.gather(*(registration.verify_mobile(svc, actor, g)
                                       for g in guesses), return_exceptions=True)
     assert len(compared) <= 5
+    # Which guesses reach the comparison is up to the scheduler: when the right one used
+    # the code before five tries were taken, the rest are told no code is waiting.
+    late = (OtpLockedError, "otp_locked") if len(compared) == 5 else \
+        (OtpExpiredError, "otp_expired")
     after = {(type(o), o.code, str(o), repr(o.details))
              for g, o in zip(guesses, outcomes, strict=True) if g not in compared}
-    assert len(after) == 1 and after.pop()[:2] == (OtpLockedError, "otp_locked")
-    with pytest.raises(OtpLockedError):
+    assert len(after) == 1 and after.pop()[:2] == late
+    with pytest.raises(late[0]):
         await registration.verify_mobile(svc, actor, code)
     verified = (await Registration.get(person_id=anne.id)).phone_verified_at is not None
     assert verified == (code in compared)
