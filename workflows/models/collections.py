@@ -94,6 +94,10 @@ class Signer(Model):
     # When the signer first opened their page (the evidence log has the event, with the IP).
     opened_at = fields.DatetimeField(null=True)
     certificate_serial = fields.CharField(max_length=64, null=True)
+    # Set when the signer's invitation or reminder could not be delivered (bounce, relay 5xx,
+    # SMS refused); cleared when a later one is delivered or the address is changed.
+    delivery_failed_at = fields.DatetimeField(null=True)
+    delivery_failure = fields.TextField(null=True)
 
     class Meta:
         table = "signer"

@@ -27,6 +27,17 @@ class Notification(Model):
     last_error = fields.TextField(null=True)
     message_id = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField()
+    # The signer a message is about (invitation, reminder, code): a bounce marks them.
+    signer = fields.ForeignKeyField("models.Signer", related_name="notifications", null=True,
+                                    on_delete=fields.SET_NULL)
+    # The provider's own id of a sent message (an SMS gateway's), to match its delivery report.
+    provider_ref = fields.CharField(max_length=128, null=True, db_index=True)
+    # What the far end said after sending: "delivered" or "failed" (a DSN, a delivery receipt).
+    delivery_status = fields.CharField(max_length=16, null=True)
+    reported_at = fields.DatetimeField(null=True)
+    # Why it failed, as a short code counted by /metrics ("mailbox_unknown", "relay_refused",
+    # "sms_undeliverable", …); last_error keeps the far end's words.
+    failure_reason = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "notification"
