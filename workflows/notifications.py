@@ -19,6 +19,17 @@ BACKOFF = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),
 CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
+class DeliveryRefused(Exception):
+    """The far end refused a message for good (a relay's 5xx, a number that cannot receive
+    SMS): it is not retried. `reason` is a short code counted by /metrics
+    ("mailbox_unknown", "relay_refused", "sms_undeliverable", …); `text` is the far end's
+    own words."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(f"{reason}: {text}")
+        self.reason, self.text = reason, text
+
+
 async def enqueue(*, channel: str, template: str, recipient: str, language: str = "fr",
                   context: dict | None = None, attachments: Iterable[dict] = (),
                   thread: dict | None = None, person_id: int | None = None,
@@ -80,3 +91,9 @@ async def mark_failed(notification: Notification, error: str) -> bool:
         state="pending", next_attempt_at=clock.now() + BACKOFF[attempts - 1],
         last_error=error[:2000])
     return True
+
+
+async def mark_refused(notification: Notification, reason: str, text: str) -> None:
+    """Fails a notification for good, with the reason a far end gave."""
+    await Notification.filter(id=notification.id).update(
+        state="failed", failure_reason=reason[:64], last_error=text[:2000])
