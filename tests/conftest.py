@@ -2,7 +2,8 @@
 
 PARAPHE_TEST_DATABASE=sqlite (default) or postgres selects the backend;
 PARAPHE_TEST_PG_URL points at the server (default postgres://postgres@127.0.0.1:5432/test).
-Each PostgreSQL test gets its own database cloned from a migrated template.
+Each test gets its own database: on PostgreSQL cloned from a migrated template database, on
+SQLite a copy of a migrated file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import os
 import secrets
 import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -69,7 +72,24 @@ async def _ensure_pg_template() -> None:
     _template_ready = True
 
 
+_sqlite_template_path: Path | None = None
+
+
+async def _sqlite_template() -> Path:
+    global _sqlite_template_path
+    if _sqlite_template_path is None:
+        from paraphe.db import close_database, open_database
+
+        folder = Path(tempfile.mkdtemp(prefix="paraphe-tpl-"))
+        await open_database(Settings(home=folder, database_url=f"sqlite://{folder / 'tpl.db'}"))
+        await close_database()
+        _sqlite_template_path = folder / "tpl.db"
+    return _sqlite_template_path
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if _sqlite_template_path is not None:
+        shutil.rmtree(_sqlite_template_path.parent, ignore_errors=True)
     if BACKEND == "postgres" and _template_ready:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)'))
 
@@ -90,7 +110,22 @@ async def database_url(home):
         yield f"{_pg_base()}/{name}"
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
+        # Migrating from nothing takes seconds on SQLite: each test gets a copy of a file
+        # migrated once per run (opening it then finds every migration applied).
+        shutil.copyfile(await _sqlite_template(), home / "paraphe.sqlite3")
         yield f"sqlite://{home / 'paraphe.sqlite3'}"
+
+
+@pytest.fixture
+async def empty_database_url(tmp_path):
+    """A database with no table at all, for the tests of the migrations themselves."""
+    if BACKEND == "postgres":
+        name = f"paraphe_m_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        yield f"{_pg_base()}/{name}"
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        yield f"sqlite://{tmp_path / 'empty.sqlite3'}"
 
 
 @pytest.fixture

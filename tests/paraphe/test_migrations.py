@@ -20,7 +20,8 @@ async def _tables() -> set[str]:
     return {r["name"] for r in rows}
 
 
-async def test_migrations_from_empty_then_idempotent(settings):
+async def test_migrations_from_empty_then_idempotent(settings, empty_database_url):
+    settings = settings.model_copy(update={"database_url": empty_database_url})
     await open_database(settings)
     try:
         assert TABLES <= await _tables()

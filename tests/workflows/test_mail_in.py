@@ -3,13 +3,10 @@ of the database; the clear secrets of earlier versions hashed by the migration, 
 
 from __future__ import annotations
 
-import uuid
 
-import pytest
 from tortoise import Tortoise, connections
 
 from paraphe.db import close_database, open_database, tortoise_config
-from tests.conftest import BACKEND, _pg_admin, _pg_base
 from workflows import mail_in, people
 from workflows.actors import Actor
 from workflows.models import Person
@@ -70,17 +67,6 @@ async def test_the_address_finds_its_owner_and_nothing_else(settings, db):
     fresh = await Person.get(id=person.id)
     found = await mail_in.find_person(settings, mail_in.secret_for(settings, fresh))
     assert found.id == person.id
-
-
-@pytest.fixture
-async def empty_database_url(tmp_path):
-    if BACKEND == "postgres":
-        name = f"paraphe_m_{uuid.uuid4().hex[:12]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        yield f"{_pg_base()}/{name}"
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        yield f"sqlite://{tmp_path / 'earlier.sqlite3'}"
 
 
 async def test_clear_secrets_of_an_earlier_version_are_hashed_and_keep_working(
