@@ -23,6 +23,7 @@ import aiosmtplib
 import dkim
 
 from mail_gateway.mime import thread_id
+from mail_gateway.reply_to import reply_to
 from paraphe.templating import render
 from workflows import clock, notifications
 from workflows.services import Services
@@ -249,6 +250,9 @@ class DeliveryWorker:
         msg = EmailMessage()
         msg["From"] = f"Paraphe <{thread.get('from') or 'noreply@' + domain}>"
         msg["To"] = notification.recipient
+        answer_to = await reply_to(self.settings, notification)
+        if answer_to:
+            msg["Reply-To"] = answer_to
         # Header values come from cleaned text; cleaned again here, as a reply recorded before
         # that cleaning existed may still wait, and a line break would make it unbuildable.
         # The subject is encoded here, the threading ids written verbatim (printable ASCII).

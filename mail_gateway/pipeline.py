@@ -11,7 +11,7 @@ from pathlib import Path
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from mail_gateway import delivery, errors, mime, replies, rules
+from mail_gateway import approval_replies, delivery, errors, mime, replies, rules
 from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
 from mail_gateway.errors import MessageUnreadableError
@@ -200,8 +200,7 @@ class SpoolWorker:
             return "ignored"
         ctx = self._context(key, envelope, mail, person, headers)
         try:
-            await rules.run_chain(ctx)
-            reply = await COMMANDS[ctx.command](ctx)
+            reply = await _run(ctx)
         except rules.Discard as discarded:
             log.info("message %s from a robot (%s): recorded, not answered", mail.message_id,
                      discarded.marker)
@@ -290,6 +289,17 @@ class SpoolWorker:
             reply = await reply
         await replies.send(ctx, reply, kind=kind)
         return reply.template
+
+
+async def _run(ctx: MailContext) -> replies.Reply:
+    """The command's chain and command; a reply to an approval request (it comes to
+    collect@, the request's Reply-To) is answered as such, not as a new collection."""
+    collection_id = await approval_replies.answered_collection(ctx)
+    if collection_id is not None:
+        await rules.run_chain(ctx, approval_replies.CHAIN)
+        return await approval_replies.run(ctx, collection_id)
+    await rules.run_chain(ctx)
+    return await COMMANDS[ctx.command](ctx)
 
 
 def _reason(code: str, **details) -> dict:

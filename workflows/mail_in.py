@@ -32,10 +32,11 @@ def secret_for(settings: CoreSettings, person: Person) -> str:
     return f"{person.id}_{_mac(settings, person.id, person.mail_secret_generation)}"
 
 
-def address_for(settings: CoreSettings, person: Person, cabinet: str | None = None) -> str:
-    """seal+<secret>[+<cabinet>]@<mail domain>."""
+def address_for(settings: CoreSettings, person: Person, cabinet: str | None = None, *,
+                command: str = "seal") -> str:
+    """<command>+<secret>[+<cabinet>]@<mail domain> (seal@ unless told)."""
     suffix = f"+{cabinet}" if cabinet else ""
-    return f"seal+{secret_for(settings, person)}{suffix}@{settings.mail_domain}"
+    return f"{command}+{secret_for(settings, person)}{suffix}@{settings.mail_domain}"
 
 
 async def find_person(settings: CoreSettings, secret: str | None) -> Person | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mail_gateway import replies
+from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
 from mail_gateway.replies import Reply, base_context
 from workflows import delegations, linking, mail_in, people
@@ -29,6 +30,11 @@ async def run(ctx: MailContext) -> Reply:
                  # The reply goes to the person's own address, so their secret may appear in it.
                  "secret_address": mail_in.address_for(settings, ctx.person, slug)}
                 for slug, actions in rights.items()]
+    # Every command at the person's own secret address: they work where the person's mail
+    # is not DKIM-signed (declared once, in mail_gateway.commands).
+    secret_addresses = {command: mail_in.address_for(settings, ctx.person, command=command)
+                        for command in CHAINS}
     return Reply("sender/help", {**base_context(ctx), "cabinets": cabinets,
-                                 "secret_address": mail_in.address_for(settings, ctx.person),
+                                 "secret_address": secret_addresses["seal"],
+                                 "secret_addresses": secret_addresses,
                                  "telegram": await _telegram(ctx)})

@@ -226,6 +226,10 @@ async def test_help_lists_what_the_sender_may_do_per_cabinet(gateway, firm, dupo
     assert "[martin] Cabinet Martin (expert-comptable)" in text
     assert "droits : sign, seal, prepare, launch" in text
     assert mail_in.address_for(settings, firm.claire, "martin") in text
+    assert "collect@paraphe.localhost" in text
+    for command in ("seal", "collect", "verify", "help"):
+        address = mail_in.address_for(settings, firm.claire, command=command)
+        assert address.startswith(f"{command}+") and f"- {command} : {address}" in text
     nadia = build(sender="nadia@dupont.fr", to="help@paraphe.localhost", subject="Aide")
     await send(gateway.port, dupont_key.sign(raw(nadia)), mail_from="nadia@dupont.fr",
                rcpts="help@paraphe.localhost")
