@@ -134,7 +134,8 @@ async def _context(request: web.Request, person: Person, token: str, lang: str) 
     if step == "agreement":
         ctx["agreement"] = registration.agreement_text(templates, person.language)[0]
     if step == "policies":
-        texts = registration.policy_texts(templates, person.language)
+        texts = registration.policy_texts(templates, request.app[SERVICES].settings,
+                                               person.language)
         ctx["texts"] = {k: v[0] for k, v in texts.items()}
     return ctx
 

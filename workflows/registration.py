@@ -23,8 +23,9 @@ step                call
 ``front``/``back``  ``add_document(svc, actor, side, filename, data)`` — JPEG, PNG or PDF by
                     content, colour, 20 KB to 10 MB; a passport needs only its front
 ``agreement``       ``agreement_text(templates, language)`` to show, ``sign_agreement(svc, actor)``
-``policies``        ``policy_texts(templates, language)`` to show,
-                    ``accept_policies(svc, actor)`` (CGU and data-protection policy together)
+``policies``        ``policy_texts(templates, settings, language)`` to show,
+                    ``accept_policies(svc, actor)`` (CGU and data-protection policy together; an
+                    expert thereby accepts the CGU in force for each of their cabinets)
 ``submit``          ``submit(svc, actor)`` — to the operator's review queue
 ``review``          waiting for the operator
 ``done``            approved: a valid personal certificate
@@ -50,7 +51,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence, otp, people, person_codes, sms, text
+from workflows import clock, evidence, otp, people, person_codes, sms, terms, text
 from workflows.actors import Actor
 from workflows.errors import (
     IdentityDocumentMissingError,
@@ -77,7 +78,7 @@ from workflows.models import (
     Registration,
 )
 from workflows.models.registration import DOCUMENT_TYPES, SIDES
-from workflows.ports import Templates
+from workflows.ports import CoreSettings, Templates
 from workflows.services import Services
 from workflows.transactions import in_transaction
 
@@ -486,9 +487,14 @@ def agreement_text(templates: Templates, language: str) -> tuple[str, str]:
     return _legal_text(templates, "agreement", language)
 
 
-def policy_texts(templates: Templates, language: str) -> dict[str, tuple[str, str]]:
-    """The CGU ("terms") and the data-protection policy ("privacy"), each with its SHA-256."""
-    return {name: _legal_text(templates, name, language) for name in ("terms", "privacy")}
+def policy_texts(templates: Templates, settings: CoreSettings,
+                 language: str) -> dict[str, tuple[str, str]]:
+    """The CGU in force ("terms": the versioned text a cabinet's expert accepts for the
+    cabinet, workflows.terms) and the data-protection policy ("privacy"), each with its
+    SHA-256."""
+    cgu = terms.text(settings, terms.current_version(settings), language).strip()
+    return {"terms": (cgu, hashlib.sha256(cgu.encode("utf-8")).hexdigest()),
+            "privacy": _legal_text(templates, "privacy", language)}
 
 
 async def sign_agreement(svc: Services, actor: Actor) -> Progress:
@@ -513,13 +519,20 @@ async def accept_policies(svc: Services, actor: Actor) -> Progress:
     if reg.agreement_signed_at is None:
         raise RegistrationStepMissingError("sign the subscription agreement first",
                                            step="agreement")
-    texts = policy_texts(svc.templates, person.language)
+    texts = policy_texts(svc.templates, svc.settings, person.language)
+    version = terms.current_version(svc.settings)
     now = clock.now()
     async with in_transaction():
         await _save(reg, terms_accepted_at=now, privacy_accepted_at=now)
         await _record("registration.policies_accepted", actor, reg,
                       terms_sha256=texts["terms"][1], privacy_sha256=texts["privacy"][1],
-                      language=person.language)
+                      terms_version=version, language=person.language)
+    # The same CGU, accepted by an expert, opens each of their cabinets (once: a cabinet
+    # whose terms another expert accepted keeps that acceptance).
+    for membership in await Membership.filter(person_id=person.id, role="expert"
+                                              ).prefetch_related("cabinet"):
+        await terms.accept_terms(svc, actor, membership.cabinet, version, person=person,
+                                 via="registration")
     return await progress_of(reg)
 
 

@@ -102,7 +102,7 @@ async def _as_acceptance(row: TermsAcceptance, cab: Cabinet, already: bool) -> A
 
 async def accept_terms(svc_or_settings, actor: Actor, cabinet: Cabinet | int | str,
                        version: str, *,
-                       person: Person | None = None) -> Acceptance:
+                       person: Person | None = None, via: str | None = None) -> Acceptance:
     """Records that the cabinet's expert accepts this version of the terms for the cabinet.
 
     The expert is the acting person, or `person` when the operator records an acceptance
@@ -110,6 +110,8 @@ async def accept_terms(svc_or_settings, actor: Actor, cabinet: Cabinet | int | s
     changes nothing and returns the first acceptance (``already=True``). Raises
     CabinetNotFoundError, NotAMemberError, TermsExpertRequiredError (not an expert of the
     cabinet) and TermsVersionInvalidError (an old or unknown version).
+    `via` names where it was accepted when not on the terms page itself
+    ("registration": the CGU accepted while registering), kept in the evidence.
     """
     settings = getattr(svc_or_settings, "settings", svc_or_settings)
     cab = await _cabinet(cabinet)
@@ -142,7 +144,8 @@ async def accept_terms(svc_or_settings, actor: Actor, cabinet: Cabinet | int | s
                                   person_id=person.id,
                                   data={"version": version, "email": person.email,
                                         "name": person.name,
-                                        "terms_sha256": sha256(settings, version)})
+                                        "terms_sha256": sha256(settings, version),
+                                        **({"via": via} if via else {})})
     except IntegrityError:
         # Another expert of the cabinet (or a double tap) accepted it first: theirs stands.
         row = await TermsAcceptance.get(cabinet_id=cab.id, version=version)

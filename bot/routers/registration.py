@@ -13,6 +13,7 @@ from bot import replies
 from bot.callbacks import RegistrationAction
 from bot.files import download
 from paraphe import templating
+from paraphe.settings import Settings
 from workflows import identity_files, registration
 from workflows.actors import Actor
 from workflows.models import Person
@@ -24,7 +25,7 @@ router = Router(name=__name__)
 
 
 def prompt(progress: Progress, lang: str, person: Person, identity: dict | None = None,
-           cabinet=None) -> tuple[str, object]:
+           cabinet=None, *, settings: Settings) -> tuple[str, object]:
     """The text and buttons that ask for the next step (``cabinet``: whose SIREN it asks)."""
     step, reg = progress.step, progress.registration
     buttons = None
@@ -38,7 +39,8 @@ def prompt(progress: Progress, lang: str, person: Person, identity: dict | None 
         extra["agreement"] = registration.agreement_text(templating, lang)[0]
         buttons = [[("agree", "")]]
     elif step == "policies":
-        extra["texts"] = {k: v[0] for k, v in registration.policy_texts(templating, lang).items()}
+        extra["texts"] = {k: v[0] for k, v in registration.policy_texts(
+            templating, settings, lang).items()}
         buttons = [[("accept", "")]]
     elif step == "submit":
         buttons = [[("submit", "")]]
@@ -54,11 +56,11 @@ def prompt(progress: Progress, lang: str, person: Person, identity: dict | None 
 
 
 async def _ask_next(message: Message, progress: Progress, person: Person, lang: str,
-                    done: str | None = None) -> None:
+                    svc: Services, done: str | None = None) -> None:
     identity = await registration.identity_of(person) if progress.step == "identity" else None
     cabinet = await registration.cabinet_asking_siren(person.id) \
         if progress.step == "siren" else None
-    text, markup = prompt(progress, lang, person, identity, cabinet)
+    text, markup = prompt(progress, lang, person, identity, cabinet, settings=svc.settings)
     if done:
         text = replies.text(f"registration/{done}", lang, progress=progress) + "\n\n" + text
     await message.answer(text, reply_markup=markup)
@@ -78,7 +80,7 @@ async def register_on_the_web(message: Message, person: Person, actor: Actor, la
 async def register(message: Message, person: Person, actor: Actor, lang: str,
                    svc: Services) -> None:
     progress = await registration.start_or_resume(svc, actor)
-    await _ask_next(message, progress, person, lang)
+    await _ask_next(message, progress, person, lang, svc)
 
 
 @router.callback_query(RegistrationAction.filter())
@@ -98,7 +100,7 @@ async def tapped(query: CallbackQuery, callback_data: RegistrationAction, person
     await query.answer()
     if query.message is not None:
         await query.message.edit_reply_markup(reply_markup=None)
-        await _ask_next(query.message, progress, person, lang)
+        await _ask_next(query.message, progress, person, lang, svc)
 
 
 async def _waiting_for(message: Message, person: Person | None, step_set: tuple[str, ...]):
@@ -123,12 +125,12 @@ async def typed(message: Message, step: str, person: Person, actor: Actor, lang:
     text = message.text.strip()
     if step in ("name", "siren"):
         give = registration.give_full_name if step == "name" else registration.give_cabinet_siren
-        await _ask_next(message, await give(svc, actor, text), person, lang)
+        await _ask_next(message, await give(svc, actor, text), person, lang, svc)
         return
     digits = "".join(ch for ch in text if ch.isdigit())
     if step == "mobile_code" and len(digits) == 6 and not text.startswith("+"):
         progress = await registration.verify_mobile(svc, actor, text)
-        await _ask_next(message, progress, person, lang, done="mobile_verified")
+        await _ask_next(message, progress, person, lang, svc, done="mobile_verified")
         return
     number = await registration.set_mobile(svc, actor, text)
     await message.answer(replies.text("registration/code_sent", lang, phone=number))
@@ -148,4 +150,4 @@ async def identity_file(message: Message, step: str, person: Person, actor: Acto
         data = await download(bot, item.file_id)
         await registration.add_document(svc, actor, step, filename, data)
         progress = await registration.progress(svc, actor)
-    await _ask_next(message, progress, person, lang, done=f"received_{step}")
+    await _ask_next(message, progress, person, lang, svc, done=f"received_{step}")

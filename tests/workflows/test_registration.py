@@ -17,10 +17,12 @@ from workflows import (
     collections,
     delegations,
     otp,
+    people,
     personal_certificates,
     registration,
     registration_review,
     sweeps,
+    terms,
 )
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
@@ -41,7 +43,14 @@ from workflows.errors import (
     RegistrationNotNeededError,
     RegistrationStateError,
 )
-from workflows.models import EvidenceEvent, IdentityDocument, Notification, Person, Registration
+from workflows.models import (
+    EvidenceEvent,
+    IdentityDocument,
+    Notification,
+    Person,
+    Registration,
+    TermsAcceptance,
+)
 
 OP = Actor.operator()
 
@@ -319,3 +328,33 @@ async def test_registered_signer_signs_then_revokes_and_is_blocked(world, tmp_pa
     new_cert = await register_and_approve(svc, anne, phone="+33644444444")
     assert new_cert.serial != cert.serial
     assert (await Registration.filter(person_id=anne.id).count()) == 2
+
+
+async def test_an_expert_accepting_the_cgu_while_registering_opens_each_cabinet(world):
+    """The CGU shown at the policies step is the version in force; accepting it there opens
+    every cabinet of which the registrant is an expert, recorded as accepted at registration,
+    and leaves a cabinet already opened by another expert as it was."""
+    svc, op = world.svc, Actor.operator()
+    fresh = await people.create_cabinet(op, slug="neuf", name="Cabinet Neuf", siren="732829320")
+    third = await people.create_cabinet(op, slug="trois", name="Cabinet Trois")
+    nora, _ = await people.add_person(op, email="nora@neuf.test", name="Nora Neuf",
+                                      cabinet="neuf", role="expert")
+    await people.add_person(op, email="nora@neuf.test", name="Nora Neuf", cabinet="trois",
+                            role="collaborator")
+    await people.add_person(op, email="nora@neuf.test", name="Nora Neuf", cabinet="dupre",
+                            role="expert")
+    assert not await terms.is_accepted(fresh, svc.settings)
+    texts = registration.policy_texts(svc.templates, svc.settings, "fr")
+    assert texts["terms"][0] == terms.text(svc.settings, svc.settings.terms_version).strip()
+    await register(svc, nora, submit=False)
+
+    assert await terms.is_accepted(fresh, svc.settings)
+    assert not await terms.is_accepted(third, svc.settings)  # a collaborator there
+    accepted = await EvidenceEvent.filter(kind="terms.accepted", person_id=nora.id)
+    assert [(e.cabinet_id, e.data["via"]) for e in accepted] == [(fresh.id, "registration")]
+    dupre = await TermsAcceptance.get(cabinet_id=world.cabinet.id)
+    assert dupre.person_id == world.expert.id  # Anne's acceptance stands
+    policies = await EvidenceEvent.get(kind="registration.policies_accepted",
+                                       person_id=nora.id)
+    assert policies.data["terms_sha256"] == texts["terms"][1]
+    assert policies.data["terms_version"] == svc.settings.terms_version
