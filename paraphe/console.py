@@ -29,6 +29,7 @@ class Context:
         from paraphe.db import open_database
         from workflows.services import Services
 
+        templating.set_timezone(self.settings.timezone)
         await open_database(self.settings)
         self.opened = True
         if services:

@@ -44,6 +44,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Not the main thread (tests).
             pass
+    templating.set_timezone(settings.timezone)
     await open_database(settings)
     svc = await Services.start(settings, templating)
     if not settings.platform_siren:

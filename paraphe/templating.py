@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import jinja2
+
+from workflows import dates
 
 # The core owns where the templates are and which languages they come in (it lists the
 # texts of the terms by them); re-exported here for the transports.
 from workflows.ports import DEFAULT_LANGUAGE, LANGUAGES, TEMPLATES_DIR
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "TEMPLATES_DIR", "render", "render_html",
-           "template_name"]
+           "set_timezone", "template_name"]
+
+# Dates are shown in this zone (PARAPHE_TIMEZONE; `paraphe serve` sets it from the settings).
+_zone = {"name": "Europe/Paris"}
+# Per language, as people write them: `1 décembre 2026 à 14 h 05`, `1 December 2026 at 14:05`.
+MOMENT = {"fr": "d MMMM y 'à' H 'h' mm", "en": "d MMMM y 'at' HH:mm"}
+DAY = {"fr": "d MMMM y", "en": "d MMMM y"}
+_LANGUAGE_OF_FILE = re.compile(r"\.([a-z]{2})\.(?:html\.)?j2$")
+
+
+def set_timezone(name: str) -> None:
+    ZoneInfo(name)  # An unknown zone fails here, at start, not in a mail.
+    _zone["name"] = name
+
+
+def _language(context: jinja2.runtime.Context) -> str:
+    """The language of the template being rendered, read from its file name."""
+    found = _LANGUAGE_OF_FILE.search(context.name or "")
+    return found[1] if found and found[1] in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@jinja2.pass_context
+def _moment(context, value) -> str:
+    language = _language(context)
+    return dates.local(value, MOMENT.get(language, MOMENT["fr"]), language, _zone["name"])
+
+
+@jinja2.pass_context
+def _day(context, value) -> str:
+    language = _language(context)
+    return dates.local(value, DAY.get(language, DAY["fr"]), language, _zone["name"])
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
                                             default_for_string=False),
@@ -25,6 +59,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # {{ at | moment }}: date and time in the service's zone; {{ at | day }}: the date alone.
+    env.filters.update(moment=_moment, day=_day)
+    return env
 
 
 def template_name(path: str, language: str, suffix: str = "j2") -> str:
