@@ -25,6 +25,46 @@ DAY = {"fr": "d MMMM y", "en": "d MMMM y"}
 _LANGUAGE_OF_FILE = re.compile(r"\.([a-z]{2})\.(?:html\.)?j2$")
 
 
+# The product's words for its codes, per language: {{ "seal" | term("delegation") }}.
+VOCABULARY = {
+    "fr": {
+        "delegation": {"sign": "signer", "seal": "sceller", "prepare": "préparer",
+                       "launch": "lancer"},
+        "role": {"expert": "expert-comptable", "collaborator": "collaborateur"},
+        "collection": {"draft": "brouillon", "awaiting_approval": "en attente de validation",
+                       "in_progress": "en cours", "completed": "terminée",
+                       "cancelled": "annulée", "expired": "expirée", "declined": "refusée"},
+        "signer": {"pending": "en attente", "signed": "a signé", "declined": "a refusé",
+                   "ended": "clos"},
+        "channel": {"mail": "e-mail", "telegram": "Telegram", "web": "web", "api": "API",
+                    "cli": "ligne de commande", "sms": "SMS"},
+        "revocation": {"good": "valide", "revoked": "révoqué", "unknown": "inconnu"},
+    },
+    "en": {
+        "delegation": {"sign": "sign", "seal": "seal", "prepare": "prepare",
+                       "launch": "launch"},
+        "role": {"expert": "chartered accountant", "collaborator": "collaborator"},
+        "collection": {"draft": "draft", "awaiting_approval": "awaiting approval",
+                       "in_progress": "in progress", "completed": "completed",
+                       "cancelled": "cancelled", "expired": "expired", "declined": "declined"},
+        "signer": {"pending": "pending", "signed": "signed", "declined": "declined",
+                   "ended": "closed"},
+        "channel": {"mail": "e-mail", "telegram": "Telegram", "web": "web", "api": "API",
+                    "cli": "command line", "sms": "SMS"},
+        "revocation": {"good": "valid", "revoked": "revoked", "unknown": "unknown"},
+    },
+}
+
+
+@jinja2.pass_context
+def _term(context, value, kind: str) -> str:
+    """The word for a code of `kind` in the template's language; a list gives a list."""
+    words = VOCABULARY.get(_language(context), VOCABULARY["fr"])[kind]
+    if isinstance(value, list | tuple):
+        return [words.get(v, v) for v in value]
+    return words.get(value, value)
+
+
 def set_timezone(name: str) -> None:
     ZoneInfo(name)  # An unknown zone fails here, at start, not in a mail.
     _zone["name"] = name
@@ -60,7 +100,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     # {{ at | moment }}: date and time in the service's zone; {{ at | day }}: the date alone.
-    env.filters.update(moment=_moment, day=_day)
+    env.filters.update(moment=_moment, day=_day, term=_term)
     return env
 
 

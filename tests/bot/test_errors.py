@@ -47,7 +47,7 @@ def test_every_error_reads_well(cls, language):
 def test_details_shape_the_message():
     missing = errors.DelegationMissingError("x", action="seal", cabinet="dupont")
     assert error_text(missing, "fr") == (
-        "Vous n'avez pas la délégation « seal » pour dupont. "
+        "Vous n'avez pas la délégation « sceller » pour dupont. "
         "Demandez-la à l'expert-comptable du cabinet.")
     wrong = errors.OtpInvalidError("x", attempts_left=2)
     assert error_text(wrong, "en") == "Wrong code. Type it again (2 attempt(s) left)."

@@ -34,7 +34,7 @@ CASES = {
                   "over the 10 MB limit"),
     "no attachment": ("paul@dupont.fr", "Oubli", lambda: [], "your message has no attachment"),
     "no delegation": ("nadia@dupont.fr", "Devis", lambda: [("devis.pdf", make_pdf())],
-                      "vous n'avez pas la délégation « seal » pour le cabinet dupont"),
+                      "vous n'avez pas la délégation « sceller » pour le cabinet dupont"),
     "no credit": ("claire@dupont.fr", "[martin] Statuts", lambda: [("statuts.pdf", make_pdf())],
                   "le crédit du cabinet est épuisé"),
     "unknown cabinet": ("paul@dupont.fr", "[nope] PV", lambda: [("pv.pdf", make_pdf())],

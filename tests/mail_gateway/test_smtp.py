@@ -224,7 +224,7 @@ async def test_help_lists_what_the_sender_may_do_per_cabinet(gateway, firm, dupo
     assert reply["Subject"] == "Re: Aide"
     assert "[dupont] Cabinet Dupont (expert-comptable)" in text
     assert "[martin] Cabinet Martin (expert-comptable)" in text
-    assert "droits : sign, seal, prepare, launch" in text
+    assert "droits : signer, sceller, préparer, lancer" in text
     assert mail_in.address_for(settings, firm.claire, "martin") in text
     assert "collect@paraphe.localhost" in text
     for command in ("seal", "collect", "verify", "help"):

@@ -1,4 +1,5 @@
-"""Dates in mails and chat texts read as people write them, in the service's time zone."""
+"""Texts for people: dates in the service's time zone as people write them, and the product's
+codes (delegations, states, channels) in words of the reader's language."""
 
 from __future__ import annotations
 
@@ -46,3 +47,18 @@ def test_no_text_slices_an_iso_date_or_says_utc_to_people():
                  if "reports" not in p.parts
                  and ("[:10]" in p.read_text() or "(UTC)" in p.read_text())]
     assert offenders == []
+
+
+def test_every_code_has_a_word_in_each_language():
+    fr, en = templating.VOCABULARY["fr"], templating.VOCABULARY["en"]
+    assert {k: set(v) for k, v in fr.items()} == {k: set(v) for k, v in en.items()}
+
+
+def test_delegations_are_named_in_french_in_french_texts():
+    text = templating.render("chat/account/delegations", "fr",
+                             rights={"dupont": ["sign", "seal", "prepare", "launch"]},
+                             roles={"dupont": "collaborator"})
+    assert text.strip() == "dupont (collaborateur) : signer, sceller, préparer, lancer"
+    english = templating.render("chat/account/delegations", "en",
+                                rights={"dupont": ["seal"]}, roles={"dupont": "expert"})
+    assert english.strip() == "dupont (chartered accountant): seal"
