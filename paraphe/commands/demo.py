@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paraphe.commands.users import describe
-from workflows import billing, delegations, people, terms
+from workflows import apikeys, billing, delegations, mail_in, people, terms
 from workflows.actors import Actor
 from workflows.models import Cabinet, Membership, Person
 
@@ -61,6 +61,8 @@ async def demo(args, ctx) -> int:
         print(f"    Telegram: {info['telegram']['start_command']}")
         if info["registration"]["link"]:
             print(f"    registration (to sign in their own name): {info['registration']['link']}")
+    key = await apikeys.create_key(actor, cabinet=SLUG, email=EXPERT[0], name="Démo (curl)")
+    collect = mail_in.address_for(s, collaborator, command="collect")
     print()
     print("Try it (with `paraphe serve` running):")
     print(f"  seal a PDF from the command line: paraphe seal --cabinet {SLUG} in.pdf -o out.pdf")
@@ -68,6 +70,13 @@ async def demo(args, ctx) -> int:
     print(f"  seal by mail: send a PDF from {c['email']} to {c['mail_in_address']} "
           f"(SMTP {s.smtp_host}:{s.smtp_port}); the reply lands in {s.home / 'outbox'} "
           "(paraphe outbox)")
+    print(f"  collect signatures by mail: send a PDF to {collect} with one signer per line "
+          "in the body (Name <e-mail>); the expert's approval request arrives in the outbox: "
+          "answer it OK (to its Reply-To) and the signers' invitations follow")
+    print("  sign as a client: open the /s/… link of an invitation in the outbox; the "
+          "one-time code arrives there too")
+    print(f"  the API, with a key made for the expert now (shown once): {key.token}")
+    print(f"    curl -H 'Authorization: Bearer {key.token}' {s.public_url}/api/v1/credit")
     print("  sign in your own name: the expert registers with /register in the bot, then "
           "paraphe registration list / approve N issues their certificate")
     print(f"  trust anchor: paraphe trust root > root.pem; health: {s.public_url}/healthz")

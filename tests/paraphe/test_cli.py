@@ -176,6 +176,13 @@ def test_demo_twice_neither_fails_nor_duplicates(settings):
                         "--json")).json()
     assert collab["cabinets"][0]["delegations"] == ["seal", "prepare"]
     assert collab["mail_in_address"] in second.out
+    assert collab["mail_in_address"].replace("seal+", "collect+") in second.out
+    # Each run makes a working API key for the expert and shows it once.
+    key = re.search(r"Bearer (pk_\S+)'", second.out)[1]
+    assert key not in first.out
+    listed = ok(paraphe(settings, "apikey", "list", "cabinet-demo", "--json")).json()
+    assert [k["person"] for k in listed] == ["expert@demo.paraphe.localhost"] * 2
+    assert any(key.startswith(k["prefix"]) for k in listed)
 
 
 def test_the_demo_siren_passes_the_luhn_check_and_the_readme_names_it():
