@@ -1,5 +1,4 @@
-"""The SMS provider interface, the development default that writes files, and the choice of
-provider from PARAPHE_SMS_PROVIDER."""
+"""The SMS provider interface, and the development default that writes files."""
 
 from __future__ import annotations
 
@@ -69,18 +68,3 @@ def read_outbox(folder: Path) -> list[dict]:
     files = sorted(Path(folder).glob("*.json"))
     return [json.loads(p.read_text()) for p in files]
 
-
-def build_provider(settings, on_receipt: ReceiptHandler | None = None) -> SmsProvider:
-    """The provider PARAPHE_SMS_PROVIDER names, with its settings."""
-    kind = getattr(settings, "sms_provider", "file") or "file"
-    if kind == "file":
-        return FileSmsProvider(settings.home / "sms")
-    if kind == "smpp":
-        from sms_gateway.smpp import SmppProvider
-
-        return SmppProvider.from_settings(settings, on_receipt=on_receipt)
-    if kind == "octopush":
-        from sms_gateway.octopush import OctopushProvider
-
-        return OctopushProvider.from_settings(settings)
-    raise ValueError(f"PARAPHE_SMS_PROVIDER: unknown provider {kind!r} (file, smpp, octopush)")

@@ -7,11 +7,25 @@ channel call the same `SmsSender.send(notification)`.
 from __future__ import annotations
 
 from paraphe.templating import render
-from sms_gateway.providers import SmsProvider, build_provider
+from sms_gateway.octopush import OctopushProvider
+from sms_gateway.providers import FileSmsProvider, ReceiptHandler, SmsProvider
+from sms_gateway.smpp import SmppProvider
 from workflows import notifications, people
 from workflows.models import Notification
 from workflows.notifications import DeliveryRefused
 from workflows.text import clean_line
+
+def build_provider(settings, on_receipt: ReceiptHandler | None = None) -> SmsProvider:
+    """The provider PARAPHE_SMS_PROVIDER names, with its settings."""
+    kind = getattr(settings, "sms_provider", "file") or "file"
+    if kind == "file":
+        return FileSmsProvider(settings.home / "sms")
+    if kind == "smpp":
+        return SmppProvider.from_settings(settings, on_receipt=on_receipt)
+    if kind == "octopush":
+        return OctopushProvider.from_settings(settings)
+    raise ValueError(f"PARAPHE_SMS_PROVIDER: unknown provider {kind!r} (file, smpp, octopush)")
+
 
 _senders: dict[str, SmsSender] = {}
 

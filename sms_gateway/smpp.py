@@ -90,8 +90,8 @@ class SmppProvider:
     def _bind(self) -> Client:
         client = Client(self.host, self.port, timeout=self.timeout,
                         allow_unknown_opt_params=True, logger_name="paraphe.sms.smpp")
-        client.connect()
         try:
+            client.connect()
             client.bind_transceiver(system_id=self.system_id, password=self.password)
         except BaseException:
             client.disconnect()
@@ -175,7 +175,11 @@ class SmppProvider:
         async with self._bind_lock:
             if self._client is None:
                 self._loop = asyncio.get_running_loop()
-                client = await asyncio.to_thread(self._bind)
+                try:
+                    client = await asyncio.to_thread(self._bind)
+                except (exceptions.ConnectionError, exceptions.PDUError, OSError) as exc:
+                    raise ConnectionError(f"SMSC {self.host}:{self.port} not bound: "
+                                          f"{exc or type(exc).__name__}") from None
                 self._client = client
                 self._reader = threading.Thread(target=self._read, args=(client,),
                                                 name="smpp-reader", daemon=True)
