@@ -32,6 +32,8 @@ _FAILED = {"UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN"}
 # message_state TLV values of the same states (SMPP 3.4, 5.3.2.35).
 _STATE_NAMES = {2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 7: "UNKNOWN",
                 8: "REJECTD"}
+# Seconds before each try to record a receipt (about a minute in all).
+_RECEIPT_RETRIES = (0, 0.1, 0.3, 1, 3, 10, 45)
 _RECEIPT_RE = re.compile(r"\bid:(?P<id>\S+).*?\bstat:(?P<stat>[A-Z]+)", re.S)
 
 
@@ -141,10 +143,17 @@ class SmppProvider:
             self._respond(client, "enquire_link_resp", pdu)
 
     async def _report(self, ref: str, stat: str, text: str) -> None:
-        try:
-            await self.on_receipt(ref, stat in _DELIVERED, text or stat)
-        except Exception:  # A receipt lost is a report missing, not a message lost.
-            log.exception("SMPP delivery receipt for %s not recorded", ref)
+        # A receipt may come before the worker stored the message id it answers (the SMSC
+        # is quick, the database commit is not): it is tried again for a while.
+        for delay in _RECEIPT_RETRIES:
+            await asyncio.sleep(delay)
+            try:
+                if await self.on_receipt(ref, stat in _DELIVERED, text or stat):
+                    return
+            except Exception:  # A receipt lost is a report missing, not a message lost.
+                log.exception("SMPP delivery receipt for %s not recorded", ref)
+                return
+        log.info("SMPP delivery receipt for unknown message %s (%s)", ref, stat)
 
     def _resolve(self, sequence: int, pdu) -> None:
         future = self._pending.pop(sequence, None)
