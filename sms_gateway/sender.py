@@ -27,6 +27,14 @@ def build_provider(settings, on_receipt: ReceiptHandler | None = None) -> SmsPro
     raise ValueError(f"PARAPHE_SMS_PROVIDER: unknown provider {kind!r} (file, smpp, octopush)")
 
 
+def request_id(n: Notification) -> str:
+    """The same for every attempt at one message, and unlike any other's (even of another
+    deployment sharing the provider's account): a provider that deduplicates by it
+    (Octopush's request_id) never sends a retry twice, nor drops another message."""
+    created = n.created_at.strftime("%Y%m%d%H%M%S%f") if n.created_at else "0"
+    return f"paraphe-{n.id}-{created}"
+
+
 _senders: dict[str, SmsSender] = {}
 
 
@@ -56,8 +64,7 @@ class SmsSender:
                                   f"({', '.join(self.regions)})")
         if (n.context or {}).get("code") == notifications.BLANK_CODE:
             raise DeliveryRefused("code_replaced", notifications.REPLACED_CODE)
-        return await self.provider.send(n.recipient, self.render(n),
-                                        request_id=f"paraphe-{n.id}")
+        return await self.provider.send(n.recipient, self.render(n), request_id=request_id(n))
 
     def describe(self) -> str:
         return self.provider.describe()
