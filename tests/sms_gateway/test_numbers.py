@@ -16,7 +16,7 @@ from workflows.notifications import DeliveryRefused
 
 def test_french_mobiles_only_by_default():
     assert people.is_sms_number("+33611223344")
-    assert people.is_sms_number("+33712345678")
+    assert people.is_sms_number("+33756123456")
     assert not people.is_sms_number("+33140000000")  # A Paris landline.
     assert not people.is_sms_number("+32470123456")  # A Belgian mobile, not served.
     assert not people.is_sms_number("0611223344")  # Not E.164.
