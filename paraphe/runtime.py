@@ -1,4 +1,5 @@
-"""`paraphe serve`: web, SMTP gateway, mail delivery, scheduler and bot on ONE asyncio loop."""
+"""`paraphe serve`: web, SMTP gateway, mail and SMS delivery, scheduler and bot on ONE asyncio
+loop."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mail_gateway.metrics import spool_metrics
 from paraphe import templating
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
+from sms_gateway.worker import SmsDeliveryWorker
 from web import webhook_delivery
 from web.app import start_web
 from workflows import sweeps
@@ -69,6 +71,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         closers.append(worker.stop)
         target = settings.smtp_relay or str(settings.home / "outbox")
         announce(f"outgoing mail: {target}")
+        texts = SmsDeliveryWorker(svc)
+        texts.start()
+        closers.append(texts.stop)
+        announce(f"text messages: {texts.sender.describe()}")
         hooks = await webhook_delivery.start_webhook_worker(svc)
         closers.append(hooks.stop)
         if settings.telegram_token:

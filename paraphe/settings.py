@@ -8,6 +8,7 @@ import stat
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -72,6 +73,36 @@ class Settings(BaseSettings):
     # Webhook URLs resolving to loopback, link-local, private, multicast or reserved addresses
     # are refused (when added and at each delivery) unless this is set: for local receivers.
     webhook_allow_private: bool = False
+    # Text messages (codes): "file" writes $PARAPHE_HOME/sms/ (development), "smpp" speaks
+    # SMPP 3.4 to an operator's SMSC, "octopush" uses Octopush's HTTP API.
+    sms_provider: Literal["file", "smpp", "octopush"] = "file"
+    # Who a text message comes from: the alphanumeric sender shown on the phone (3 to 11
+    # letters and digits for most operators).
+    sms_sender: str = "Paraphe"
+    # The regions (ISO 3166 codes, comma-separated) whose mobile numbers get SMS.
+    sms_regions: str = "FR"
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: SecretStr | None = None
+    # The submit_sm source address; unset: sms_sender.
+    smpp_source_addr: str = ""
+    octopush_api_login: str = ""
+    octopush_api_key: SecretStr | None = None
+    octopush_base_url: str = "https://api.octopush.com/v1/public"
+    octopush_type: Literal["sms_premium", "sms_low_cost"] = "sms_premium"
+
+    @field_validator("sms_regions")
+    @classmethod
+    def _check_regions(cls, value: str) -> str:
+        import phonenumbers
+
+        known = phonenumbers.SUPPORTED_REGIONS
+        regions = [x.strip().upper() for x in value.split(",") if x.strip()]
+        bad = [r for r in regions if r not in known]
+        if bad or not regions:
+            raise ValueError(f"not regions phone numbers are known for: {value!r} (e.g. FR,BE)")
+        return ",".join(regions)
 
     @field_validator("trusted_relays")
     @classmethod
@@ -108,6 +139,13 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite://{self.home / 'paraphe.sqlite3'}"
         self.public_url = self.public_url.rstrip("/")
+        if self.sms_provider == "smpp" and not self.smpp_system_id:
+            raise ValueError("PARAPHE_SMS_PROVIDER=smpp needs PARAPHE_SMPP_SYSTEM_ID (and "
+                             "PARAPHE_SMPP_HOST, PARAPHE_SMPP_PORT, PARAPHE_SMPP_PASSWORD)")
+        if self.sms_provider == "octopush" and not (self.octopush_api_login
+                                                    and self.octopush_api_key):
+            raise ValueError("PARAPHE_SMS_PROVIDER=octopush needs PARAPHE_OCTOPUSH_API_LOGIN "
+                             "and PARAPHE_OCTOPUSH_API_KEY")
         try:  # An unknown zone fails at start, not in the first report.
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from tests.identity_images import png
-from workflows import registration, registration_review, sms
+from tests.sms import last_sms_code
+from workflows import registration, registration_review
 from workflows.actors import Actor
 
-
-def last_sms_code(svc, to: str | None = None) -> str:
-    """The 6-digit code of the last text message (to `to` when given) the SMS outbox holds."""
-    messages = sms.read_outbox(svc.settings.home / "sms")
-    if to:
-        messages = [m for m in messages if m["to"] == to]
-    return re.search(r"\b(\d{6})\b", messages[-1]["text"]).group(1)
+__all__ = ["last_sms_code", "ocsp_status", "register", "register_and_approve"]
 
 
 async def register(svc, person, *, phone: str | None = None, document_type: str = "passport",
@@ -25,7 +18,7 @@ async def register(svc, person, *, phone: str | None = None, document_type: str 
     await registration.start_or_resume(svc, actor)
     await registration.confirm_identity(svc, actor)
     await registration.set_mobile(svc, actor, phone)
-    await registration.verify_mobile(svc, actor, last_sms_code(svc, phone))
+    await registration.verify_mobile(svc, actor, await last_sms_code(svc, phone))
     await registration.choose_document_type(svc, actor, document_type)
     await registration.add_document(svc, actor, "front", "front.png", png())
     if document_type != "passport":

@@ -46,6 +46,7 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
         "documents": docs, "completed": completed,
         "signed": view.signer.state == "signed", "can_sign": view.can_sign,
         "has_phone": bool(view.signer.phone), "signed_count": signed_count,
+        "sms_delayed": view.sms_delayed,
         "signer_count": view.signer_count,
         "expires_at": c.expires_at.strftime("%d/%m/%Y") if c.expires_at else None,
         "report_url": f"{base}/evidence.pdf" if completed else None,

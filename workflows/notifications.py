@@ -33,7 +33,7 @@ class DeliveryRefused(Exception):
 async def enqueue(*, channel: str, template: str, recipient: str, language: str = "fr",
                   context: dict | None = None, attachments: Iterable[dict] = (),
                   thread: dict | None = None, person_id: int | None = None,
-                  dedup_key: str | None = None) -> Notification:
+                  signer_id: int | None = None, dedup_key: str | None = None) -> Notification:
     """Records a message to send; with a dedup_key already used, returns the first one instead."""
     if dedup_key:
         existing = await Notification.get_or_none(dedup_key=dedup_key)
@@ -45,7 +45,8 @@ async def enqueue(*, channel: str, template: str, recipient: str, language: str 
             return await Notification.create(
                 channel=channel, template=template, recipient=recipient, language=language,
                 context=context or {}, attachments=list(attachments), thread=thread or {},
-                person_id=person_id, dedup_key=dedup_key, next_attempt_at=now, created_at=now)
+                person_id=person_id, signer_id=signer_id, dedup_key=dedup_key,
+                next_attempt_at=now, created_at=now)
     except IntegrityError:
         if dedup_key:
             return await Notification.get(dedup_key=dedup_key)
@@ -75,17 +76,39 @@ async def claim_due(limit: int = 20, *, channel: str | None = None) -> list[Noti
     return claimed
 
 
-async def mark_sent(notification: Notification, message_id: str | None = None) -> None:
+# What a code looks like once it is blanked from a message's context.
+BLANK_CODE = "------"
+# Why a text message carrying a code was dropped before it went out: a newer code replaced
+# it (sent late, it would carry a dead code). Not a delivery failure.
+REPLACED_CODE = "a newer code replaced this one"
+
+
+def _without_code(notification: Notification) -> dict:
+    """The fields that blank a text message's code: once an SMS is out (or will never go),
+    its code in clear need not stay in the outbox table. A mail's code stays until the code
+    dies (workflows.collections.codes.scrub_codes): the mail worker may still write it."""
+    context = notification.context or {}
+    if notification.channel == "sms" and context.get("code", BLANK_CODE) != BLANK_CODE:
+        return {"context": {**context, "code": BLANK_CODE}}
+    return {}
+
+
+async def mark_sent(notification: Notification, message_id: str | None = None, *,
+                    provider_ref: str | None = None) -> None:
+    """Records a message as handed over; `provider_ref` is the far end's id of it (an SMS
+    gateway's), by which its delivery report finds it (record_report)."""
     await Notification.filter(id=notification.id).update(
-        state="sent", sent_at=clock.now(), message_id=message_id, last_error=None)
+        state="sent", sent_at=clock.now(), message_id=message_id, last_error=None,
+        provider_ref=provider_ref[:128] if provider_ref else None,
+        **_without_code(notification))
 
 
 async def mark_failed(notification: Notification, error: str) -> bool:
     """Schedules a retry with backoff; returns False when it gave up for good."""
     attempts = notification.attempts
     if attempts > len(BACKOFF):
-        await Notification.filter(id=notification.id).update(state="failed",
-                                                             last_error=error[:2000])
+        await Notification.filter(id=notification.id).update(
+            state="failed", last_error=error[:2000], **_without_code(notification))
         return False
     await Notification.filter(id=notification.id).update(
         state="pending", next_attempt_at=clock.now() + BACKOFF[attempts - 1],
@@ -96,4 +119,21 @@ async def mark_failed(notification: Notification, error: str) -> bool:
 async def mark_refused(notification: Notification, reason: str, text: str) -> None:
     """Fails a notification for good, with the reason a far end gave."""
     await Notification.filter(id=notification.id).update(
-        state="failed", failure_reason=reason[:64], last_error=text[:2000])
+        state="failed", failure_reason=reason[:64], last_error=text[:2000],
+        **_without_code(notification))
+
+
+async def record_report(provider_ref: str, delivered: bool, text: str = "") -> bool:
+    """Records what a far end reported after sending (an SMS delivery receipt): the
+    notification it sent as `provider_ref` is "delivered", or "failed" with the reason
+    "sms_undeliverable" and the far end's words. Returns False when no message has that id
+    (a report for another deployment, or for a part of a long message after the first)."""
+    if not provider_ref:
+        return False
+    fields: dict = {"delivery_status": "delivered" if delivered else "failed",
+                    "reported_at": clock.now()}
+    if not delivered:
+        fields.update(failure_reason="sms_undeliverable", last_error=text[:2000])
+    updated = await Notification.filter(provider_ref=provider_ref[:128], channel="sms").update(
+        **fields)
+    return updated > 0

@@ -55,6 +55,30 @@ def normalize_phone(phone: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# The regions whose mobiles get SMS when a deployment says nothing else (PARAPHE_SMS_REGIONS).
+SMS_REGIONS = ("FR",)
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE,
+                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def sms_regions(settings) -> tuple[str, ...]:
+    """The regions (ISO 3166 codes) whose mobile numbers may receive SMS in this deployment."""
+    raw = getattr(settings, "sms_regions", None) or ",".join(SMS_REGIONS)
+    return tuple(x.strip().upper() for x in str(raw).split(",") if x.strip())
+
+
+def is_sms_number(phone: str, regions: tuple[str, ...] = SMS_REGIONS) -> bool:
+    """True when `phone` (E.164) is a valid mobile number of one of `regions`: a code sent
+    to a landline or to a country the deployment does not serve would never arrive."""
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return (phonenumbers.is_valid_number(parsed)
+            and phonenumbers.region_code_for_number(parsed) in regions
+            and phonenumbers.number_type(parsed) in _MOBILE_TYPES)
+
+
 def normalize_siren(siren: str) -> str:
     """The SIREN as nine digits (spaces and dots as people type them dropped), its Luhn
     check digit verified by python-stdnum; raises SirenInvalidError (details: siren,

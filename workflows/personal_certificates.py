@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from workflows import clock, evidence, notifications, otp, person_codes, sms
+from workflows import clock, evidence, notifications, otp, person_codes
 from workflows.actors import Actor
 from workflows.errors import (
     CertificateRevokedError,
@@ -104,15 +104,13 @@ async def request_revocation(svc: Services, actor: Actor) -> str:
     async with in_transaction():
         code = await person_codes.issue(person, purpose=REVOCATION_CODE, channel=channel,
                                         bound_to=cert.serial)
-        if channel == "mail":
-            await notifications.enqueue(
-                channel="mail", template="registrant/revocation_code", recipient=person.email,
-                language=person.language, person_id=person.id, context={**context, "code": code})
+        # A mail or a text message, both sent and retried by their delivery workers.
+        await notifications.enqueue(
+            channel=channel, template="registrant/revocation_code",
+            recipient=mobile if channel == "sms" else person.email,
+            language=person.language, person_id=person.id, context={**context, "code": code})
         await evidence.record("certificate.revocation_requested", actor, person_id=person.id,
                               data={"certificate": cert.serial, "channel": channel})
-    if channel == "sms":
-        await sms.provider_for(svc.settings).send(mobile, svc.templates.render(
-            "sms/registrant/revocation_code", person.language, code=code, **context).strip())
     return channel
 
 
@@ -140,7 +138,7 @@ async def confirm_revocation(svc: Services, actor: Actor, code: str) -> Certific
         raise PersonalCertificateRevokedError("your personal certificate is already revoked"
                                               ) from None
     async with in_transaction():
-        await _scrub_code_mails(person)
+        await _scrub_codes(person)
         await evidence.record("certificate.revoked", actor, person_id=person.id,
                               data={"certificate": cert.serial, "by": "holder"})
         await notifications.enqueue(
@@ -151,12 +149,13 @@ async def confirm_revocation(svc: Services, actor: Actor, code: str) -> Certific
     return cert
 
 
-async def _scrub_code_mails(person: Person) -> None:
-    # A used code need not stay readable in the outbox table.
+async def _scrub_codes(person: Person) -> None:
+    # A used code need not stay readable in the outbox table, whether mailed or texted.
     for n in await Notification.filter(person_id=person.id,
                                        template="registrant/revocation_code"):
-        if n.context.get("code") != "------":
-            await Notification.filter(id=n.id).update(context={**n.context, "code": "------"})
+        if n.context.get("code") != notifications.BLANK_CODE:
+            await Notification.filter(id=n.id).update(
+                context={**n.context, "code": notifications.BLANK_CODE})
 
 
 # --- the signing gate -----------------------------------------------------------------------

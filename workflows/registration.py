@@ -51,7 +51,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from workflows import clock, evidence, otp, people, person_codes, sms, terms, text
+from workflows import clock, evidence, notifications, otp, people, person_codes, terms, text
 from workflows.actors import Actor
 from workflows.errors import (
     IdentityDocumentMissingError,
@@ -366,7 +366,8 @@ async def set_mobile(svc: Services, actor: Actor, phone: str) -> str:
     if reg.identity_confirmed_at is None:
         raise RegistrationStepMissingError("confirm your identity first", step="identity")
     number = people.normalize_phone(phone or "")
-    if not people.PHONE_RE.match(number):
+    if not people.PHONE_RE.match(number) or not people.is_sms_number(
+            number, people.sms_regions(svc.settings)):
         raise PhoneInvalidError("this is not a mobile number: type it as +33 6 12 34 56 78")
     if await phone_bound_elsewhere(number, person.id):
         await _record("registration.mobile_refused", actor, reg, phone=number,
@@ -377,10 +378,11 @@ async def set_mobile(svc: Services, actor: Actor, phone: str) -> str:
                                         bound_to=number)
         await _save(reg, phone=number, phone_verified_at=None)
         await _record("registration.mobile_code_sent", actor, reg, phone=number)
-    # After the commit: a text message cannot be taken back.
-    await sms.provider_for(svc.settings).send(number, svc.templates.render(
-        "sms/registrant/mobile_code", person.language, code=code,
-        minutes=int(otp.CODE_LIFETIME.total_seconds() // 60)).strip())
+        # Sent (and retried) by the SMS worker, which blanks the code once it is out.
+        await notifications.enqueue(
+            channel="sms", template="registrant/mobile_code", recipient=number,
+            language=person.language, person_id=person.id,
+            context={"code": code, "minutes": int(otp.CODE_LIFETIME.total_seconds() // 60)})
     return number
 
 

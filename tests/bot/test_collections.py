@@ -104,7 +104,7 @@ async def test_sign_with_wrong_then_right_code(tg, bot, firm, svc, home):
                                       and "envoyé" in s.text])
     # The code went out of band, by SMS to the mobile checked at registration.
     assert "SMS" in sent[0].text
-    code = last_sms_code(svc, "+33655555555")
+    code = await last_sms_code(svc, "+33655555555")
     wrong = "000000" if code != "000000" else "111111"
     n = len(tg.chat(anne.id))
     await tg.send_text(anne, wrong)

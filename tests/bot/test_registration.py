@@ -53,7 +53,7 @@ async def _first_steps(tg, svc, firm, anne) -> str:
 
     await _say(tg, anne, "12", "Ce n'est pas un numéro de mobile")
     await _say(tg, anne, "+33 6 77 77 77 77", "envoyé par SMS au +33677777777")
-    code = last_sms_code(svc, "+33677777777")
+    code = await last_sms_code(svc, "+33677777777")
     wrong = f"{(int(code) + 1) % 1000000:06d}"
     await _say(tg, anne, wrong, "4 essai(s) restant(s)")
     return code
@@ -106,7 +106,7 @@ async def _next_steps(tg, svc, firm, anne, code, tmp_path) -> None:
         documents=[("accord.pdf", make_pdf(1))],
         signers=[SignerSpec("Anne Dupont", "expert@dupont.test")])
     await _say(tg, anne, f"/sign {collection.id}", "envoyé par SMS")
-    await _say(tg, anne, last_sms_code(svc, "+33677777777"), "C'est signé")
+    await _say(tg, anne, await last_sms_code(svc, "+33677777777"), "C'est signé")
     signer = await Signer.get(collection_id=collection.id)
     assert signer.certificate_serial == cert.serial
     doc = await collection.documents.all().prefetch_related("current").first()
@@ -118,9 +118,9 @@ async def _next_steps(tg, svc, firm, anne, code, tmp_path) -> None:
 
     # Revocation, confirmed by a code sent by SMS and typed in the chat.
     await _press(tg, anne, details, "Révoquer", "tapez ici le code envoyé par SMS")
-    await _say(tg, anne, "000000" if last_sms_code(svc) != "000000" else "111111",
+    await _say(tg, anne, "000000" if (await last_sms_code(svc)) != "000000" else "111111",
                "Code incorrect")
-    await _say(tg, anne, last_sms_code(svc, "+33677777777"), "est révoqué")
+    await _say(tg, anne, await last_sms_code(svc, "+33677777777"), "est révoqué")
     assert await ocsp_status(svc.trust, cert) == "revoked"
     second = await create_collection(
         svc, Actor(firm.expert.id, "telegram"), cabinet="dupont",
@@ -143,7 +143,7 @@ async def test_duplicate_mobile_then_refused_review_then_start_again(tg, bot, fi
     refused = await _say(tg, bob, "06 88 88 88 88", "already bound to another person")
     assert "revoke" in refused.text
     await _say(tg, bob, "+33699999999", "sent by SMS to +33699999999")
-    ask = await _say(tg, bob, last_sms_code(svc, "+33699999999"), "which identity document")
+    ask = await _say(tg, bob, await last_sms_code(svc, "+33699999999"), "which identity document")
     ask = await _press(tg, bob, ask, "Passport", "front of your passport")
     n = len(tg.chat(bob.id))
     await tg.send_document(bob, png(), "passport.png", "image/png")

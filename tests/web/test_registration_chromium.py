@@ -45,7 +45,7 @@ async def test_register_in_chromium(site, tmp_path):
             await page.fill("#phone", "06 12 34 56 02")
             await page.click("#send-code")
             assert await _step(page) == "mobile_code"
-            await page.fill("#code", last_sms_code(svc, "+33612345602"))
+            await page.fill("#code", await last_sms_code(svc, "+33612345602"))
             await page.click("#verify")
             await page.check("#type-passport")
             await page.click("#choose")

@@ -87,7 +87,7 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     # The mobile, then a wrong code: the page says so with the tries left.
     r, page = await _ok(site, link, "mobile", phone="06 12 34 56 01")
     assert _step(page) == "mobile_code" and "+33612345601" in page and 'data-done="mobile"' in page
-    code = last_sms_code(svc, "+33612345601")
+    code = await last_sms_code(svc, "+33612345601")
     r = await _post(site, f"{link}/mobile_code", code=_wrong(code))
     page = await r.text()
     assert r.status == 422 and _problem(page) == "otp_invalid" and "Il vous reste 4 essais" in page
@@ -165,7 +165,7 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     assert r.status == 303 and r.headers["Location"].endswith("/certificate?sent=sms")
     r, page = await _get(site, f"{link}/certificate?sent=sms")
     assert 'id="confirm-revoke"' in page and "par SMS" in page
-    code = last_sms_code(svc, "+33612345601")
+    code = await last_sms_code(svc, "+33612345601")
     r = await _post(site, f"{link}/certificate/revoke/confirm", code=_wrong(code))
     page = await r.text()
     assert r.status == 422 and _problem(page) == "otp_invalid" and 'data-status="valid"' in page

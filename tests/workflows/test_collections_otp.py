@@ -12,7 +12,8 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     world,
     world_settings,
 )
-from workflows import clock, collections, sms
+from tests.sms import sent_sms
+from workflows import clock, collections
 from workflows.collections import SignerSpec
 from workflows.errors import (
     NotASignerError,
@@ -94,7 +95,7 @@ async def test_sending_is_rate_limited_per_link(world):
 async def test_code_by_sms_goes_to_the_provider_folder(world):
     _, token = await _one(world, phone="+33 6 11 22 33 44")
     assert await collections.send_code(world.svc, token, "sms") == "sms"
-    sent = sms.read_outbox(world.svc.settings.home / "sms")
+    sent = await sent_sms(world.svc)
     assert sent[-1]["to"] == "+33611223344"
     code = sent[-1]["text"].split(" est ")[1][:6]
     signer = await collections.sign_with_code(world.svc, token, code, consent=True, **WEB)
@@ -127,7 +128,7 @@ async def test_internal_signer_signs_with_personal_certificate(world):
     assert signer.person_id == world.launcher.id
     actor = world.actor(world.launcher)
     assert await collections.request_signature_code(world.svc, actor, collection.id) == "sms"
-    code = sms.read_outbox(world.svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    code = (await sent_sms(world.svc))[-1]["text"].split(" est ")[1][:6]
     with pytest.raises(NotASignerError):
         await collections.sign_internal(world.svc, world.actor(world.expert), collection.id, code)
     signed = await collections.sign_internal(world.svc, actor, collection.id, code)
@@ -146,7 +147,7 @@ async def test_co_signer_without_sign_delegation_signs_with_a_one_time_certifica
         signers=[SignerSpec("Léa Lance", "launch@dupre.test")])
     actor = world.actor(world.launcher)
     assert await collections.request_signature_code(world.svc, actor, collection.id) == "sms"
-    code = sms.read_outbox(world.svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    code = (await sent_sms(world.svc))[-1]["text"].split(" est ")[1][:6]
     signed = await collections.sign_internal(world.svc, actor, collection.id, code)
     from workflows.models import Certificate
     cert = await Certificate.get(serial=signed.certificate_serial)

@@ -25,7 +25,8 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     world,
     world_settings,
 )
-from workflows import collections, sms
+from tests.sms import sent_sms
+from workflows import collections
 from workflows.collections import report as reports
 from workflows.collections import SignerSpec
 from workflows.errors import OtpInvalidError
@@ -64,7 +65,7 @@ async def _completed(world):
     await collections.sign_with_code(world.svc, token, code, consent=True, language="fr", **web)
     token = token_of(await link_of("paul@client.test"))
     await collections.send_code(world.svc, token, "sms", **web)
-    code = sms.read_outbox(world.svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    code = (await sent_sms(world.svc))[-1]["text"].split(" est ")[1][:6]
     await collections.sign_with_code(world.svc, token, code, consent=True, **web)
     return collection
 

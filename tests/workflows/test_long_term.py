@@ -22,7 +22,8 @@ from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     world,
     world_settings,
 )
-from workflows import clock, collections, delegations, sealing, sms
+from tests.sms import sent_sms
+from workflows import clock, collections, delegations, sealing
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.models import Collection, CollectionDocument, Document, EvidenceEvent
@@ -55,7 +56,7 @@ async def _completed_collection(world) -> Collection:
     await _client_signs(world, "client2@example.test")
     actor = world.actor(world.launcher)
     assert await collections.request_signature_code(svc, actor, collection.id) == "sms"
-    code = sms.read_outbox(svc.settings.home / "sms")[-1]["text"].split(" est ")[1][:6]
+    code = (await sent_sms(svc))[-1]["text"].split(" est ")[1][:6]
     await collections.sign_internal(svc, actor, collection.id, code)
     done = await Collection.get(id=collection.id)
     assert done.state == "completed" and done.finalized_at is not None

@@ -68,7 +68,7 @@ async def _to_documents(svc, person, document_type="id_card", phone="+3361111111
     await registration.start_or_resume(svc, actor)
     await registration.confirm_identity(svc, actor)
     await registration.set_mobile(svc, actor, phone)
-    await registration.verify_mobile(svc, actor, last_sms_code(svc))
+    await registration.verify_mobile(svc, actor, await last_sms_code(svc))
     return await registration.choose_document_type(svc, actor, document_type)
 
 
@@ -85,7 +85,7 @@ async def test_each_step_is_saved_and_resumes_where_it_stopped(world):
         "name": "Anne Dupré", "email": "expert@dupre.test", "cabinets": ["Cabinet Dupré"]}
     assert await registration.set_mobile(svc, actor, "06 12 34 56 00") == "+33612345600"
     assert (await registration.progress(svc, actor)).step == "mobile_code"
-    await registration.verify_mobile(svc, actor, last_sms_code(svc, "+33612345600"))
+    await registration.verify_mobile(svc, actor, await last_sms_code(svc, "+33612345600"))
     step = await registration.choose_document_type(svc, actor, "id_card")
     assert (step.step, step.needed_sides) == ("front", ("front", "back"))
     await registration.add_document(svc, actor, "front", "recto.jpg", jpeg())
@@ -115,7 +115,7 @@ async def test_wrong_phone_code_tells_tries_left_then_locks(world):
     await registration.start_or_resume(svc, actor)
     await registration.confirm_identity(svc, actor)
     await registration.set_mobile(svc, actor, "+33612340000")
-    code = last_sms_code(svc)
+    code = await last_sms_code(svc)
     with pytest.raises(OtpInvalidError) as wrong:
         await registration.verify_mobile(svc, actor, _wrong(code))
     assert wrong.value.details["attempts_left"] == 4
@@ -129,7 +129,7 @@ async def test_wrong_phone_code_tells_tries_left_then_locks(world):
     # A new code (after the resend interval) works.
     clock.fast_forward(seconds=31)
     await registration.set_mobile(svc, actor, "+33612340000")
-    assert (await registration.verify_mobile(svc, actor, last_sms_code(svc))).step == \
+    assert (await registration.verify_mobile(svc, actor, await last_sms_code(svc))).step == \
         "document_type"
 
 
@@ -142,7 +142,7 @@ async def test_a_burst_of_guesses_gets_five_comparisons_and_one_answer_after(wor
     await registration.start_or_resume(svc, actor)
     await registration.confirm_identity(svc, actor)
     await registration.set_mobile(svc, actor, "+33612340000")
-    code = last_sms_code(svc)
+    code = await last_sms_code(svc)
     compared = []
     real = otp.matches
 
@@ -270,7 +270,7 @@ async def test_duplicate_mobile_is_refused_until_the_old_certificate_is_revoked(
     # Anne revokes her certificate (code by SMS to her checked mobile); the number is free.
     assert await personal_certificates.request_revocation(svc, _actor(anne)) == "sms"
     await personal_certificates.confirm_revocation(svc, _actor(anne),
-                                                   last_sms_code(svc, "+33633333333"))
+                                                   await last_sms_code(svc, "+33633333333"))
     assert await registration.set_mobile(svc, actor, "+33633333333") == "+33633333333"
 
 
@@ -294,7 +294,7 @@ async def test_registered_signer_signs_then_revokes_and_is_blocked(world, tmp_pa
 
     assert await collections.request_signature_code(svc, _actor(anne), collection.id) == "sms"
     signer = await collections.sign_internal(svc, _actor(anne), collection.id,
-                                             last_sms_code(svc, "+33644444444"))
+                                             await last_sms_code(svc, "+33644444444"))
     assert signer.certificate_serial == cert.serial
     doc = await collection.documents.all().prefetch_related("current").first()
     data = await svc.documents.read(doc.current.sha256)
@@ -312,7 +312,7 @@ async def test_registered_signer_signs_then_revokes_and_is_blocked(world, tmp_pa
         with pytest.raises(OtpInvalidError):
             await personal_certificates.confirm_revocation(svc, _actor(anne), "000000")
         await personal_certificates.confirm_revocation(svc, _actor(anne),
-                                                       last_sms_code(svc, "+33644444444"))
+                                                       await last_sms_code(svc, "+33644444444"))
         assert await ocsp_status(svc.trust, cert) == "revoked"
     assert (await personal_certificates.certificate_details(anne)).status == "revoked"
     assert (await Certificate.get(id=cert.id)).revoked_at is not None

@@ -2,13 +2,14 @@
 blanking dead ones from the outbox.
 
 A code is bound to the hashes of the collection's original documents, so a code sent for
-one set of documents cannot sign another. Sending happens in one transaction with its
-mail and its evidence; a text message goes after the commit.
+one set of documents cannot sign another. The code, its message (a mail or a text message,
+both notifications the delivery workers send and retry) and its evidence are recorded in one
+transaction: nothing is sent from here.
 """
 
 from __future__ import annotations
 
-from workflows import evidence, notifications, otp, personal_certificates, sms
+from workflows import evidence, notifications, otp, people, personal_certificates
 from workflows.actors import Actor
 from workflows.errors import CollectionInvalidError, OtpLockedError, SmsUnavailableError
 from workflows.models import (
@@ -66,6 +67,9 @@ async def send(svc: Services, collection: Collection, signer: Signer, channel: s
         raise CollectionInvalidError("a code is sent by mail or sms")
     if channel == "sms" and not signer.phone:
         raise SmsUnavailableError("no mobile number is known for this signer")
+    if channel == "sms" and not people.is_sms_number(signer.phone,
+                                                     people.sms_regions(svc.settings)):
+        raise SmsUnavailableError("this signer's number cannot receive SMS here")
     bound_to = await code_binding(collection)
     cabinet = await Cabinet.get(id=collection.cabinet_id)
     if signer.person_id is not None:
@@ -78,32 +82,35 @@ async def send(svc: Services, collection: Collection, signer: Signer, channel: s
     # asking at once queue on the database's commits, not on four each.
     async with in_transaction():
         code = await otp.issue(signer, channel=channel, bound_to=bound_to)
-        await scrub_code_mails(signer)  # The codes sent before are dead now.
+        await scrub_codes(signer)  # The codes sent before are dead now.
         context = {"code": code, "signer_name": signer.name, "collection_id": collection.id,
                    "title": collection.title, "cabinet_name": cabinet.name,
                    "minutes": int(otp.CODE_LIFETIME.total_seconds() // 60)}
-        if channel == "mail":
-            mail = await notifications.enqueue(
-                channel="mail", template="signer/code", recipient=signer.email,
-                language=signer.language, context=context, person_id=signer.person_id)
-            await SignerCode.filter(signer_id=signer.id, state="active").update(
-                notification_id=mail.id)
+        message = await notifications.enqueue(
+            channel=channel, template="signer/code",
+            recipient=signer.email if channel == "mail" else signer.phone,
+            language=signer.language, context=context, person_id=signer.person_id,
+            signer_id=signer.id)
+        await SignerCode.filter(signer_id=signer.id, state="active").update(
+            notification_id=message.id)
         await evidence.record("signer.code_sent", actor, cabinet_id=collection.cabinet_id,
                               person_id=signer.person_id, collection_id=collection.id,
                               data={"signer": signer.position, "channel": channel})
-    if channel == "sms":
-        # After the commit: a text message cannot be taken back if the transaction failed.
-        await sms.provider_for(svc.settings).send(
-            signer.phone, svc.templates.render("sms/signer/code", signer.language,
-                                               **context).strip())
     return channel
 
 
-async def scrub_code_mails(signer: Signer) -> None:
-    """Blanks the codes of this signer's code mails (dead codes need not stay readable in
-    the outbox table; only their salted hash is kept, in SignerCode)."""
+async def scrub_codes(signer: Signer) -> None:
+    """Blanks the codes of this signer's code messages, mail or SMS (dead codes need not
+    stay readable in the outbox table; only their salted hash is kept, in SignerCode). A
+    text message not sent yet is dropped: sent late, it would carry a dead code."""
     ids = await SignerCode.filter(signer_id=signer.id, notification_id__not_isnull=True,
                                   ).values_list("notification_id", flat=True)
     for n in await Notification.filter(id__in=list(ids) or [0]):
-        if n.context.get("code") != "------":
-            await Notification.filter(id=n.id).update(context={**n.context, "code": "------"})
+        changes: dict = {}
+        if n.context.get("code") != notifications.BLANK_CODE:
+            changes["context"] = {**n.context, "code": notifications.BLANK_CODE}
+        if n.channel == "sms" and n.state == "pending":
+            changes.update(state="failed", last_error=notifications.REPLACED_CODE)
+        if changes:
+            await Notification.filter(id=n.id).update(**changes)
+

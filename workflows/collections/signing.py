@@ -15,7 +15,7 @@ import hashlib
 from workflows import billing, clock, evidence, otp, personal_certificates, terms
 from workflows.actors import Actor
 from workflows.collections import finalisation, notices, versions
-from workflows.collections.codes import scrub_code_mails
+from workflows.collections.codes import scrub_codes
 from workflows.errors import AlreadySignedError, CollectionStateError, OtpExpiredError
 from workflows.models import (
     Cabinet,
@@ -151,7 +151,7 @@ async def _commit(svc: Services, collection: Collection, signer: Signer, code_ro
                 raise _VersionMoved()
         if not await otp.consume(code_row):
             raise OtpExpiredError("this code was already used: ask for a new one")
-        await scrub_code_mails(signer)
+        await scrub_codes(signer)
         done = await Signer.filter(id=signer.id, state="pending").update(
             state="signed", signed_at=now, certificate_serial=cert.serial)
         if done != 1:

@@ -14,13 +14,16 @@ Two rules, decided once:
   intermediate version: it holds signatures of a document that is not final. This is what
   the signer pages always showed; the API's download (which served the latest version in
   any state) now follows it too.
+- *Is the signer's text message late?* `sms_delayed`: their latest code went by SMS and
+  the SMS provider failed at least once (it is being retried) or for good; the page then
+  says so and offers the code by mail.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows import clock, links
+from workflows import clock, links, notifications
 from workflows.collections import notices
 from workflows.errors import (
     AlreadyDeclinedError,
@@ -35,8 +38,10 @@ from workflows.models import (
     Collection,
     CollectionDocument,
     Document,
+    Notification,
     Person,
     Signer,
+    SignerCode,
 )
 from workflows.models.collections import ENDED
 
@@ -125,6 +130,20 @@ class SignerView:
     signer_count: int
     signed_count: int
     turn: bool  # True when nobody before this signer (in a set order) is still to sign
+    # The message of the signer's latest code when it went by SMS (None otherwise).
+    code_sms: Notification | None = None
+
+    @property
+    def sms_delayed(self) -> bool:
+        """The signer's latest code went by SMS and has not gone out: the provider failed
+        at least once and the message waits for its retry, or it failed for good. The
+        signer may then ask for the code by mail."""
+        n = self.code_sms
+        if n is None or self.blocker is not None:
+            return False
+        if n.state == "failed":
+            return n.last_error != notifications.REPLACED_CODE
+        return n.state in ("pending", "sending") and n.attempts >= 1 and bool(n.last_error)
 
     @property
     def ended(self) -> bool:
@@ -188,4 +207,15 @@ async def signer_view(token: str) -> SignerView:
         documents=list(await CollectionDocument.filter(collection_id=collection.id)
                        .select_related("original", "current").order_by("position")),
         signer_count=counts["total"], signed_count=counts["signed"],
-        turn=not collection.ordered or not counts["waiting"])
+        turn=not collection.ordered or not counts["waiting"],
+        code_sms=await code_sms(signer))
+
+
+async def code_sms(signer: Signer) -> Notification | None:
+    """The text message of the signer's latest code, when that code went by SMS."""
+    if not signer.phone:  # No query for the many signers without a mobile.
+        return None
+    latest = await SignerCode.filter(signer_id=signer.id).order_by("-id").first()
+    if latest is None or latest.channel != "sms" or latest.notification_id is None:
+        return None
+    return await Notification.get_or_none(id=latest.notification_id)

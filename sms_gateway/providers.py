@@ -1,5 +1,4 @@
-"""SMS providers: an interface, and the embedded default that writes each message to
-PARAPHE_HOME/sms."""
+"""The SMS provider interface, and the development default that writes files."""
 
 from __future__ import annotations
 
@@ -7,23 +6,35 @@ import asyncio
 import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
 from workflows import clock
-from workflows.ports import CoreSettings
+
+# What a provider calls with a delivery report: the provider's message id, whether the
+# message reached the handset, and the far end's words.
+ReceiptHandler = Callable[[str, bool, str], Awaitable[object]]
 
 
 class SmsProvider(Protocol):
-    async def send(self, to: str, text: str) -> str:
-        """Sends `text` to the mobile number `to`; returns the provider's message id."""
+    async def send(self, to: str, text: str, request_id: str | None = None) -> str:
+        """Sends `text` to the E.164 number `to`; returns the provider's message id.
+
+        Raises workflows.notifications.DeliveryRefused when the provider refuses for good
+        (the number cannot receive SMS); any other exception is a failure to retry."""
+
+    async def close(self) -> None:
+        """Lets go of connections (a bound SMPP session)."""
 
 
 class FileSmsProvider:
-    """Writes one JSON file per message into a folder (default: settings.home/sms).
+    """Writes one JSON file per message into a folder (default: $PARAPHE_HOME/sms).
 
     What a real gateway would send, a person or a test can read there.
     """
+
+    name = "file"
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -36,7 +47,7 @@ class FileSmsProvider:
             fh.write(data)
         os.replace(tmp, self.folder / name)
 
-    async def send(self, to: str, text: str) -> str:
+    async def send(self, to: str, text: str, request_id: str | None = None) -> str:
         at = clock.now()
         message_id = f"{at.strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(4)}"
         data = json.dumps({"id": message_id, "to": to, "text": text, "at": at.isoformat()},
@@ -45,23 +56,15 @@ class FileSmsProvider:
                                                          f"{message_id}.json", data)
         return message_id
 
+    async def close(self) -> None:
+        return None
 
-_providers: dict[str, SmsProvider] = {}
-
-
-def provider_for(settings: CoreSettings) -> SmsProvider:
-    """The provider of this deployment; tests and deployments may `install` another."""
-    key = str(settings.home)
-    if key not in _providers:
-        _providers[key] = FileSmsProvider(settings.home / "sms")
-    return _providers[key]
-
-
-def install(settings: CoreSettings, provider: SmsProvider) -> None:
-    _providers[str(settings.home)] = provider
+    def describe(self) -> str:
+        return f"files in {self.folder}"
 
 
 def read_outbox(folder: Path) -> list[dict]:
     """The messages the file provider wrote, oldest first (for people and tests)."""
     files = sorted(Path(folder).glob("*.json"))
     return [json.loads(p.read_text()) for p in files]
+
