@@ -12,7 +12,7 @@ from datetime import datetime
 from tortoise.functions import Count, Min
 
 from workflows import clock
-from workflows.models import Notification
+from workflows.models import Notification, Signer
 
 CHANNELS = ("mail", "telegram", "sms", "webhook")
 # A notification failed by running out of retries has no reason of its own (mark_failed).
@@ -86,3 +86,40 @@ async def failed_notifications(limit: int = 0) -> list[dict]:
         "last_error": _one_line(n.last_error),
         "created_at": n.created_at.isoformat(),
     } for n in rows]
+
+
+# Where a signer's invitation stands: not sent yet, sent, or their address failed.
+INVITATION_STATES = ("pending", "sent", "failed")
+
+
+def invitation_key(collection_id: int, signer_id: int) -> str:
+    # The dedup key workflows.collections.notices.invite gives the invitation.
+    return f"collection:{collection_id}:signer:{signer_id}:invitation"
+
+
+async def invitation_delivery(signers: list[Signer]) -> dict[int, str | None]:
+    """Per signer id: "pending" (invitation not sent yet), "sent", "failed" (it or a later
+    message to the signer could not be delivered), or None (not invited yet: a later turn in
+    a set order). One query, on the invitations' unique dedup keys (Notification.signer_id
+    has no index to read by)."""
+    if not signers:
+        return {}
+    keys = {invitation_key(s.collection_id, s.id): s.id for s in signers}
+    rows = await (Notification.filter(dedup_key__in=list(keys))
+                  .values("dedup_key", "state", "delivery_status"))
+    invitations = {keys[row["dedup_key"]]: row for row in rows}
+    states: dict[int, str | None] = {}
+    for signer in signers:
+        row = invitations.get(signer.id)
+        if signer.delivery_failed_at is not None:
+            # Set on a bounce or a refusal, cleared when a later message is delivered.
+            states[signer.id] = "failed"
+        elif row is None:
+            states[signer.id] = None
+        elif row["state"] == "failed" or row["delivery_status"] == "failed":
+            states[signer.id] = "failed"
+        elif row["state"] in WAITING:
+            states[signer.id] = "pending"
+        else:
+            states[signer.id] = "sent"
+    return states
