@@ -184,9 +184,6 @@ class SoftwareKeystore:
             raise KeystoreError(f"a key named {key_ref!r} already exists")
         self._loaded[key_ref] = key
 
-    def has(self, key_ref: str) -> bool:
-        return self._path(key_ref).exists()
-
     def load(self, key_ref: str):
         """The ``cryptography`` private key; raises KeyNotFoundError or MasterKeyWrongError."""
         key = self._loaded.get(key_ref)
