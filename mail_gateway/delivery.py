@@ -22,6 +22,7 @@ from pathlib import Path
 import aiosmtplib
 import dkim
 
+from mail_gateway import dkim_key
 from mail_gateway.mime import thread_id
 from mail_gateway.reply_to import reply_to
 from paraphe.templating import render
@@ -153,10 +154,9 @@ class DeliveryWorker:
         self.maildir = Maildir(self.settings.home / "outbox")
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._dkim_key: bytes | None = None
         self._large = asyncio.Semaphore(1)
-        if self.settings.dkim_private_key:
-            self._dkim_key = Path(self.settings.dkim_private_key).read_bytes()
+        # The PEM stays in memory: the stored key is encrypted at rest (mail_gateway.dkim_key).
+        self._dkim_key: bytes | None = dkim_key.signing_pem(self.settings)
 
     def wake(self) -> None:
         self._wake.set()

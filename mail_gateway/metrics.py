@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+
 from mail_gateway.spool import Spool, oldest_unanswered
 from workflows import clock
 from workflows.ports import CoreSettings
 
 
-def spool_metrics(settings: CoreSettings) -> list[str]:
+def spool_metrics(settings: CoreSettings) -> list[Metric]:
     """Accepted mail waiting and set aside, and how long the oldest unanswered one has waited."""
     spool = Spool(settings.home / "spool")
-    return [
-        "# TYPE paraphe_spool_messages gauge",
-        f'paraphe_spool_messages{{state="pending"}} {len(spool.pending())}',
-        f'paraphe_spool_messages{{state="quarantined"}} {len(spool.quarantined())}',
-        "# TYPE paraphe_spool_oldest_unanswered_seconds gauge",
-        f"paraphe_spool_oldest_unanswered_seconds {oldest_unanswered(spool, clock.now()):.1f}",
-    ]
+    messages = GaugeMetricFamily("paraphe_spool_messages", "Accepted mail in the spool",
+                                 labels=["state"])
+    messages.add_metric(["pending"], len(spool.pending()))
+    messages.add_metric(["quarantined"], len(spool.quarantined()))
+    oldest = GaugeMetricFamily("paraphe_spool_oldest_unanswered_seconds",
+                               "How long the oldest unanswered accepted mail has waited",
+                               value=round(oldest_unanswered(spool, clock.now()), 1))
+    return [messages, oldest]

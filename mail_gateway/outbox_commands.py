@@ -1,4 +1,5 @@
-"""`paraphe outbox [--json]`: the mail that went out to the embedded outbox (a Maildir)."""
+"""`paraphe outbox [--json] [--limit N]`: the mail that went out to the embedded outbox (a
+Maildir); `--failed`: the notifications of every channel that could not be delivered."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ def register(sub) -> None:
     parser = sub.add_parser("outbox", help="list outgoing mail of the embedded outbox")
     parser.add_argument("--json", action="store_true", help="one JSON document")
     parser.add_argument("--limit", type=int, default=0, help="only the last N messages")
+    parser.add_argument("--failed", action="store_true",
+                        help="notifications of every channel that failed for good")
     parser.set_defaults(handler=list_outbox)
 
 
@@ -45,6 +48,8 @@ def read_outbox(root) -> list[dict]:
 async def list_outbox(args, ctx) -> int:
     if args.limit < 0:
         raise CliError("--limit must be a positive number")
+    if args.failed:
+        return await list_failed(args, ctx)
     if ctx.settings.smtp_relay:
         raise CliError(f"outgoing mail goes through the relay {ctx.settings.smtp_relay}; "
                        "there is no embedded outbox")
@@ -59,4 +64,21 @@ async def list_outbox(args, ctx) -> int:
     for item in items:
         files = f"  [{', '.join(item['attachments'])}]" if item["attachments"] else ""
         print(f"{item['date'] or '?'}  {item['to']}  {item['subject']}{files}")
+    return 0
+
+
+async def list_failed(args, ctx) -> int:
+    """From the database, whatever the relay: mail, Telegram, SMS and webhook alike."""
+    from workflows.delivery_state import failed_notifications
+
+    await ctx.open(services=False)
+    items = await failed_notifications(args.limit)
+    if args.json:
+        print_json({"failed": items})
+        return 0
+    if not items:
+        print("no failed notifications")
+    for item in items:
+        print(f"{item['created_at']}  {item['channel']}  {item['recipient']}  {item['template']}"
+              f"  attempts={item['attempts']}  {item['failure_reason']}  {item['last_error']}")
     return 0

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 import compat
 from compat import CompatError
-from mail_gateway import outbox_commands, spool_commands
+from mail_gateway import dkim_commands, outbox_commands, spool_commands
 from paraphe import serve
 from paraphe.commands import (
     apikey,
@@ -34,7 +34,8 @@ from workflows.errors import ParapheError
 
 # Each module has register(subparsers); its handlers are async (args, ctx) -> int | None.
 COMMAND_MODULES = (serve, demo, cabinets, users, delegations, credit, audit, seal, trust,
-                   outbox_commands, spool_commands, apikey, webhook, registration, terms, archive)
+                   outbox_commands, spool_commands, dkim_commands, apikey, webhook, registration,
+                   terms, archive)
 
 
 class _Parser(argparse.ArgumentParser):

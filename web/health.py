@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from tortoise import connections
 
+from web.outbox_metrics import outbox_families
 from workflows.models import Cabinet, EvidenceEvent, Notification
 from workflows.ports import CoreSettings
 from workflows.services import Services
 
 
-# A part's own gauges for /metrics, from the settings: Prometheus text lines. Run in a
-# thread, since they may read files (the mail spool's, mail_gateway.metrics).
-MetricsSource = Callable[[CoreSettings], list[str]]
+# A part's own metric families for /metrics, from the settings. Run in a thread, since they
+# may read files (the mail spool's, mail_gateway.metrics).
+MetricsSource = Callable[[CoreSettings], list[Metric]]
+
+
+class _Scrape:
+    """A collector of families already computed for this scrape: the queries are async, and
+    prometheus_client's collect() is not; the library writes the exposition format."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self):
+        return iter(self.families)
+
+
+def exposition(families: Iterable[Metric]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Scrape(families))
+    return generate_latest(registry)
 
 
 def add_routes(app: web.Application, svc: Services, *, sources: tuple[MetricsSource,
@@ -29,21 +49,23 @@ def add_routes(app: web.Application, svc: Services, *, sources: tuple[MetricsSou
         return web.json_response({"status": "ok", "database": "ok"})
 
     async def metrics(request: web.Request) -> web.Response:
-        lines = [
-            "# TYPE paraphe_cabinets gauge",
-            f"paraphe_cabinets {await Cabinet.all().count()}",
-            "# TYPE paraphe_evidence_events gauge",
-            f"paraphe_evidence_events {await EvidenceEvent.all().count()}",
-            "# TYPE paraphe_notifications gauge",
+        families = [
+            GaugeMetricFamily("paraphe_cabinets", "Cabinets",
+                              value=await Cabinet.all().count()),
+            GaugeMetricFamily("paraphe_evidence_events", "Events of the evidence log",
+                              value=await EvidenceEvent.all().count()),
         ]
+        by_state = GaugeMetricFamily("paraphe_notifications", "Notifications by state",
+                                     labels=["state"])
         for state in ("pending", "sending", "sent", "failed"):
-            count = await Notification.filter(state=state).count()
-            lines.append(f'paraphe_notifications{{state="{state}"}} {count}')
+            by_state.add_metric([state], await Notification.filter(state=state).count())
+        families.append(by_state)
+        families.extend(await outbox_families())
         for source in sources:
-            lines.extend(await asyncio.get_running_loop().run_in_executor(
+            families.extend(await asyncio.get_running_loop().run_in_executor(
                 None, source, svc.settings))
-        return web.Response(text="\n".join(lines) + "\n",
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(body=exposition(families),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

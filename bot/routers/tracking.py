@@ -15,16 +15,19 @@ from workflows.collections import (
     list_collections,
     remind_collection,
 )
+from workflows.delivery_state import invitation_delivery
 from workflows.services import Services
 
 router = Router(name=__name__)
 
 
 async def describe(collection) -> dict:
-    """What a person reads of a collection: its documents and signers with their states."""
+    """What a person reads of a collection: its documents, its signers with their states and
+    where each one's invitation stands (sent, waiting, or an address that failed)."""
     signers = await collection.signers.all().order_by("position")
     documents = await collection.documents.all().order_by("position")
     return {"collection": collection, "signers": signers,
+            "delivery": await invitation_delivery(signers),
             "documents": [d.filename for d in documents]}
 
 

@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mail_gateway import pipeline
 from mail_gateway.models import InboundMessage
@@ -45,9 +46,11 @@ async def test_operator_lists_shows_retries_and_drops_spooled_mail(svc, firm, se
                       aside.stem: ("quarantined", "message_unreadable")}
 
     metrics = await (await web_site.get(f"{settings.public_url}/metrics")).text()
-    assert 'paraphe_spool_messages{state="pending"} 1' in metrics
-    assert 'paraphe_spool_messages{state="quarantined"} 1' in metrics
-    age = float(metrics.split("\nparaphe_spool_oldest_unanswered_seconds ")[1].split()[0])
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(metrics) for s in family.samples}
+    assert samples["paraphe_spool_messages", (("state", "pending"),)] == 1
+    assert samples["paraphe_spool_messages", (("state", "quarantined"),)] == 1
+    age = samples["paraphe_spool_oldest_unanswered_seconds", ()]
     assert 7190 < age < 7300
 
     result = await asyncio.to_thread(paraphe, settings, "spool", "show", aside.stem, "--json")

@@ -24,6 +24,7 @@ from web.api.context import (
 )
 from web.api.seals import core_key
 from workflows import errors
+from workflows.delivery_state import invitation_delivery
 from workflows.collections import (
     SignerSpec,
     approve_collection,
@@ -69,6 +70,7 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
     docs = await (CollectionDocument.filter(collection_id=collection.id)
                   .select_related("original", "current").order_by("position"))
     signers = await collection.signers.all().order_by("position")
+    delivery = await invitation_delivery(signers)
     base = f"/api/v1/collections/{collection.id}"
     return {
         "id": collection.id, "cabinet": cabinet_slug, "state": collection.state,
@@ -86,6 +88,7 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
             "position": s.position, "name": s.name, "email": s.email, "state": s.state,
             "internal": s.person_id is not None, "signed_at": _iso(s.signed_at),
             "declined_at": _iso(s.declined_at), "decline_reason": s.decline_reason,
+            "invitation": delivery[s.id],
         } for s in signers],
         "evidence_report": f"{base}/evidence",
         "evidence_signature": f"{base}/evidence.p7s",

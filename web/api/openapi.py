@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from workflows.delivery_state import INVITATION_STATES
 from workflows.models.collections import SIGNER_STATES, STATES
 
 
@@ -105,7 +106,12 @@ SCHEMAS = {
                                "state": {"enum": list(SIGNER_STATES)},
                                "internal": {"type": "boolean"}, "signed_at": DATE,
                                "declined_at": DATE,
-                               "decline_reason": {"type": ["string", "null"]}}}}}},
+                               "decline_reason": {"type": ["string", "null"]},
+                               "invitation": {
+                                   "enum": [*INVITATION_STATES, None],
+                                   "description": "Delivery of the signer's invitation: "
+                                                  "pending (not sent yet), sent, failed (their "
+                                                  "address failed); null: not invited yet"}}}}}},
     "Cabinet": {"type": "object", "required": ["slug", "name", "siren"],
                 "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
                                "siren": {"type": ["string", "null"],

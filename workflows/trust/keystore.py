@@ -59,6 +59,20 @@ def _write_new_file(path: Path, data: bytes) -> bool:
         tmp.unlink(missing_ok=True)
 
 
+def _replace_file(path: Path, data: bytes) -> None:
+    """Writes a 0600 file atomically in place of any file of that name."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _generate_private_key(kind: str):
     if kind == "ec-p256":
         return ec.generate_private_key(ec.SECP256R1())
@@ -155,6 +169,20 @@ class SoftwareKeystore:
             raise KeystoreError(f"a key named {key_ref!r} already exists")
         self._loaded[key_ref] = key
         return key.public_key()
+
+    def store(self, key_ref: str, key, *, replace: bool = False) -> None:
+        """Stores a private key made elsewhere, encrypted like the others: the outgoing DKIM
+        key, which the mail library needs in clear at signing time (so it cannot live in a
+        token). Without `replace`, raises KeystoreError when the name is taken; with it, the
+        old key is swapped for the new one in one rename, never leaving the name empty."""
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        blob = self._seal(der, key_ref.encode())
+        if replace:
+            _replace_file(self._path(key_ref), blob)
+        elif not _write_new_file(self._path(key_ref), blob):
+            raise KeystoreError(f"a key named {key_ref!r} already exists")
+        self._loaded[key_ref] = key
 
     def load(self, key_ref: str):
         """The ``cryptography`` private key; raises KeyNotFoundError or MasterKeyWrongError."""
