@@ -1,5 +1,10 @@
 """Delivery outcomes: which signer a message is about, the provider's id and report, the
-failure's reason; a signer whose invitation could not be delivered."""
+failure's reason; a signer whose invitation could not be delivered.
+
+AddField creates no index for `db_index=True`, so the two look-ups it is for (a delivery
+report by provider id, a signer's messages) get theirs by SQL. On SQLite, rebuilding the
+signer table (0007 dropped a column) lost its (person_id, state) index: made again under
+the name PostgreSQL kept."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -46,5 +51,15 @@ class Migration(migrations.Migration):
             model_name='Signer',
             name='delivery_failure',
             field=fields.TextField(null=True, unique=False),
+        ),
+        ops.RunSQL(
+            [
+                "CREATE INDEX IF NOT EXISTS idx_notification_provider_ref"
+                " ON notification (provider_ref)",
+                "CREATE INDEX IF NOT EXISTS idx_notification_signer ON notification (signer_id)",
+                "CREATE INDEX IF NOT EXISTS idx_signer_person__ae531f ON signer (person_id, state)",
+            ],
+            reverse_sql=["DROP INDEX IF EXISTS idx_notification_provider_ref",
+                         "DROP INDEX IF EXISTS idx_notification_signer"],
         ),
     ]
