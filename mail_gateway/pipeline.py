@@ -11,7 +11,8 @@ from pathlib import Path
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from mail_gateway import delivery, errors, mime, replies, rules
+from mail_gateway import bounces, delivery, errors, mime, replies, rules
+from mail_gateway.addresses import BOUNCE
 from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
 from mail_gateway.errors import MessageUnreadableError
@@ -167,6 +168,11 @@ class SpoolWorker:
         except FileNotFoundError:
             return "gone"
         envelope = spooled.envelope
+        if envelope.get("command") == BOUNCE:
+            outcome = await bounces.process(self.svc, envelope, spooled.raw)
+            await loop.run_in_executor(None, self.spool.remove, path)
+            self._retries.pop(path, None)
+            return outcome
         content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
         try:
             mail = await loop.run_in_executor(None, mime.parse, spooled.raw)

@@ -85,7 +85,8 @@ async def send(svc: Services, collection: Collection, signer: Signer, channel: s
         if channel == "mail":
             mail = await notifications.enqueue(
                 channel="mail", template="signer/code", recipient=signer.email,
-                language=signer.language, context=context, person_id=signer.person_id)
+                language=signer.language, context=context, person_id=signer.person_id,
+                signer_id=signer.id)
             await SignerCode.filter(signer_id=signer.id, state="active").update(
                 notification_id=mail.id)
         await evidence.record("signer.code_sent", actor, cabinet_id=collection.cabinet_id,
