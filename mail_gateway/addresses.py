@@ -9,6 +9,9 @@ from email.utils import getaddresses
 from mail_gateway.commands import CHAINS
 
 COMMANDS = tuple(CHAINS)
+# Not a command people write to: delivery reports for outgoing mail come back to
+# bounce+<token>@ (the VERP return path of workflows.deliveries), without sender authentication.
+BOUNCE = "bounce"
 _LOCAL_RE = re.compile(r"^(?P<command>[a-z]+)(?:\+(?P<secret>[A-Za-z0-9_-]{1,64})"
                        r"(?:\+(?P<cabinet>[a-z0-9][a-z0-9-]{1,62}))?)?$")
 
@@ -20,6 +23,11 @@ class Recipient:
     command: str
     secret: str | None = None
     cabinet: str | None = None
+
+    @property
+    def bounce(self) -> bool:
+        """A delivery report's address (bounce+<token>@): `secret` holds the token."""
+        return self.command == BOUNCE
 
     def redacted(self, domain: str) -> str:
         """The address without its secret, for logs, spool files and the evidence log."""
@@ -40,7 +48,12 @@ def parse_recipient(address: str, mail_domain: str) -> Recipient | None:
     # Local parts are case-sensitive in theory; people type SEAL@ too. The secret keeps its case.
     head, plus, rest = local.partition("+")
     match = _LOCAL_RE.match(head.lower() + plus + rest)
-    if not match or match["command"] not in COMMANDS:
+    if not match:
+        return None
+    if match["command"] == BOUNCE:
+        if not match["secret"] or match["cabinet"]:
+            return None
+    elif match["command"] not in COMMANDS:
         return None
     return Recipient(match["command"], match["secret"], match["cabinet"])
 

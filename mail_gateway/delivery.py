@@ -2,7 +2,9 @@
 
 To the Maildir `$PARAPHE_HOME/outbox` by default, each notification under a name of its own
 so that a retry after a crash never writes a second copy; or through PARAPHE_SMTP_RELAY with
-aiosmtplib. Failures are retried with the backoff of workflows.notifications.
+aiosmtplib. Failures are retried with the backoff of workflows.notifications; a relay's 5xx
+for the message is a permanent failure (workflows.deliveries.refused). The envelope sender is
+the notification's VERP address, bounce+<token>@<mail domain>, where its bounces come back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from mail_gateway import dkim_key
 from mail_gateway.mime import thread_id
 from mail_gateway.reply_to import reply_to
 from paraphe.templating import render
-from workflows import clock, notifications
+from workflows import clock, deliveries, notifications
 from workflows.services import Services
 from workflows.text import clean_line
 from workflows.models import Notification
@@ -220,21 +222,35 @@ class DeliveryWorker:
 
     async def _deliver_now(self, notification: Notification) -> int:
         try:
-            message_id, data = await self.compose(notification)
-            if self.settings.smtp_relay:
-                await self._relay(notification, data)
-            else:
-                name = self.maildir.name_for(notification, message_id)
-                await asyncio.get_running_loop().run_in_executor(
-                    None, self.maildir.deliver, name, data)
+            message_id = await self.send(notification)
         except asyncio.CancelledError:
             raise
+        except notifications.DeliveryRefused as exc:
+            log.info("mail %s refused for good: %s", notification.id, exc.reason)
+            await deliveries.refused(self.svc, notification, exc.reason, exc.text)
+            return 0
         except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff.
             log.warning("mail %s to the outbox failed: %s", notification.id, type(exc).__name__)
             await notifications.mark_failed(notification, f"{type(exc).__name__}: {exc}")
             return 0
         await notifications.mark_sent(notification, message_id)
         return 1
+
+    async def send(self, notification: Notification) -> str:
+        """Composes and hands over one mail notification (to the relay, or into the Maildir);
+        returns its Message-ID. Raises notifications.DeliveryRefused when the relay refuses
+        it for good (5xx); any other error is worth a retry."""
+        message_id, data = await self.compose(notification)
+        if self.settings.smtp_relay:
+            await self._relay(notification, data)
+            return message_id
+        name = self.maildir.name_for(notification, message_id)
+        # An MTA writes the envelope sender as Return-Path when it delivers into a Maildir;
+        # the embedded outbox is such a final delivery, so it keeps the VERP address too.
+        path = deliveries.return_path(self.settings, notification.id)
+        data = f"Return-Path: <{path}>\n".encode() + data
+        await asyncio.get_running_loop().run_in_executor(None, self.maildir.deliver, name, data)
+        return message_id
 
     async def compose(self, notification: Notification) -> tuple[str, bytes]:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
@@ -310,6 +326,45 @@ class DeliveryWorker:
         host, _, port = self.settings.smtp_relay.rpartition(":")
         if not host:
             host, port = self.settings.smtp_relay, "25"
-        sender = f"noreply@{self.settings.mail_domain}"
-        await aiosmtplib.send(data, sender=sender, recipients=[notification.recipient],
-                              hostname=host, port=int(port), timeout=30)
+        # VERP: a bounce comes back to bounce+<token>@ and names this notification.
+        sender = deliveries.return_path(self.settings, notification.id)
+        try:
+            await aiosmtplib.send(data, sender=sender, recipients=[notification.recipient],
+                                  hostname=host, port=int(port), timeout=30)
+        except aiosmtplib.SMTPException as exc:
+            refusal = permanent_refusal(exc)
+            if refusal is not None:
+                raise refusal from exc
+            raise
+        await deliveries.accepted(notification)
+
+
+# Enhanced status codes (RFC 3463) and the words of relays that do not send them, which say
+# the mailbox does not exist: 5.1.1 bad destination mailbox, 5.1.10 null MX (RFC 7505).
+_UNKNOWN_STATUS_RE = re.compile(r"\b5\.1\.(?:1|10)\b")
+_UNKNOWN_WORDS_RE = re.compile(r"user unknown|unknown user|no such (?:user|mailbox|recipient)|"
+                               r"mailbox (?:unavailable|not found)|does not exist",
+                               re.IGNORECASE)
+
+
+def permanent_refusal(exc: Exception) -> notifications.DeliveryRefused | None:
+    """The permanent failure an aiosmtplib error stands for, or None when it is worth a retry.
+
+    Only a 5xx about this message counts: a recipient refused (RCPT) or the message refused
+    (end of DATA). A 4xx, a lost connection, and a 5xx to our own greeting, sender or login
+    (the relay refusing us, not the address: a configuration of ours to fix, which must not
+    mark every signer failing) are retried with the backoff of workflows.notifications.
+    """
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        found = [r for r in exc.recipients if r.code >= 500]
+        if not found:
+            return None
+        exc = found[0]
+    if not isinstance(exc, (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError)):
+        return None
+    if exc.code < 500:
+        return None
+    text = clean_line(f"{exc.code} {exc.message}", 500)
+    unknown = _UNKNOWN_STATUS_RE.search(exc.message or "") or (
+        exc.code in (550, 551, 553) and _UNKNOWN_WORDS_RE.search(exc.message or ""))
+    return notifications.DeliveryRefused("mailbox_unknown" if unknown else "relay_refused", text)

@@ -11,7 +11,8 @@ from pathlib import Path
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from mail_gateway import approval_replies, delivery, errors, mime, replies, rules
+from mail_gateway import approval_replies, bounces, delivery, errors, mime, replies, rules
+from mail_gateway.addresses import BOUNCE
 from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
 from mail_gateway.errors import MessageUnreadableError
@@ -167,6 +168,11 @@ class SpoolWorker:
         except FileNotFoundError:
             return "gone"
         envelope = spooled.envelope
+        if envelope.get("command") == BOUNCE:
+            outcome = await bounces.process(self.svc, envelope, spooled.raw)
+            await loop.run_in_executor(None, self.spool.remove, path)
+            self._retries.pop(path, None)
+            return outcome
         content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
         try:
             mail = await loop.run_in_executor(None, mime.parse, spooled.raw)
@@ -200,7 +206,7 @@ class SpoolWorker:
             return "ignored"
         ctx = self._context(key, envelope, mail, person, headers)
         try:
-            reply = await _run(ctx)
+            reply = await _answer_command(ctx)
         except rules.Discard as discarded:
             log.info("message %s from a robot (%s): recorded, not answered", mail.message_id,
                      discarded.marker)
@@ -291,7 +297,7 @@ class SpoolWorker:
         return reply.template
 
 
-async def _run(ctx: MailContext) -> replies.Reply:
+async def _answer_command(ctx: MailContext) -> replies.Reply:
     """The command's chain and command; a reply to an approval request (it comes to
     collect@, the request's Reply-To) is answered as such, not as a new collection."""
     collection_id = await approval_replies.answered_collection(ctx)

@@ -15,7 +15,7 @@ from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticato
 from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
-from workflows import clock, mail_in, people
+from workflows import clock, deliveries, mail_in, people
 from workflows.errors import ParapheError
 from workflows.services import Services
 
@@ -48,7 +48,12 @@ class GatewayHandler:
             return errors.TOO_MANY_RECIPIENTS.line(limit=MAX_RECIPIENTS)
         recipient = parse_recipient(address, self.gateway.settings.mail_domain)
         person_id = None
-        if recipient is not None and recipient.secret:
+        if recipient is not None and recipient.bounce:
+            # A forged or stale token is refused here with 550 5.1.1: nothing is spooled, and
+            # the report's sender (a null sender) gets no mail back from us, only the code.
+            if deliveries.notification_id_of(self.gateway.settings, recipient.secret) is None:
+                recipient = None
+        elif recipient is not None and recipient.secret:
             person = await mail_in.find_person(self.gateway.settings, recipient.secret)
             person_id = person.id if person else None
             if person is None:
@@ -139,12 +144,15 @@ class Gateway:
         headers = parse_headers(raw)
         peer_ip = peer[0] if isinstance(peer, tuple) else str(peer or "")
         auth: SenderAuth | None = None
-        commands = {r.command for r, _ in recipients if r.secret is None}
+        commands = {r.command for r, _ in recipients if r.secret is None and not r.bounce}
         if commands:
             auth = await self.authenticator.authenticate(raw, headers, peer_ip=peer_ip,
                                                          commands=commands)
         plans = []
         for recipient, secret_person_id in recipients:
+            if recipient.bounce:
+                plans.append(self._bounce_plan(recipient, mail_from, peer_ip))
+                continue
             if recipient.secret:
                 person_id, how = secret_person_id, SenderAuth("secret")
             else:
@@ -167,6 +175,17 @@ class Gateway:
         for path in paths:
             self.worker.submit(path)
         return paths
+
+    def _bounce_plan(self, recipient: Recipient, mail_from: str, peer_ip: str) -> dict:
+        """The envelope of a delivery report: no person, no sender authentication (a DSN
+        comes from a null sender); the notification its token names (checked at RCPT)."""
+        return {
+            "mail_from": mail_from, "rcpt": recipient.redacted(self.settings.mail_domain),
+            "command": recipient.command, "cabinet": None, "person_id": None,
+            "notification_id": deliveries.notification_id_of(self.settings, recipient.secret),
+            "auth": {"method": "none"}, "peer": peer_ip,
+            "received_at": clock.now().isoformat(),
+        }
 
 
 async def start_gateway(svc: Services, *, dns: DnsResolver | None = None) -> Gateway:

@@ -33,8 +33,12 @@ class DeliveryRefused(Exception):
 async def enqueue(*, channel: str, template: str, recipient: str, language: str = "fr",
                   context: dict | None = None, attachments: Iterable[dict] = (),
                   thread: dict | None = None, person_id: int | None = None,
-                  signer_id: int | None = None, dedup_key: str | None = None) -> Notification:
-    """Records a message to send; with a dedup_key already used, returns the first one instead."""
+                  dedup_key: str | None = None, signer_id: int | None = None) -> Notification:
+    """Records a message to send; with a dedup_key already used, returns the first one instead.
+
+    `signer_id` names the collection signer the message is about (their invitation, reminder
+    or code), so that a bounce can mark them (workflows.deliveries).
+    """
     if dedup_key:
         existing = await Notification.get_or_none(dedup_key=dedup_key)
         if existing is not None:
@@ -45,7 +49,7 @@ async def enqueue(*, channel: str, template: str, recipient: str, language: str 
             return await Notification.create(
                 channel=channel, template=template, recipient=recipient, language=language,
                 context=context or {}, attachments=list(attachments), thread=thread or {},
-                person_id=person_id, signer_id=signer_id, dedup_key=dedup_key,
+                person_id=person_id, dedup_key=dedup_key, signer_id=signer_id,
                 next_attempt_at=now, created_at=now)
     except IntegrityError:
         if dedup_key:

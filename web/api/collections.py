@@ -89,6 +89,9 @@ async def serialize(collection: Collection, *, cabinet_slug: str) -> dict:
             "internal": s.person_id is not None, "signed_at": _iso(s.signed_at),
             "declined_at": _iso(s.declined_at), "decline_reason": s.decline_reason,
             "invitation": delivery[s.id],
+            # Set while the signer's address is failing (a bounce, a relay's refusal).
+            "delivery_failed_at": _iso(s.delivery_failed_at),
+            "delivery_failure": s.delivery_failure,
         } for s in signers],
         "evidence_report": f"{base}/evidence",
         "evidence_signature": f"{base}/evidence.p7s",

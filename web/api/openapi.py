@@ -111,7 +111,9 @@ SCHEMAS = {
                                    "enum": [*INVITATION_STATES, None],
                                    "description": "Delivery of the signer's invitation: "
                                                   "pending (not sent yet), sent, failed (their "
-                                                  "address failed); null: not invited yet"}}}}}},
+                                                  "address failed); null: not invited yet"},
+                               "delivery_failed_at": DATE,
+                               "delivery_failure": {"type": ["string", "null"]}}}}}},
     "Cabinet": {"type": "object", "required": ["slug", "name", "siren"],
                 "properties": {"slug": {"type": "string"}, "name": {"type": "string"},
                                "siren": {"type": ["string", "null"],

@@ -52,7 +52,8 @@ async def collection_context(collection: Collection) -> dict:
         "expires_at": _iso(collection.expires_at),
         "documents": [{"position": d.position, "filename": d.filename,
                        "sha256": d.original.sha256} for d in docs],
-        "signers": [{"name": s.name, "email": s.email, "state": s.state} for s in signers],
+        "signers": [{"name": s.name, "email": s.email, "state": s.state,
+                     "delivery_failed": s.delivery_failed_at is not None} for s in signers],
         "signer_count": counts["total"], "signed_count": counts["signed"],
         "more_signers": counts["total"] - len(signers),
     }
@@ -71,7 +72,7 @@ async def invite(svc: Services, collection: Collection, signer: Signer, *,
         notified_at=clock.now()) == 1
     await notifications.enqueue(
         channel="mail", template="signer/invitation", recipient=signer.email,
-        language=signer.language, context=ctx, person_id=signer.person_id,
+        language=signer.language, context=ctx, person_id=signer.person_id, signer_id=signer.id,
         dedup_key=f"collection:{collection.id}:signer:{signer.id}:invitation")
     return first
 
@@ -102,7 +103,7 @@ async def remind(svc: Services, collection: Collection, signer: Signer, *, stage
                                 "email": signer.email, "stage": stage, "number": number})
     await notifications.enqueue(
         channel="mail", template="signer/reminder", recipient=signer.email,
-        language=signer.language, context=ctx, person_id=signer.person_id,
+        language=signer.language, context=ctx, person_id=signer.person_id, signer_id=signer.id,
         dedup_key=f"collection:{collection.id}:signer:{signer.id}:{stage}:{number}")
 
 
