@@ -2,7 +2,8 @@
 and where each stands, approve / reject with a reason / cancel / remind, and the
 downloads (the documents — signed copies once completed — and the evidence certificate).
 
-An expert sees the cabinet's collections; a collaborator those they started. Every action
+An expert sees the cabinet's collections; a collaborator those they started and those
+awaiting their approval. Every action
 is the core's use case, which checks the member's delegation (`launch` to approve or reject)
 as it does for mail, chat and the API.
 """
@@ -40,7 +41,9 @@ async def _visible(request: web.Request):
     rows = await collections.list_collections(actor(request, current), state=state,
                                               cabinet=membership.cabinet.slug)
     if membership.role != "expert":
-        rows = [c for c in rows if c.created_by_id == current.person_id]
+        # Theirs, and those awaiting their approval (the core's list, for `launch` holders).
+        waiting = {c.id for c in await collections.pending_approvals(current.person)}
+        rows = [c for c in rows if c.created_by_id == current.person_id or c.id in waiting]
     return current, membership, state, rows
 
 
@@ -65,7 +68,9 @@ async def _one(request: web.Request):
     collection = await collections.get_collection(actor(request, current),
                                                   int(request.match_info["id"]))
     if collection.cabinet_id != membership.cabinet_id or (
-            membership.role != "expert" and collection.created_by_id != current.person_id):
+            membership.role != "expert" and collection.created_by_id != current.person_id
+            and collection.id not in {c.id for c in await collections.pending_approvals(
+                current.person)}):
         raise CollectionNotFoundError(
             f"no collection {collection.id}", collection_id=collection.id)
     return current, collection
