@@ -43,7 +43,8 @@ async def test_code_opens_a_session_stored_hashed(world):  # noqa: F811
                                                       user_agent="UA\x00\nwith break" * 30)
     row = await CabinetSession.get(id=opened.session.id)
     assert row.token_hash == cabinet_sessions.token_hash(opened.token) != opened.token
-    assert len(row.user_agent) <= 200 and "\n" not in row.user_agent and "\x00" not in row.user_agent
+    assert len(row.user_agent) <= 200
+    assert "\n" not in row.user_agent and "\x00" not in row.user_agent
     assert (await cabinet_sessions.session_for(opened.token)).person_id == world.expert.id
     with pytest.raises(OtpExpiredError):  # Used.
         await cabinet_sessions.sign_in_with_code("expert@dupre.test", code)
