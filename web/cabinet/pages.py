@@ -13,7 +13,7 @@ from aiohttp import web
 
 from web.cabinet import render
 from web.cabinet.signin import actor, required
-from workflows import apikeys, billing, delegations, people, terms
+from workflows import apikeys, billing, delegations, people, seal_history, terms, webhooks
 from workflows.errors import NotAMemberError, ParapheError
 from workflows.models import LedgerEntry, Membership
 from workflows.models.apikeys import SCOPES
@@ -23,6 +23,8 @@ from workflows.services import Services
 SERVICES = web.AppKey("cabinet_pages_services", object)
 SLUG = "{slug:[a-z0-9][a-z0-9-]{1,62}}"
 LEDGER_ROWS = 50
+# The sections every member opens; the others are the expert's.
+MEMBER_SECTIONS = ("overview", "seals")
 DONE = ("invited", "removed", "granted", "revoked", "accepted", "key_revoked")
 
 
@@ -46,7 +48,7 @@ async def _membership(request: web.Request) -> tuple[object, Membership]:
 
 async def _context(request: web.Request, section: str, **extra) -> web.Response:
     current, membership = await _membership(request)
-    if section != "overview":
+    if section not in MEMBER_SECTIONS:
         await people.require_expert(actor(request, current), membership.cabinet)
     cabinet, svc = membership.cabinet, _svc(request)
     ctx = {"cabinet": cabinet, "membership": membership, "section": section,
@@ -66,6 +68,11 @@ async def _context(request: web.Request, section: str, **extra) -> web.Response:
     elif section == "keys":
         ctx["keys"] = await apikeys.list_keys(cabinet.slug)
         ctx["members"] = await people.members_of(cabinet)
+    elif section == "seals":
+        ctx["seals"] = await seal_history.seals_made(cabinet, current.person_id)
+    elif section == "webhooks":
+        ctx["endpoints"] = await webhooks.list_endpoints(cabinet.slug)
+        ctx["deliveries"] = await webhooks.deliveries(cabinet.slug)
     ctx.update(extra)
     return await render.page(request, "cabinet", **ctx)
 
@@ -166,7 +173,7 @@ def add_routes(app: web.Application, svc: Services) -> None:
     app.router.add_get("/c", to_home)
     base = f"/c/{SLUG}"
     app.router.add_get(base, _page("overview"))
-    for section in ("members", "terms", "credit", "keys"):
+    for section in ("members", "terms", "credit", "keys", "seals", "webhooks"):
         app.router.add_get(f"{base}/{section}", _page(section))
     person = r"{person:\d{1,12}}"
     app.router.add_post(f"{base}/members/invite", invite)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.web.cabinet.browser import problem_of
 from tests.workflows.collection_world import pdf
-from workflows import apikeys, collections, delegations, people
+from workflows import apikeys, collections, delegations, people, sealing
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.errors import ApiKeyRevokedError
@@ -136,6 +136,24 @@ async def test_collaborator_sees_only_what_their_delegations_allow(site, browser
     r, page = await b.post("/c/dupre/members/invite", email="z@dupre.test", name="Z")
     assert r.status == 403 and problem_of(page) == "expert_required"
     assert await delegations.rights_of(claire) == {"dupre": ["seal"]}
+    # Her seals, and nobody else's; the expert sees them all.
+    sealed = await sealing.seal_document(world.svc, Actor(claire.id, "telegram"),
+                                         cabinet="dupre", filename="bilan.pdf", data=pdf())
+    r, page = await b.get("/c/dupre/seals")
+    assert r.status == 200 and f'data-seal="{sealed.sha256}"' in page and "bilan.pdf" in page
+    assert "telegram" in page and "Mes cachets" in page
+    r, page = await b.get("/c/dupre/webhooks")
+    assert r.status == 403 and problem_of(page) == "expert_required"
+    paul = browser()
+    await paul.sign_in("prep@dupre.test")
+    _, page = await paul.get("/c/dupre/seals")
+    assert sealed.sha256 not in page and "Aucun cachet." in page
+    anne = browser()
+    await anne.sign_in(ANNE)
+    _, page = await anne.get("/c/dupre/seals")
+    assert f'data-seal="{sealed.sha256}"' in page and "Claire Collab" in page
+    r, page = await anne.get("/c/dupre/webhooks")
+    assert r.status == 200 and "Aucune livraison." in page
     # Her collections only: the expert's are not listed, nor openable.
     mine = await _create(world, world.preparer)
     r, page = await b.get("/c/dupre/collections")
