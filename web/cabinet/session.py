@@ -1,11 +1,12 @@
 """The cabinet space's session cookie and CSRF tokens.
 
-Done by hand rather than with aiohttp-session / aiohttp-csrf: aiohttp-session keeps session
-data in the cookie (encrypted) or in Redis/Memcached, while a member must be able to list
-their sessions and end any of them at once, so the session lives in our database
-(workflows.cabinet_sessions) and the cookie holds only its random token; the aiohttp CSRF
-packages are unmaintained (last releases 2020) or store their secret in aiohttp-session. The
-whole mechanism is a few lines of `secrets` and `hmac`:
+Done by hand rather than with aiohttp-session / aiohttp-csrf: aiohttp-session (aio-libs,
+maintained) keeps session data in the cookie (encrypted) or in Redis/Memcached, while a
+member must be able to list their sessions and end any of them at once, so the session lives
+in our database (workflows.cabinet_sessions) and the cookie holds only its random token;
+aiohttp-csrf (last release 2020) and its fork aiohttp-csrf2 keep their token in a cookie or
+in aiohttp-session's storage and add a Blake3 dependency, where a secret kept on our session
+row is enough. The whole mechanism is a few lines of `secrets` and `hmac`:
 
 - the cookie `paraphe_session` (HttpOnly, SameSite=Lax, Path=/c/, Secure under https)
   holds a 256-bit token whose SHA-256 names the session row;
