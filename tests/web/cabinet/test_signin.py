@@ -204,3 +204,24 @@ async def test_sessions_are_listed_and_one_ends_another(site, browser):
     r, page = await phone.get("/c/")
     assert "Mes cabinets" in page
     assert await EvidenceEvent.filter(kind="cabinet_session.revoked").count() == 1
+
+
+async def test_english_pages_and_mails(site, browser):
+    from mail_gateway.delivery import render_mail
+
+    b = browser()
+    r, page = await b.get("/c/login?lang=en")
+    assert r.status == 200 and "Sign in to the cabinet space" in page and 'lang="en"' in page
+    r, page = await b.post("/c/login", csrf="", email=ANNE)
+    assert r.status == 403  # No token: refused, in the browser's language below.
+    b.session.headers["Accept-Language"] = "en"
+    r, page = await b.post("/c/login", csrf="", email=ANNE)
+    assert "security token missing or wrong" in page
+    for lang, words in (("fr", "Votre code de connexion"), ("en", "Your sign-in code")):
+        subject, body = render_mail("mail/member/sign_in", lang, {
+            "name": "Anne", "code": "123456", "link": "https://x/c/login/t", "minutes": 10})
+        assert words in subject and "123456" in subject and "https://x/c/login/t" in body
+        subject, body = render_mail("mail/member/welcome", lang, {
+            "name": "Claire", "email": "c@x.test", "cabinet": "Cabinet Dupré",
+            "expert": "Anne Dupré", "link": "https://x/c/login"})
+        assert "Anne Dupré" in subject and "https://x/c/login" in body
