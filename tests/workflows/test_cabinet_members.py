@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.workflows.collection_world import world, world_settings  # noqa: F401 - fixtures
-from workflows import apikeys, delegations, people
+from workflows import apikeys, delegations, people, webhooks
 from workflows.actors import Actor
 from workflows.errors import (
     ExpertRequiredError,
@@ -14,6 +14,8 @@ from workflows.errors import (
     MembershipExistsError,
     PersonInvalidError,
 )
+from workflows.webhook_secrets import SecretBox
+from workflows.webhook_targets import WebhookTargets
 from workflows.models import Delegation, EvidenceEvent, Membership, Notification, Person
 
 
@@ -54,6 +56,15 @@ async def test_only_the_cabinets_expert_manages_members_and_keys(world, who):  #
                                    email="expert@dupre.test", name="k")
     with pytest.raises(ExpertRequiredError):
         await apikeys.revoke_key(actor, cabinet="dupre", key_id=key.key.id)
+    box, targets = SecretBox(world.svc.settings), WebhookTargets.from_settings(
+        world.svc.settings)
+    with pytest.raises(ExpertRequiredError):
+        await webhooks.add_endpoint(actor, cabinet="dupre", url="https://93.184.215.14/h",
+                                    box=box, targets=targets)
+    hook = await webhooks.add_endpoint(Actor.operator(), cabinet="dupre",
+                                       url="https://93.184.215.14/h", box=box, targets=targets)
+    with pytest.raises(ExpertRequiredError):
+        await webhooks.remove_endpoint(actor, cabinet="dupre", endpoint_id=hook.endpoint.id)
     assert not await Person.exists(email="z@dupre.test")
     assert await Membership.exists(person_id=world.launcher.id)
 

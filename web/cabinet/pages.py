@@ -19,13 +19,16 @@ from workflows.models import LedgerEntry, Membership
 from workflows.models.apikeys import SCOPES
 from workflows.models.people import ACTIONS
 from workflows.services import Services
+from workflows.webhook_secrets import SecretBox
+from workflows.webhook_targets import WebhookTargets
 
 SERVICES = web.AppKey("cabinet_pages_services", object)
 SLUG = "{slug:[a-z0-9][a-z0-9-]{1,62}}"
 LEDGER_ROWS = 50
 # The sections every member opens; the others are the expert's.
 MEMBER_SECTIONS = ("overview", "seals")
-DONE = ("invited", "removed", "granted", "revoked", "accepted", "key_revoked")
+DONE = ("invited", "removed", "granted", "revoked", "accepted", "key_revoked",
+        "webhook_removed")
 
 
 def _svc(request: web.Request) -> Services:
@@ -167,6 +170,26 @@ async def to_home(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/c/")
 
 
+async def add_webhook(request: web.Request) -> web.Response:
+    async def do(who, cabinet, form):
+        settings = _svc(request).settings
+        events = [e.strip() for e in str(form.get("events", "")).split(",") if e.strip()]
+        created = await webhooks.add_endpoint(
+            who, cabinet=cabinet.slug, url=str(form.get("url", "")).strip(), events=events,
+            box=SecretBox(settings), targets=WebhookTargets.from_settings(settings))
+        # The signing secret is shown once, on this answer.
+        return await _context(request, "webhooks", created_webhook=created)
+    return await _act(request, do, "webhooks")
+
+
+async def remove_webhook(request: web.Request) -> web.Response:
+    async def do(who, cabinet, form):
+        await webhooks.remove_endpoint(who, cabinet=cabinet.slug,
+                                       endpoint_id=int(request.match_info["endpoint"]))
+        return "webhook_removed"
+    return await _act(request, do, "webhooks")
+
+
 def add_routes(app: web.Application, svc: Services) -> None:
     app[SERVICES] = svc
     app.router.add_get("/c/", home)
@@ -182,3 +205,5 @@ def add_routes(app: web.Application, svc: Services) -> None:
     app.router.add_post(f"{base}/terms/accept", accept)
     app.router.add_post(f"{base}/keys", create_key)
     app.router.add_post(rf"{base}/keys/{{key:\d{{1,12}}}}/revoke", revoke_key)
+    app.router.add_post(f"{base}/webhooks", add_webhook)
+    app.router.add_post(rf"{base}/webhooks/{{endpoint:\d{{1,12}}}}/remove", remove_webhook)

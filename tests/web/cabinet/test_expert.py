@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.web.cabinet.browser import problem_of
 from tests.workflows.collection_world import pdf
-from workflows import apikeys, collections, delegations, people, sealing
+from workflows import apikeys, collections, delegations, people, sealing, webhooks
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.errors import ApiKeyRevokedError
@@ -90,6 +90,21 @@ async def test_expert_manages_members_delegations_terms_and_keys(site, browser):
     assert r.status == 303 and r.headers["Location"].endswith("done=key_revoked")
     with pytest.raises(ApiKeyRevokedError):
         await apikeys.authenticate(token)
+    # A webhook: a private address refused, a public one added (its secret shown once),
+    # then removed.
+    await b.get("/c/dupre/webhooks")
+    r, page = await b.post("/c/dupre/webhooks", url="http://127.0.0.1:9/hook", events="")
+    assert r.status == 422 and problem_of(page) == "webhook_target_forbidden"
+    await b.get("/c/dupre/webhooks")
+    r, page = await b.post("/c/dupre/webhooks", url="https://93.184.215.14/hook",
+                           events="collection.*")
+    assert r.status == 200 and 'id="webhook-secret">whsec_' in page
+    endpoint = (await webhooks.list_endpoints("dupre"))[0]
+    assert endpoint.events == ["collection.*"]
+    assert (await _event("webhook.added")).data["actor"] == world.expert.id
+    r, _ = await b.post(f"/c/dupre/webhooks/{endpoint.id}/remove")
+    assert r.status == 303 and r.headers["Location"].endswith("done=webhook_removed")
+    assert await webhooks.list_endpoints("dupre") == []
     # Remove the collaborator: their delegations go with the membership.
     await b.get("/c/dupre/members")
     r, _ = await b.post(f"/c/dupre/members/{claire.id}/remove")
