@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from web import api_v1, failures, health, registration_pages, signer_links, trust_endpoints
+from web.cabinet import app as cabinet
 from web.health import MetricsSource
 from workflows.services import Services
 
@@ -24,6 +25,7 @@ def build_app(svc: Services, *, metrics: Iterable[MetricsSource] = ()) -> web.Ap
     trust_endpoints.add_trust_routes(app, svc.trust)
     signer_links.add_routes(app, svc)
     registration_pages.add_routes(app, svc)
+    cabinet.add_routes(app, svc)
     api_v1.add_routes(app, svc)
     return app
 

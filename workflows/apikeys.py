@@ -56,7 +56,8 @@ async def create_key(actor: Actor, *, cabinet: str, email: str, name: str,
                      scopes: list[str] | None = None) -> CreatedKey:
     """Creates a key acting for the person `email` in `cabinet`.
 
-    Raises CabinetNotFoundError, PersonNotFoundError, NotAMemberError,
+    A person acting (not the operator) must be the cabinet's expert. Raises
+    CabinetNotFoundError, PersonNotFoundError, NotAMemberError, ExpertRequiredError,
     ApiScopeUnknownError, PersonInvalidError (empty name), TextInvalidError.
     """
     wanted = check_scopes(scopes)
@@ -64,6 +65,7 @@ async def create_key(actor: Actor, *, cabinet: str, email: str, name: str,
     if not name:
         raise PersonInvalidError("an API key needs a name (the software using it)")
     cab = await people.get_cabinet(cabinet)
+    await people.require_expert(actor, cab)
     person = await people.get_person(email)
     if not await Membership.exists(person_id=person.id, cabinet_id=cab.id):
         raise NotAMemberError(f"{person.email} is not a member of {cab.slug}", cabinet=cab.slug)
@@ -86,8 +88,10 @@ async def list_keys(cabinet: str) -> list[ApiKey]:
 
 
 async def revoke_key(actor: Actor, *, cabinet: str, key_id: int) -> bool:
-    """Revokes a key at once; returns False when it already was. Raises ApiKeyNotFoundError."""
+    """Revokes a key at once; returns False when it already was. A person acting must be
+    the cabinet's expert. Raises ApiKeyNotFoundError, ExpertRequiredError."""
     cab = await people.get_cabinet(cabinet)
+    await people.require_expert(actor, cab)
     key = await ApiKey.get_or_none(id=key_id, cabinet_id=cab.id)
     if key is None:
         raise ApiKeyNotFoundError(f"no API key {key_id} in {cab.slug}", key_id=key_id)

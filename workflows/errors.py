@@ -83,6 +83,21 @@ class NotAMemberError(ParapheError):
     code, kind = "not_a_member", "forbidden"
 
 
+class ExpertRequiredError(ParapheError):
+    """Only the cabinet's expert manages its members."""
+    code, kind = "expert_required", "forbidden"
+
+
+class MemberNotRemovableError(ParapheError):
+    """An expert is not removed from the cabinet space: the operator does that."""
+    code, kind = "member_not_removable", "conflict"
+
+
+class SessionNotFoundError(ParapheError):
+    """No live session of yours has this number."""
+    code, kind = "session_not_found", "not_found"
+
+
 class DelegationUnknownError(ParapheError):
     """This is not a delegation: use sign, seal, prepare or launch."""
     code = "delegation_unknown"

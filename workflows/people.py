@@ -10,7 +10,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 from stdnum.fr import siren as stdnum_siren
 from tortoise.exceptions import IntegrityError
 
-from workflows import clock, evidence, text
+from workflows import clock, evidence, notifications, text
 from workflows.actors import Actor
 from workflows.errors import (
     CabinetAmbiguousError,
@@ -18,6 +18,8 @@ from workflows.errors import (
     CabinetInvalidError,
     CabinetNotFoundError,
     CabinetSirenSetError,
+    ExpertRequiredError,
+    MemberNotRemovableError,
     MembershipExistsError,
     NotAMemberError,
     PersonInvalidError,
@@ -253,3 +255,63 @@ async def resolve_membership(person: Person, slug: str | None) -> Membership:
     raise CabinetAmbiguousError(
         f"{person.email} belongs to several cabinets; name one",
         cabinets=[m.cabinet.slug for m in memberships])
+
+
+async def require_expert(actor: Actor, cabinet: Cabinet) -> None:
+    """Passes for the operator (no person) and the cabinet's experts; raises
+    ExpertRequiredError for anyone else (a collaborator, a member of another cabinet)."""
+    if actor.person_id is None:
+        return
+    if not await Membership.exists(person_id=actor.person_id, cabinet_id=cabinet.id,
+                                   role="expert"):
+        raise ExpertRequiredError("only the cabinet's expert manages its members",
+                                  cabinet=cabinet.slug)
+
+
+async def invite_collaborator(settings, actor: Actor, cabinet: Cabinet, *, email: str,
+                              name: str, language: str = "fr") -> Person:
+    """The cabinet's expert adds a collaborator (a new person or one known already), who
+    gets a welcome mail saying who added them and where to sign in. The evidence names the
+    expert as actor.
+
+    Raises ExpertRequiredError, PersonInvalidError, TextInvalidError, MembershipExistsError.
+    """
+    await require_expert(actor, cabinet)
+    inviter = await Person.get_or_none(id=actor.person_id) if actor.person_id else None
+    async with in_transaction():
+        person, _ = await add_person(actor, email=email, name=name, cabinet=cabinet.slug,
+                                     role="collaborator", language=language)
+        await notifications.enqueue(
+            channel="mail", template="member/welcome", recipient=person.email,
+            language=person.language, person_id=person.id,
+            context={"name": person.name, "email": person.email, "cabinet": cabinet.name,
+                     "expert": inviter.name if inviter else "Paraphe",
+                     "link": f"{settings.public_url}/c/login"})
+    return person
+
+
+async def remove_collaborator(actor: Actor, cabinet: Cabinet, person_id: int) -> bool:
+    """The cabinet's expert removes a collaborator (their delegations go with the
+    membership); False when they were not a member. Raises ExpertRequiredError,
+    MemberNotRemovableError (an expert)."""
+    await require_expert(actor, cabinet)
+    async with in_transaction():
+        membership = await Membership.get_or_none(person_id=person_id, cabinet_id=cabinet.id)
+        if membership is None:
+            return False
+        if membership.role == "expert":
+            raise MemberNotRemovableError("an expert is not removed here: ask the operator",
+                                          cabinet=cabinet.slug)
+        person = await Person.get(id=person_id)
+        await membership.delete()
+        await evidence.record("membership.removed", actor, cabinet_id=cabinet.id,
+                              person_id=person_id, data={"email": person.email,
+                                                         "role": membership.role})
+    return True
+
+
+async def members_of(cabinet: Cabinet) -> list[Membership]:
+    """The cabinet's memberships, experts first, with each person and their delegations."""
+    rows = await Membership.filter(cabinet_id=cabinet.id).prefetch_related(
+        "person", "delegations")
+    return sorted(rows, key=lambda m: (m.role != "expert", m.person.name.lower(), m.id))

@@ -88,11 +88,13 @@ async def add_endpoint(actor: Actor, *, cabinet: str, url: str, box: SecretBox,
     """Registers an endpoint; raises CabinetNotFoundError, WebhookInvalidError or
     WebhookTargetForbiddenError (the URL reaches a non-public address under `targets`).
 
-    The signing secret is returned once, here; the database keeps it sealed by `box`.
+    The signing secret is returned once, here; the database keeps it sealed by `box`. A
+    person acting (not the operator) must be the cabinet's expert (ExpertRequiredError).
     """
+    cab = await people.get_cabinet(cabinet)
+    await people.require_expert(actor, cab)
     url, patterns = _check_url(url), _check_events(events)
     await targets.check_url(url)
-    cab = await people.get_cabinet(cabinet)
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with in_transaction():
         endpoint = await WebhookEndpoint.create(cabinet=cab, url=url, events=patterns,
@@ -109,8 +111,10 @@ async def list_endpoints(cabinet: str) -> list[WebhookEndpoint]:
 
 
 async def remove_endpoint(actor: Actor, *, cabinet: str, endpoint_id: int) -> None:
-    """Stops deliveries to an endpoint; raises CabinetNotFoundError or WebhookNotFoundError."""
+    """Stops deliveries to an endpoint; raises CabinetNotFoundError, WebhookNotFoundError or
+    ExpertRequiredError (a person who is not the cabinet's expert)."""
     cab = await people.get_cabinet(cabinet)
+    await people.require_expert(actor, cab)
     async with in_transaction():
         done = await WebhookEndpoint.filter(id=endpoint_id, cabinet_id=cab.id,
                                             removed_at=None).update(removed_at=clock.now())

@@ -1,6 +1,7 @@
 """Tortoise models, one module per aggregate; the app label is ``models``."""
 
 from workflows.models.apikeys import ApiIdempotency, ApiKey
+from workflows.models.cabinet_sessions import CabinetSession
 from workflows.models.cabinets import Cabinet, Tariff, TermsAcceptance
 from workflows.models.certificates import Certificate
 from workflows.models.collections import Collection, CollectionDocument, Signer, SignerCode
@@ -19,7 +20,7 @@ from workflows.models.registration import (
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
-    "Cabinet", "Tariff", "TermsAcceptance", "Certificate", "Collection",
+    "Cabinet", "CabinetSession", "Tariff", "TermsAcceptance", "Certificate", "Collection",
     "CollectionDocument", "Signer", "Document", "EvidenceEvent", "EvidenceHead",
     "EvidenceAnchor",
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",

@@ -1,0 +1,143 @@
+"""The cabinet space walked in Chromium, at desktop size and on a 390×844 phone: an expert
+signs in with the code read from the Maildir outbox, invites a collaborator, grants `seal`,
+accepts the terms, approves a prepared collection and downloads its evidence certificate,
+creates and revokes an API key; the collaborator then sees only what `seal` allows; a
+forged form without the CSRF token is refused."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from pathlib import Path
+
+import pytest
+
+from mail_gateway.delivery import DeliveryWorker
+from tests.conftest import require_tool
+from tests.workflows.collection_world import pdf
+from workflows import apikeys, collections, people
+from workflows.actors import Actor
+from workflows.collections import SignerSpec
+from workflows.errors import ApiKeyRevokedError
+from workflows.models import Collection
+
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+async def _code_from_maildir(svc, address: str) -> str:
+    """The sign-in code of the newest mail to `address`, delivered by the real worker."""
+    worker = DeliveryWorker(svc)
+    while await worker.run_once():
+        pass
+    newest = None
+    for path in sorted((svc.settings.home / "outbox" / "new").iterdir(),
+                       key=lambda p: p.stat().st_mtime_ns):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address in str(message["To"]) and "code" in str(message["Subject"]).lower():
+            newest = message
+    assert newest is not None, f"no sign-in mail to {address}"
+    body = newest.get_body(("plain",)).get_content()
+    return re.search(r"^\s+(\d{6})\s*$", body, re.M).group(1)
+
+
+async def _sign_in(page, svc, base: str, address: str) -> None:
+    await page.goto(f"{base}/c/")
+    await page.get_by_label("Votre adresse e-mail").fill(address)
+    await page.get_by_role("button", name="Recevoir un code").click()
+    assert await page.locator("#asked").is_visible()
+    await page.get_by_label("Code reçu par courriel").fill(await _code_from_maildir(svc, address))
+    await page.get_by_role("button", name="Se connecter").click()
+    await page.get_by_role("heading", name="Mes cabinets").wait_for()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_cabinet_space_in_chromium(site, size):
+    chromium = require_tool("chromium")
+    from playwright.async_api import async_playwright
+
+    world, base = site.world, site.base
+    svc = world.svc
+    await people.create_cabinet(Actor.operator(), slug="neuf", name="Cabinet Neuf")
+    await people.add_person(Actor.operator(), email="expert@dupre.test", name="Anne Dupré",
+                            cabinet="neuf", role="expert")
+    prepared = await collections.create_collection(
+        svc, world.actor(world.preparer), cabinet="dupre", documents=[("lettre.pdf", pdf())],
+        signers=[SignerSpec("Client Un", "client1@example.test")], title="Lettre de mission")
+    assert prepared.state == "awaiting_approval"
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            expert = await browser.new_context(viewport=SIZES[size], locale="fr-FR",
+                                               accept_downloads=True)
+            page = await expert.new_page()
+            await _sign_in(page, svc, base, "expert@dupre.test")
+            # Invite a collaborator, grant `seal`.
+            await page.get_by_role("link", name="Cabinet Dupré").click()
+            await page.get_by_role("link", name="Membres et délégations").click()
+            await page.get_by_label("Adresse e-mail").fill("claire@dupre.test")
+            await page.get_by_label("Nom", exact=True).fill("Claire Collab")
+            await page.get_by_role("button", name="Inviter").click()
+            assert await page.get_attribute("#done", "data-done") == "invited"
+            await page.get_by_role("button", name="Accorder seal à Claire Collab").click()
+            assert await page.get_attribute("#done", "data-done") == "granted"
+            await page.screenshot(path=str(ARTIFACTS / f"cabinet-members-{size}.png"),
+                                  full_page=True)
+            # Accept the terms of the new cabinet.
+            await page.goto(f"{base}/c/neuf/terms")
+            await page.get_by_role("button",
+                                   name="J'accepte les conditions pour le cabinet").click()
+            assert await page.get_attribute("#done", "data-done") == "accepted"
+            assert await page.locator("#terms-accepted").is_visible()
+            # Approve the prepared collection; once cancelled, its certificate downloads.
+            await page.goto(f"{base}/c/dupre/collections?state=awaiting_approval")
+            card = page.locator(f'[data-collection="{prepared.id}"]')
+            await card.get_by_role("button", name="Approuver").click()
+            assert await page.get_attribute("#done", "data-done") == "approve"
+            assert (await Collection.get(id=prepared.id)).state == "in_progress"
+            card = page.locator(f'[data-collection="{prepared.id}"]')
+            await card.get_by_role("button", name="Annuler").click()
+            card = page.locator(f'[data-collection="{prepared.id}"]')
+            async with page.expect_download() as info:
+                await card.get_by_role("link", name="Certificat de preuve (PDF)").click()
+            download = await info.value
+            saved = Path(await download.path()).read_bytes()
+            assert saved[:5] == b"%PDF-"
+            # An API key, shown once, then revoked.
+            await page.goto(f"{base}/c/dupre/keys")
+            await page.get_by_label("Nom du logiciel qui l'utilise").fill("Compta Pro")
+            await page.get_by_role("button", name="Créer la clé").click()
+            token = (await page.text_content("#key-token")).strip()
+            assert (await apikeys.authenticate(token)).name == "Compta Pro"
+            await page.screenshot(path=str(ARTIFACTS / f"cabinet-keys-{size}.png"),
+                                  full_page=True)
+            await page.get_by_role("button", name="Révoquer la clé Compta Pro").click()
+            assert await page.get_attribute("#done", "data-done") == "key_revoked"
+            with pytest.raises(ApiKeyRevokedError):
+                await apikeys.authenticate(token)
+            # A forged post (the session's cookie, no CSRF token) is refused.
+            forged = await page.request.post(f"{base}/c/dupre/members/invite",
+                                              form={"email": "x@evil.test", "name": "X"})
+            assert forged.status == 403 and "jeton de sécurité" in await forged.text()
+            # The collaborator: what `seal` allows, and no expert page.
+            collab = await browser.new_context(viewport=SIZES[size], locale="fr-FR")
+            mine = await collab.new_page()
+            await _sign_in(mine, svc, base, "claire@dupre.test")
+            await mine.get_by_role("link", name="Cabinet Dupré").click()
+            assert await mine.get_attribute('[data-right="seal"]', "data-held") == "yes"
+            assert await mine.get_attribute('[data-right="sign"]', "data-held") == "no"
+            assert await mine.get_by_role("link", name="Clés d'API").count() == 0
+            await mine.screenshot(path=str(ARTIFACTS / f"cabinet-collaborator-{size}.png"),
+                                  full_page=True)
+            answer = await mine.goto(f"{base}/c/dupre/keys")
+            assert answer.status == 403
+            assert await mine.get_attribute("#problem", "data-code") == "expert_required"
+            # The layout fits the phone: nothing wider than the screen.
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= SIZES[size]["width"] + 1, width
+        finally:
+            await browser.close()
