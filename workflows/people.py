@@ -31,6 +31,8 @@ from workflows.models.people import ROLES
 from workflows.transactions import in_transaction
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Words the cabinet space's own pages take (/c/login, /c/sessions…): no cabinet is named so.
+RESERVED_SLUGS = frozenset({"login", "logout", "sessions", "static", "api"})
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
@@ -102,6 +104,8 @@ async def create_cabinet(actor: Actor, *, slug: str, name: str,
     if not SLUG_RE.match(slug or ""):
         raise CabinetInvalidError(
             f"invalid cabinet slug {slug!r}: use 2 to 63 lowercase letters, digits or hyphens")
+    if slug in RESERVED_SLUGS:
+        raise CabinetInvalidError(f"the cabinet slug {slug!r} is reserved: choose another")
     name = text.check_line(name, "name", required=False)
     if not name:
         raise CabinetInvalidError("a cabinet needs a name")

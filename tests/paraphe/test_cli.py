@@ -41,6 +41,8 @@ def test_cabinet_add_issues_its_seal_certificate(settings):
     assert "Cabinet Dupont" in out["seal_certificate"]["subject"]
     refused(paraphe(settings, "cabinet", "add", "dupont", "--name", "Again"), "already exists")
     refused(paraphe(settings, "cabinet", "add", "Bad Slug", "--name", "X"), "invalid cabinet slug")
+    # The cabinet space's own pages (/c/login, /c/sessions) are no cabinet's.
+    refused(paraphe(settings, "cabinet", "add", "sessions", "--name", "X"), "is reserved")
     refused(paraphe(settings, "cabinet", "add", "x2", "--name", "X", "--siren", "12"),
             "invalid SIREN")
     # Nine digits are not enough: the last one is a Luhn check digit (python-stdnum).
