@@ -1,8 +1,9 @@
-"""Outgoing mail: pending mail notifications rendered from templates/mail and delivered.
+"""Outgoing mail: notifications of channel "mail" rendered from templates/mail and delivered.
 
 To the Maildir `$PARAPHE_HOME/outbox` by default, each notification under a name of its own
 so that a retry after a crash never writes a second copy; or through PARAPHE_SMTP_RELAY with
-aiosmtplib. Failures are retried with the backoff of workflows.notifications.
+aiosmtplib. The dispatcher (paraphe.dispatch) claims the notifications, hands them to
+MailSender and retries failures with the backoff of workflows.notifications.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import logging
 import os
 import re
 import secrets
-import weakref
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,20 +27,17 @@ from workflows import clock, notifications
 from workflows.services import Services
 from workflows.text import clean_line
 from workflows.models import Notification
+from workflows.notifications import DeliveryRefused
 
 
-log = logging.getLogger(__name__)
-
-_workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 # Replies carrying more than this are composed one at a time: each holds its PDFs, their
 # base64 text and the message bytes at once.
 LARGE_REPLY = 2 * 1024 * 1024
 
 
 def poke() -> None:
-    """Wakes the delivery workers of this process: a reply was just recorded."""
-    for worker in list(_workers):
-        worker.wake()
+    """Wakes the dispatchers of this process: a reply was just recorded."""
+    notifications.nudge()
 
 
 def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
@@ -141,68 +137,49 @@ class Maildir:
                       key=lambda p: p.name)
 
 
-class DeliveryWorker:
-    """Claims due mail notifications and sends them; `run_once` is one sweep."""
+class MailSender:
+    """The "mail" sender of the dispatcher (paraphe.dispatch): composes a notification from
+    templates/mail and delivers it; `send` returns its Message-ID.
 
-    def __init__(self, svc: Services, *, batch: int = 20, poll_interval: float = 1.0) -> None:
+    A relay's refusal for good (5xx) raises DeliveryRefused; anything else is retried by the
+    dispatcher with the outbox's backoff.
+    """
+
+    # Mail is sent side by side: a batch of replies need not wait for one slow relay.
+    concurrent = True
+
+    def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.settings = svc.settings
-        self.batch = batch
-        self.poll_interval = poll_interval
         self.maildir = Maildir(self.settings.home / "outbox")
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._dkim_key: bytes | None = None
         self._large = asyncio.Semaphore(1)
         if self.settings.dkim_private_key:
             self._dkim_key = Path(self.settings.dkim_private_key).read_bytes()
 
-    def wake(self) -> None:
-        self._wake.set()
+    @property
+    def resends_safely(self) -> bool:
+        """Whether sending a notification twice gives one message: into the Maildir a second
+        attempt cannot write twice (the file name is the notification's), so the dispatcher
+        takes back at start the claims a killed process left in "sending" rather than wait
+        minutes for them to go stale. Through a relay it could be a second mail."""
+        return not self.settings.smtp_relay
 
-    def start(self) -> None:
-        _workers.add(self)
-        self._task = asyncio.create_task(self._loop(), name="mail-delivery")
+    async def send(self, notification: Notification) -> str:
+        if self._attachment_bytes(notification) > LARGE_REPLY:
+            async with self._large:
+                return await self._send_now(notification)
+        return await self._send_now(notification)
 
-    async def stop(self) -> None:
-        _workers.discard(self)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        if not self.settings.smtp_relay:
-            await self._release_stale_claims()
-        while True:
-            self._wake.clear()
-            try:
-                sent = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the database may be briefly away; try again.
-                log.exception("mail delivery sweep failed")
-                sent = 0
-            if sent >= self.batch:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-
-    async def _release_stale_claims(self) -> None:
-        # A process killed between its claim and mark_sent leaves rows in "sending" that
-        # claim_due would only take back minutes later. Into the Maildir a second attempt
-        # cannot write twice (the file name is the notification's), so take them back now.
-        await Notification.filter(channel="mail", state="sending").update(state="pending")
-
-    async def run_once(self) -> int:
-        """Delivers what is due now; returns how many notifications went out."""
-        claimed = await notifications.claim_due(self.batch, channel="mail")
-        if not claimed:
-            return 0
-        results = await asyncio.gather(*(self._deliver(n) for n in claimed))
-        return sum(results)
+    async def _send_now(self, notification: Notification) -> str:
+        message_id, data = await self.compose(notification)
+        if self.settings.smtp_relay:
+            await self._relay(notification, data)
+        else:
+            name = self.maildir.name_for(notification, message_id)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.maildir.deliver, name, data)
+        return message_id
 
     def _attachment_bytes(self, notification: Notification) -> int:
         total = 0
@@ -210,30 +187,6 @@ class DeliveryWorker:
             path = self.svc.documents.path(item["sha256"])
             total += path.stat().st_size if path.exists() else 0
         return total
-
-    async def _deliver(self, notification: Notification) -> int:
-        if self._attachment_bytes(notification) > LARGE_REPLY:
-            async with self._large:
-                return await self._deliver_now(notification)
-        return await self._deliver_now(notification)
-
-    async def _deliver_now(self, notification: Notification) -> int:
-        try:
-            message_id, data = await self.compose(notification)
-            if self.settings.smtp_relay:
-                await self._relay(notification, data)
-            else:
-                name = self.maildir.name_for(notification, message_id)
-                await asyncio.get_running_loop().run_in_executor(
-                    None, self.maildir.deliver, name, data)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff.
-            log.warning("mail %s to the outbox failed: %s", notification.id, type(exc).__name__)
-            await notifications.mark_failed(notification, f"{type(exc).__name__}: {exc}")
-            return 0
-        await notifications.mark_sent(notification, message_id)
-        return 1
 
     async def compose(self, notification: Notification) -> tuple[str, bytes]:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
@@ -307,5 +260,16 @@ class DeliveryWorker:
         if not host:
             host, port = self.settings.smtp_relay, "25"
         sender = f"noreply@{self.settings.mail_domain}"
-        await aiosmtplib.send(data, sender=sender, recipients=[notification.recipient],
-                              hostname=host, port=int(port), timeout=30)
+        try:
+            await aiosmtplib.send(data, sender=sender, recipients=[notification.recipient],
+                                  hostname=host, port=int(port), timeout=30)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusals = exc.recipients
+            if refusals and all(r.code >= 500 for r in refusals):
+                raise DeliveryRefused("mailbox_unknown", "; ".join(
+                    f"{r.code} {r.message}" for r in refusals)) from None
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise DeliveryRefused("relay_refused", f"{exc.code} {exc.message}") from None
+            raise

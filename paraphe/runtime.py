@@ -1,4 +1,5 @@
-"""`paraphe serve`: web, SMTP gateway, mail delivery, scheduler and bot on ONE asyncio loop."""
+"""`paraphe serve`: web, SMTP gateway, notification dispatcher, scheduler and bot on ONE
+asyncio loop."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mail_gateway import delivery as mail_delivery
 from mail_gateway import server as mail_server
 from mail_gateway.metrics import spool_metrics
 from paraphe import templating
+from paraphe.dispatch import Dispatcher
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
 from web import webhook_delivery
@@ -63,9 +65,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         closers.append(gateway.close)
         announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
                  f" (seal@{settings.mail_domain})")
-        worker = mail_delivery.DeliveryWorker(svc)
-        worker.start()
-        closers.append(worker.stop)
+        senders = {"mail": mail_delivery.MailSender(svc)}
         target = settings.smtp_relay or str(settings.home / "outbox")
         announce(f"outgoing mail: {target}")
         hooks = await webhook_delivery.start_webhook_worker(svc)
@@ -73,10 +73,16 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         if settings.telegram_token:
             # lazy: aiogram's types take seconds to import; only a service with a bot pays.
             from bot import app as bot_app
+            from bot.delivery import TelegramSender
 
             bot = await bot_app.start_bot(svc)
             closers.append(bot.stop)
+            senders["telegram"] = TelegramSender(svc, bot.bot)
             announce("telegram bot: polling")
+        # One dispatcher for every channel; stopped before the bot whose session it uses.
+        dispatcher = Dispatcher(senders)
+        dispatcher.start()
+        closers.append(dispatcher.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         schedule_sweeps(scheduler, svc)
         scheduler.start()

@@ -31,13 +31,13 @@ async def test_whole_path_with_each_refusal_then_sign_and_revoke(tg, firm, svc, 
     from bot.app import start_bot
 
     anne = User(901, "Anne")
-    first = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    first = await start_bot(svc, poll_timeout=1)
     try:
         code = await _first_steps(tg, svc, firm, anne)
     finally:
         await first.stop()
     # The bot restarts between two steps: the conversation lives in the database.
-    second = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    second = await start_bot(svc, poll_timeout=1)
     try:
         await _next_steps(tg, svc, firm, anne, code, tmp_path)
     finally:
