@@ -61,7 +61,6 @@ async def bot(svc):
     # As `paraphe serve` runs it: one dispatcher sends the notices, to the chat or by mail.
     dispatcher = service_dispatcher(svc, handle, poll_interval=0.2)
     dispatcher.start()
-    handle.dispatcher = dispatcher
     yield handle
     await dispatcher.stop()
     await handle.stop()
