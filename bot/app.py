@@ -1,4 +1,8 @@
-"""The Telegram bot on the service's own loop: aiogram dispatcher, long polling, delivery worker."""
+"""The Telegram bot on the service's own loop: aiogram dispatcher and long polling.
+
+Notifications reach the chat through the service's one notification dispatcher
+(paraphe.dispatch), given bot.delivery.TelegramSender(svc, handle.bot) while the bot runs.
+"""
 
 from __future__ import annotations
 
@@ -77,13 +81,12 @@ def _sender(update: Update) -> int:
 
 @dataclass
 class BotHandle:
-    """The running bot; `await handle.stop()` ends polling, in-flight updates and delivery."""
+    """The running bot; `await handle.stop()` ends polling and in-flight updates."""
 
     bot: Bot
     dispatcher: Dispatcher
     username: str
     poll_timeout: int = 10
-    delivery: object | None = None
     _task: asyncio.Task | None = None
     _inflight: set[asyncio.Task] = field(default_factory=set)
     _queues: dict[int, list] = field(default_factory=dict)
@@ -139,16 +142,11 @@ class BotHandle:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.delivery is not None:
-            await self.delivery.stop()
         await self.bot.session.close()
 
 
-async def start_bot(svc: Services, *, poll_timeout: int = 10,
-                    delivery_interval: float = 2.0) -> BotHandle:
-    """Starts polling and the "telegram" notification delivery on the running loop."""
-    from bot.delivery import TelegramDelivery
-
+async def start_bot(svc: Services, *, poll_timeout: int = 10) -> BotHandle:
+    """Starts polling on the running loop."""
     bot = make_bot(svc)
     try:
         me = await bot.get_me()
@@ -161,8 +159,6 @@ async def start_bot(svc: Services, *, poll_timeout: int = 10,
     svc.telegram_username = me.username or svc.telegram_username
     handle = BotHandle(bot=bot, dispatcher=build_dispatcher(svc), username=me.username or "",
                        poll_timeout=poll_timeout)
-    handle.delivery = TelegramDelivery(svc, bot, interval=delivery_interval)
-    handle.delivery.start()
     handle._start()
     log.info("telegram bot @%s polling", handle.username)
     return handle

@@ -1,8 +1,9 @@
-"""Outgoing mail: pending mail notifications rendered from templates/mail and delivered.
+"""Outgoing mail: notifications of channel "mail" rendered from templates/mail and delivered.
 
 To the Maildir `$PARAPHE_HOME/outbox` by default, each notification under a name of its own
 so that a retry after a crash never writes a second copy; or through PARAPHE_SMTP_RELAY with
-aiosmtplib. Failures are retried with the backoff of workflows.notifications; a relay's 5xx
+aiosmtplib. The dispatcher (paraphe.dispatch) claims the notifications, hands them to
+MailSender and retries failures with the backoff of workflows.notifications; a relay's 5xx
 for the message is a permanent failure (workflows.deliveries.refused). The envelope sender is
 the notification's VERP address, bounce+<token>@<mail domain>, where its bounces come back.
 """
@@ -12,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import logging
 import os
 import re
 import secrets
-import weakref
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -34,18 +33,14 @@ from workflows.text import clean_line
 from workflows.models import Notification
 
 
-log = logging.getLogger(__name__)
-
-_workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 # Replies carrying more than this are composed one at a time: each holds its PDFs, their
 # base64 text and the message bytes at once.
 LARGE_REPLY = 2 * 1024 * 1024
 
 
 def poke() -> None:
-    """Wakes the delivery workers of this process: a reply was just recorded."""
-    for worker in list(_workers):
-        worker.wake()
+    """Wakes the dispatchers of this process: a reply was just recorded."""
+    notifications.nudge()
 
 
 def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
@@ -145,101 +140,43 @@ class Maildir:
                       key=lambda p: p.name)
 
 
-class DeliveryWorker:
-    """Claims due mail notifications and sends them; `run_once` is one sweep."""
+class MailSender:
+    """The "mail" sender of the dispatcher (paraphe.dispatch): composes a notification from
+    templates/mail and delivers it; `send` returns its Message-ID.
 
-    def __init__(self, svc: Services, *, batch: int = 20, poll_interval: float = 1.0) -> None:
+    A relay's refusal for good (5xx) raises DeliveryRefused; anything else is retried by the
+    dispatcher with the outbox's backoff.
+    """
+
+    # Mail is sent side by side: a batch of replies need not wait for one slow relay.
+    concurrent = True
+
+    def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.settings = svc.settings
-        self.batch = batch
-        self.poll_interval = poll_interval
         self.maildir = Maildir(self.settings.home / "outbox")
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._large = asyncio.Semaphore(1)
         # The PEM stays in memory: the stored key is encrypted at rest (mail_gateway.dkim_key).
         self._dkim_key: bytes | None = dkim_key.signing_pem(self.settings)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        _workers.add(self)
-        self._task = asyncio.create_task(self._loop(), name="mail-delivery")
-
-    async def stop(self) -> None:
-        _workers.discard(self)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        if not self.settings.smtp_relay:
-            await self._release_stale_claims()
-        while True:
-            self._wake.clear()
-            try:
-                sent = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the database may be briefly away; try again.
-                log.exception("mail delivery sweep failed")
-                sent = 0
-            if sent >= self.batch:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-
-    async def _release_stale_claims(self) -> None:
-        # A process killed between its claim and mark_sent leaves rows in "sending" that
-        # claim_due would only take back minutes later. Into the Maildir a second attempt
-        # cannot write twice (the file name is the notification's), so take them back now.
-        await Notification.filter(channel="mail", state="sending").update(state="pending")
-
-    async def run_once(self) -> int:
-        """Delivers what is due now; returns how many notifications went out."""
-        claimed = await notifications.claim_due(self.batch, channel="mail")
-        if not claimed:
-            return 0
-        results = await asyncio.gather(*(self._deliver(n) for n in claimed))
-        return sum(results)
-
-    def _attachment_bytes(self, notification: Notification) -> int:
-        total = 0
-        for item in notification.attachments or []:
-            path = self.svc.documents.path(item["sha256"])
-            total += path.stat().st_size if path.exists() else 0
-        return total
-
-    async def _deliver(self, notification: Notification) -> int:
-        if self._attachment_bytes(notification) > LARGE_REPLY:
-            async with self._large:
-                return await self._deliver_now(notification)
-        return await self._deliver_now(notification)
-
-    async def _deliver_now(self, notification: Notification) -> int:
-        try:
-            message_id = await self.send(notification)
-        except asyncio.CancelledError:
-            raise
-        except notifications.DeliveryRefused as exc:
-            log.info("mail %s refused for good: %s", notification.id, exc.reason)
-            await deliveries.refused(self.svc, notification, exc.reason, exc.text)
-            return 0
-        except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff.
-            log.warning("mail %s to the outbox failed: %s", notification.id, type(exc).__name__)
-            await notifications.mark_failed(notification, f"{type(exc).__name__}: {exc}")
-            return 0
-        await notifications.mark_sent(notification, message_id)
-        return 1
+    @property
+    def resends_safely(self) -> bool:
+        """Whether sending a notification twice gives one message: into the Maildir a second
+        attempt cannot write twice (the file name is the notification's), so the dispatcher
+        takes back at start the claims a killed process left in "sending" rather than wait
+        minutes for them to go stale. Through a relay it could be a second mail."""
+        return not self.settings.smtp_relay
 
     async def send(self, notification: Notification) -> str:
+        if self._attachment_bytes(notification) > LARGE_REPLY:
+            async with self._large:
+                return await self._send_now(notification)
+        return await self._send_now(notification)
+
+    async def _send_now(self, notification: Notification) -> str:
         """Composes and hands over one mail notification (to the relay, or into the Maildir);
-        returns its Message-ID. Raises notifications.DeliveryRefused when the relay refuses
-        it for good (5xx); any other error is worth a retry."""
+        returns its Message-ID. Raises DeliveryRefused when the relay refuses it for good
+        (5xx); any other error is worth a retry."""
         message_id, data = await self.compose(notification)
         if self.settings.smtp_relay:
             await self._relay(notification, data)
@@ -251,6 +188,13 @@ class DeliveryWorker:
         data = f"Return-Path: <{path}>\n".encode() + data
         await asyncio.get_running_loop().run_in_executor(None, self.maildir.deliver, name, data)
         return message_id
+
+    def _attachment_bytes(self, notification: Notification) -> int:
+        total = 0
+        for item in notification.attachments or []:
+            path = self.svc.documents.path(item["sha256"])
+            total += path.stat().st_size if path.exists() else 0
+        return total
 
     async def compose(self, notification: Notification) -> tuple[str, bytes]:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""

@@ -1,5 +1,5 @@
-"""`paraphe serve`: web, SMTP gateway, mail and SMS delivery, scheduler and bot on ONE asyncio
-loop."""
+"""`paraphe serve`: web, SMTP gateway, notification dispatcher (mail, chat, SMS), scheduler
+and bot on ONE asyncio loop."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from mail_gateway import delivery as mail_delivery
 from mail_gateway import server as mail_server
 from mail_gateway.metrics import spool_metrics
 from paraphe import templating
+from paraphe.dispatch import Dispatcher
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
-from sms_gateway.worker import SmsDeliveryWorker
+from sms_gateway.sender import sender_for as sms_sender_for
 from web import webhook_delivery
 from web.app import start_web
 from workflows import sweeps
@@ -66,24 +67,31 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         closers.append(gateway.close)
         announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
                  f" (seal@{settings.mail_domain})")
-        worker = mail_delivery.DeliveryWorker(svc)
-        worker.start()
-        closers.append(worker.stop)
+        senders = {"mail": mail_delivery.MailSender(svc)}
         target = settings.smtp_relay or str(settings.home / "outbox")
         announce(f"outgoing mail: {target}")
-        texts = SmsDeliveryWorker(svc)
-        texts.start()
-        closers.append(texts.stop)
-        announce(f"text messages: {texts.sender.describe()}")
+        texts = sms_sender_for(settings)
+        try:  # An SMPP session bound at start takes the receipts of earlier messages.
+            await texts.open()
+        except Exception as exc:  # noqa: BLE001 - retried with each message it sends.
+            log.warning("SMS provider not reachable at start: %s", exc)
+        senders["sms"] = texts
+        announce(f"text messages: {texts.describe()}")
         hooks = await webhook_delivery.start_webhook_worker(svc)
         closers.append(hooks.stop)
         if settings.telegram_token:
             # lazy: aiogram's types take seconds to import; only a service with a bot pays.
             from bot import app as bot_app
+            from bot.delivery import TelegramSender
 
             bot = await bot_app.start_bot(svc)
             closers.append(bot.stop)
+            senders["telegram"] = TelegramSender(svc, bot.bot)
             announce("telegram bot: polling")
+        # One dispatcher for every channel; stopped before the bot whose session it uses.
+        dispatcher = Dispatcher(svc, senders)
+        dispatcher.start()
+        closers.append(dispatcher.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         schedule_sweeps(scheduler, svc)
         scheduler.start()

@@ -1,7 +1,7 @@
 """Renders an SMS notification from templates/sms/ and hands it to the deployment's provider.
 
-Independent of any loop: the SMS worker (sms_gateway.worker) and a dispatcher of every
-channel call the same `SmsSender.send(notification)`.
+Independent of any loop: the dispatcher of every channel (paraphe.dispatch) calls
+`SmsSender.send(notification)`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ _senders: dict[str, SmsSender] = {}
 
 class SmsSender:
     """One per process and deployment (see `sender_for`): an SMPP session is kept open for
-    its delivery receipts, which are recorded by workflows.notifications.record_report."""
+    its delivery receipts, which are recorded by workflows.notifications.record_report.
+    The dispatcher (paraphe.dispatch) keeps what `send` returns as the provider's reference."""
+
+    keeps_reference = True
 
     def __init__(self, settings, provider: SmsProvider | None = None) -> None:
         self.settings = settings

@@ -1,5 +1,5 @@
-"""Test helpers for text messages: send what the core queued, as the SMS worker would, through
-the file provider, and read what it wrote."""
+"""Test helpers for text messages: send what the core queued, as the dispatcher of `paraphe
+serve` would, through the file provider, and read what it wrote."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import re
 
 from sms_gateway.providers import read_outbox
 from sms_gateway.sender import SmsSender
-from sms_gateway.worker import SmsDeliveryWorker
+from tests.dispatching import sms_dispatcher
 
 
 async def sent_sms(svc) -> list[dict]:
     """Delivers the due SMS notifications to $PARAPHE_HOME/sms; returns every message there,
     oldest first."""
-    await SmsDeliveryWorker(svc, sender=SmsSender(svc.settings)).run_once()
+    await sms_dispatcher(svc, SmsSender(svc.settings)).run_once()
     return read_outbox(svc.settings.home / "sms")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflows import person_notices
+from workflows import notifications
 from workflows.models import Cabinet
 
 
@@ -22,9 +22,6 @@ async def low_credit(cabinet_id: int, *, balance: int, threshold: int, entry_id:
     cabinet = await Cabinet.get(id=cabinet_id)
     context = {"cabinet": cabinet.slug, "cabinet_name": cabinet.name, "balance": balance,
                "threshold": threshold}
-    experts = await person_notices.experts_of(cabinet_id)
-    for person in experts:
-        await person_notices.notify(
-            person, "expert/low_credit", context,
-            dedup_key=f"cabinet:{cabinet_id}:low_credit:{entry_id}:{person.id}")
-    return len(experts)
+    return len(await notifications.to_experts(
+        cabinet_id, "expert/low_credit", context,
+        dedup_key=f"cabinet:{cabinet_id}:low_credit:{entry_id}"))

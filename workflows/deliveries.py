@@ -17,7 +17,7 @@ import re
 
 from tortoise.expressions import Q
 
-from workflows import clock, evidence, links, notifications, person_notices
+from workflows import clock, evidence, links, notifications
 from workflows.actors import Actor
 from workflows.collections import notices
 from workflows.models import Collection, Notification, Person, Signer
@@ -106,8 +106,8 @@ async def _signer_failed(svc: Services, notification: Notification, reason: str,
            "address": notification.recipient, "reason": reason, "diagnostic": text,
            "kind": notification.template.split("/", 1)[1], "by_sms": by_sms,
            "phone": signer.phone if by_sms else None}
-    await person_notices.notify(initiator, "initiator/delivery_failed", ctx,
-                                dedup_key=f"notification:{notification.id}:delivery_failed")
+    await notifications.to_person(initiator, "initiator/delivery_failed", ctx,
+                                  dedup_key=f"notification:{notification.id}:delivery_failed")
 
 
 async def invite_by_sms(svc: Services, collection: Collection, signer: Signer) -> Notification:

@@ -1,4 +1,12 @@
-"""Outgoing messages as intentions: the core records them, a delivery worker sends them."""
+"""Outgoing messages as intentions: the core records them, one dispatcher sends them.
+
+The core says to whom (a person, a signer, a cabinet's experts), for what (the template, its
+purpose) and with what data, in the caller's transaction; it never picks a transport. A
+notice to a person is recorded on channel PERSON: the dispatcher (paraphe.dispatch) chooses
+chat or mail when it sends, so a person who links Telegram, or a service whose bot stops,
+changes where the next notice goes. A message to a raw address (a reply to a sender) is
+recorded on its channel ("mail"), and goes there.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from workflows import clock
-from workflows.models import Notification
+from workflows.models import Membership, Notification, Person, Signer
 from workflows.transactions import in_transaction
 
 # Retry delays after each failed attempt; after the last one the notification is failed for good.
@@ -57,18 +65,72 @@ async def enqueue(*, channel: str, template: str, recipient: str, language: str 
         raise
 
 
+# The channel of a notice to a person: chat when they linked it and a bot runs, else mail,
+# decided by the dispatcher when it sends (templates chat/notify/<purpose> or mail/<purpose>).
+PERSON = "person"
+
+
+async def to_person(person: Person, purpose: str, context: dict, *,
+                    dedup_key: str | None = None, attachments: Iterable[dict] = (),
+                    thread: dict | None = None) -> Notification:
+    """Records a notice to a registered person, on the channel the dispatcher will pick.
+
+    The dedup key names the notice, not the channel: whichever channel it goes to,
+    recording it again returns the first one.
+    """
+    return await enqueue(channel=PERSON, template=purpose, recipient=person.email,
+                         language=person.language, context={**context, "name": person.name},
+                         attachments=attachments, thread=thread, person_id=person.id,
+                         dedup_key=dedup_key)
+
+
+async def to_signer(signer: Signer, purpose: str, context: dict, *,
+                    dedup_key: str | None = None, attachments: Iterable[dict] = (),
+                    thread: dict | None = None) -> Notification:
+    """Records a message to a collection's signer: to the address the collection named, or,
+    for a signer who is a registered person, on that person's channel (picked at send
+    time; by mail it still goes to the signer's address)."""
+    return await enqueue(channel=PERSON if signer.person_id else "mail", template=purpose,
+                         recipient=signer.email, language=signer.language, context=context,
+                         attachments=attachments, thread=thread, person_id=signer.person_id,
+                         signer_id=signer.id, dedup_key=dedup_key)
+
+
+async def experts_of(cabinet_id: int) -> list[Person]:
+    """The cabinet's experts, in a stable order."""
+    rows = await (Membership.filter(cabinet_id=cabinet_id, role="expert")
+                  .prefetch_related("person").order_by("person_id"))
+    return [m.person for m in rows]
+
+
+async def to_experts(cabinet_id: int, purpose: str, context: dict, *, dedup_key: str,
+                     attachments: Iterable[dict] = (), exclude: Iterable[int] = ()
+                     ) -> list[Notification]:
+    """Records the notice for each expert of the cabinet (but those in `exclude`, person
+    ids), each on their channel; the dedup key of each is `<dedup_key>:<person id>`."""
+    skip = set(exclude)
+    return [await to_person(p, purpose, context, dedup_key=f"{dedup_key}:{p.id}",
+                            attachments=attachments)
+            for p in await experts_of(cabinet_id) if p.id not in skip]
+
+
 async def recorded(dedup_key: str) -> bool:
     """Whether a message with this dedup key was already recorded."""
     return await Notification.filter(dedup_key=dedup_key).exists()
 
 
-async def claim_due(limit: int = 20, *, channel: str | None = None) -> list[Notification]:
-    """Claims up to `limit` notifications that are due, each by a conditional update."""
+async def claim_due(limit: int = 20, *, channel: str | None = None,
+                    channels: Iterable[str] | None = None) -> list[Notification]:
+    """Claims up to `limit` notifications that are due, each by a conditional update; of
+    one `channel`, or of any of `channels` (rows of other channels are left alone)."""
     now = clock.now()
     query = Notification.filter(state="pending", next_attempt_at__lte=now)
     stale = Notification.filter(state="sending", next_attempt_at__lte=now - CLAIM_TIMEOUT)
     if channel:
         query, stale = query.filter(channel=channel), stale.filter(channel=channel)
+    if channels is not None:
+        wanted = list(channels)
+        query, stale = query.filter(channel__in=wanted), stale.filter(channel__in=wanted)
     candidates = list(await query.order_by("id").limit(limit)) + list(
         await stale.order_by("id").limit(limit))
     claimed = []
@@ -78,6 +140,42 @@ async def claim_due(limit: int = 20, *, channel: str | None = None) -> list[Noti
         if won == 1:
             claimed.append(await Notification.get(id=n.id))
     return claimed
+
+
+async def resolve(notification: Notification, channel: str, recipient: str,
+                  language: str | None = None) -> None:
+    """Fixes the channel a PERSON notice goes to, and its recipient on that channel."""
+    language = language or notification.language
+    await Notification.filter(id=notification.id).update(channel=channel, recipient=recipient,
+                                                         language=language)
+    notification.channel, notification.recipient = channel, recipient
+    notification.language = language
+
+
+async def release(notification: Notification) -> None:
+    """Gives back a claim that could not be used (no sender for its channel here), as it
+    was: pending, due, the attempt not counted."""
+    await Notification.filter(id=notification.id, state="sending").update(
+        state="pending", attempts=max(notification.attempts - 1, 0))
+
+
+# Callbacks run when a message was just recorded that should go out now (a reply to a
+# sender): the running dispatchers of this process register their wake-up here.
+_nudged: set = set()
+
+
+def on_nudge(callback) -> None:
+    _nudged.add(callback)
+
+
+def off_nudge(callback) -> None:
+    _nudged.discard(callback)
+
+
+def nudge() -> None:
+    """Wakes the dispatchers of this process rather than let them wait for their next poll."""
+    for callback in list(_nudged):
+        callback()
 
 
 # What a code looks like once it is blanked from a message's context.

@@ -141,10 +141,8 @@ async def confirm_revocation(svc: Services, actor: Actor, code: str) -> Certific
         await _scrub_codes(person)
         await evidence.record("certificate.revoked", actor, person_id=person.id,
                               data={"certificate": cert.serial, "by": "holder"})
-        await notifications.enqueue(
-            channel="mail", template="registrant/certificate_revoked", recipient=person.email,
-            language=person.language, person_id=person.id,
-            context={"name": person.name, "serial": cert.serial},
+        await notifications.to_person(
+            person, "registrant/certificate_revoked", {"serial": cert.serial},
             dedup_key=f"certificate:{cert.serial}:revoked")
     return cert
 

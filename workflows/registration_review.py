@@ -69,10 +69,8 @@ async def read_document(svc: Services, document: IdentityDocument) -> bytes:
 
 
 def _notify(person: Person, template: str, reg: Registration, **context):
-    return notifications.enqueue(
-        channel="mail", template=f"registrant/{template}", recipient=person.email,
-        language=person.language, person_id=person.id,
-        context={"name": person.name, "registration_id": reg.id, **context},
+    return notifications.to_person(
+        person, f"registrant/{template}", {"registration_id": reg.id, **context},
         dedup_key=f"registration:{reg.id}:{template}")
 
 

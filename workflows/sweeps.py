@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from workflows import anchors, archive, clock, evidence, person_notices
+from workflows import anchors, archive, clock, evidence
 from workflows.actors import Actor
 from workflows.collections import expire, finalize_pending, notices
 from workflows.identity_vault import IdentityVault
@@ -27,7 +27,7 @@ LAST_WARNING_BEFORE = timedelta(days=2)
 BATCH = 200
 
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
-            "erase_identity_documents": 3600, "send_chat_notices_by_mail": 60,
+            "erase_identity_documents": 3600,
             "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600,
             "renew_ocsp_responders": 3600}
 
@@ -131,15 +131,6 @@ async def renew_archive_timestamps(svc: Services) -> int:
     except Exception:  # noqa: BLE001 - the next run retries; the scheduler must not die.
         log.exception("renewing archive timestamps failed")
         return 0
-
-
-async def send_chat_notices_by_mail(svc: Services) -> int:
-    """Without a Telegram bot (no PARAPHE_TELEGRAM_TOKEN), the notices waiting for a chat
-    go by mail (workflows.person_notices); with one, the bot delivers them. Returns how
-    many were moved to mail."""
-    if svc.settings.telegram_token:
-        return 0
-    return await person_notices.send_chat_notices_by_mail()
 
 
 async def erase_identity_documents(svc: Services, limit: int = BATCH) -> int:

@@ -55,8 +55,14 @@ def free_port() -> int:
 async def bot(svc):
     from bot.app import start_bot
 
-    handle = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    from tests.dispatching import service_dispatcher
+
+    handle = await start_bot(svc, poll_timeout=1)
+    # As `paraphe serve` runs it: one dispatcher sends the notices, to the chat or by mail.
+    dispatcher = service_dispatcher(svc, handle, poll_interval=0.2)
+    dispatcher.start()
     yield handle
+    await dispatcher.stop()
     await handle.stop()
 
 

@@ -16,7 +16,7 @@ async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
 
     bob = User(811, "Bob", language_code="en")
     await firm.grant(firm.collaborator, "prepare")
-    first = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    first = await start_bot(svc, poll_timeout=1)
     try:
         await link(tg, firm.collaborator, bob)
         n = len(tg.chat(bob.id))
@@ -30,7 +30,7 @@ async def test_collect_resumes_after_a_bot_restart(tg, svc, firm):
     saved = await TelegramConversation.get(key__contains=f":{bob.id}:")
     assert saved.state == "Collecting:documents" and saved.data["documents"][0][0] == "mission.pdf"
 
-    second = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    second = await start_bot(svc, poll_timeout=1)
     try:
         n = len(tg.chat(bob.id))
         await tg.send_document(bob, make_pdf(2, text="Annexe"), "annex.pdf")

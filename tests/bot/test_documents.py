@@ -178,7 +178,7 @@ async def test_update_redelivered_after_a_restart_acts_once(tg, svc, firm):
     from bot.app import start_bot
 
     anne = User(609, "Anne")
-    first = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    first = await start_bot(svc, poll_timeout=1)
     try:
         await link(tg, firm.expert, anne)
         update = await tg.send_text(anne, "/credit")
@@ -187,7 +187,7 @@ async def test_update_redelivered_after_a_restart_acts_once(tg, svc, firm):
         await first.stop()
     # The bot went away before confirming the offset: Telegram hands the update out again.
     await tg.push(dict(update))
-    second = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    second = await start_bot(svc, poll_timeout=1)
     try:
         await tg.drained()
         await tg.send_text(anne, "/delegations")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from mail_gateway.server import start_gateway
 from tests.fakes.dns import FakeDns, make_dkim_key
 from tests.fakes.telegram import User
@@ -27,7 +27,7 @@ async def gateway(svc, dupont_test_key):
     dns.publish(dupont_test_key)
     svc.settings.smtp_port = 0
     gw = await start_gateway(svc, dns=dns)
-    worker = DeliveryWorker(svc, poll_interval=0.2)
+    worker = mail_dispatcher(svc, poll_interval=0.2)
     worker.start()
     yield gw
     await worker.stop()

@@ -29,18 +29,24 @@ async def _press(tg, user, sent, button: str, expect: str):
 
 async def test_whole_path_with_each_refusal_then_sign_and_revoke(tg, firm, svc, web, tmp_path):
     from bot.app import start_bot
+    from tests.dispatching import service_dispatcher
 
     anne = User(901, "Anne")
-    first = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    first = await start_bot(svc, poll_timeout=1)
     try:
         code = await _first_steps(tg, svc, firm, anne)
     finally:
         await first.stop()
     # The bot restarts between two steps: the conversation lives in the database.
-    second = await start_bot(svc, poll_timeout=1, delivery_interval=0.2)
+    second = await start_bot(svc, poll_timeout=1)
+    # With the notification dispatcher, as `paraphe serve` runs them: the review's notices
+    # reach Anne in the chat.
+    dispatcher = service_dispatcher(svc, second, poll_interval=0.2)
+    dispatcher.start()
     try:
         await _next_steps(tg, svc, firm, anne, code, tmp_path)
     finally:
+        await dispatcher.stop()
         await second.stop()
 
 

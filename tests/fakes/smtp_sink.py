@@ -12,6 +12,12 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.sink.unknown:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         if self.sink.fail_next > 0:
             self.sink.fail_next -= 1
@@ -23,12 +29,14 @@ class _Handler:
 
 
 class SmtpSink:
-    """Accepts every message; `fail_next` makes the next N deliveries fail with 451."""
+    """Accepts every message; `fail_next` makes the next N deliveries fail with 451; an
+    address in `unknown` is refused for good (550)."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.received = asyncio.Event()
         self.fail_next = 0
+        self.unknown: set[str] = set()
         self.server: asyncio.Server | None = None
 
     async def start(self) -> SmtpSink:

@@ -84,6 +84,8 @@ class FakeTelegram:
         self._updates: list[dict] = []
         self._next_update_id = itertools.count(1000)
         self._next_message_id = itertools.count(1)
+        # Errors the next calls of a method answer, in order: {method: [(code, text)]}.
+        self.errors: dict[str, list[tuple[int, str]]] = {}
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -112,6 +114,11 @@ class FakeTelegram:
             self._changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def fail_next(self, method: str, code: int, description: str) -> None:
+        """The next call of `method` fails as Telegram answers it (500: try again later;
+        403 "Forbidden: bot was blocked by the user": never again)."""
+        self.errors.setdefault(method, []).append((code, description))
 
     # --- what the test does as a user -------------------------------------------------
 
@@ -252,6 +259,11 @@ class FakeTelegram:
                     params[key] = json.loads(value)
                 else:
                     params[key] = value
+        if self.errors.get(method):
+            code, description = self.errors[method].pop(0)
+            await self._record(Call(method, params, files))
+            return web.json_response({"ok": False, "error_code": code,
+                                      "description": description}, status=code)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             await self._record(Call(method, params, files))

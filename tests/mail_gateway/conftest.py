@@ -8,7 +8,7 @@ import urllib.parse
 import aiohttp
 import pytest
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from mail_gateway.metrics import spool_metrics
 from mail_gateway.server import start_gateway
 from paraphe import templating
@@ -88,7 +88,7 @@ async def firm(svc):
 async def gateway(svc, dns):
     svc.settings.smtp_port = 0
     gw = await start_gateway(svc, dns=dns)
-    worker = DeliveryWorker(svc, poll_interval=0.2)
+    worker = mail_dispatcher(svc, poll_interval=0.2)
     worker.start()
     gw.delivery = worker
     yield gw

@@ -10,7 +10,8 @@ import aiosmtplib
 import pytest
 
 from bot.routers.tracking import describe
-from mail_gateway.delivery import DeliveryWorker, permanent_refusal
+from mail_gateway.delivery import permanent_refusal
+from tests.dispatching import mail_dispatcher
 from paraphe import templating
 from tests.fakes.smtp_relay import SmtpRelay
 from tests.mail_gateway.mailer import outbox, send, wait_outbox
@@ -87,7 +88,7 @@ async def test_relay_550_marks_signer_tells_initiator_and_texts_the_invitation(s
         collection = await _collection(svc, firm, [SignerSpec("Gaston Parti", GONE, MOBILE),
                                                    SignerSpec("Lucie Lente", SLOW)])
         gone, slow = await _invitation(GONE), await _invitation(SLOW)
-        worker = DeliveryWorker(svc)
+        worker = mail_dispatcher(svc)
         await worker.run_once()  # 550 for one, 451 for the other
         await worker.run_once()  # the initiator's notice, recorded by the first round
         gaston = await Signer.get(collection_id=collection.id, email=GONE)

@@ -6,7 +6,7 @@ import asyncio
 
 import dkim
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from tests.cli import paraphe
 from tests.fakes.dns import FakeDns, make_dkim_key
 from tests.fakes.smtp_sink import SmtpSink
@@ -28,7 +28,7 @@ async def _reply(dedup: str = "t:1", language: str = "en") -> Notification:
 
 async def test_maildir_gets_each_reply_once_even_when_sent_again(svc, settings):
     n = await _reply()
-    worker = DeliveryWorker(svc)
+    worker = mail_dispatcher(svc)
     assert await worker.run_once() == 1
     (msg,) = outbox(settings.home)
     assert msg["Subject"] == "Re: Bilan" and msg["In-Reply-To"] == "<q1@dupont.fr>"
@@ -44,7 +44,7 @@ async def test_maildir_gets_each_reply_once_even_when_sent_again(svc, settings):
 async def test_stale_claims_are_taken_back_at_start(svc, settings):
     n = await _reply()
     await Notification.filter(id=n.id).update(state="sending")  # a worker killed mid-send
-    worker = DeliveryWorker(svc, poll_interval=0.05)
+    worker = mail_dispatcher(svc, poll_interval=0.05)
     worker.start()
     try:
         for _ in range(400):
@@ -66,7 +66,7 @@ async def test_relay_delivery_retries_with_backoff_and_signs_with_dkim(svc, sett
     try:
         n = await _reply(language="fr")
         sink.fail_next = 1
-        worker = DeliveryWorker(svc)
+        worker = mail_dispatcher(svc)
         assert await worker.run_once() == 0
         failed = await Notification.get(id=n.id)
         assert failed.state == "pending" and failed.attempts == 1 and "451" in failed.last_error
@@ -88,7 +88,7 @@ async def test_relay_delivery_retries_with_backoff_and_signs_with_dkim(svc, sett
 
 async def test_outbox_command_lists_what_went_out(svc, settings, db):
     await _reply()
-    await DeliveryWorker(svc).run_once()
+    await mail_dispatcher(svc).run_once()
     listing = paraphe(settings, "outbox", "--json").json()
     (item,) = listing["messages"]
     assert item["to"] == "paul@dupont.fr" and item["subject"] == "Re: Bilan"

@@ -7,7 +7,8 @@ import re
 
 import dkim
 
-from mail_gateway.delivery import DeliveryWorker, Maildir
+from mail_gateway.delivery import Maildir
+from tests.dispatching import mail_dispatcher
 from tests.cli import paraphe
 from workflows import notifications
 
@@ -37,7 +38,7 @@ async def _send_one(svc, settings) -> bytes:
                                          "cabinets": ["dupont"]},
                                 thread={"subject": "Bilan",
                                         "from": f"seal@{settings.mail_domain}"})
-    assert await DeliveryWorker(svc).run_once() == 1
+    assert await mail_dispatcher(svc).run_once() == 1
     (path,) = Maildir(settings.home / "outbox").messages()
     return path.read_bytes()
 

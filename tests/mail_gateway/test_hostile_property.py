@@ -64,7 +64,7 @@ async def _check(hashes: dict, gateway, settings, stats: Counter) -> None:
     notes: dict[str, list] = {}
     for note in await Notification.filter(dedup_key__in=keys):
         notes.setdefault(note.dedup_key.rsplit(":", 1)[0], []).append(note)
-    maildir = gateway.delivery.maildir
+    maildir = gateway.delivery.senders["mail"].maildir
     for digest, mail in hashes.items():
         row = final[digest]
         answers = notes.get(f"mail:{row.key}", [])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from tests.mail_gateway.mailer import body_text, outbox
 from tests.pdfs import make_pdf
 from workflows import billing, clock, collections, delegations, sweeps
@@ -12,7 +12,7 @@ from workflows.collections import SignerSpec
 
 async def test_low_credit_mail_to_the_experts(svc, firm, settings):
     await billing.debit(firm.dupont, 2, operation="seal", low_credit_threshold=20)
-    assert await DeliveryWorker(svc).run_once() == 1
+    assert await mail_dispatcher(svc).run_once() == 1
     (mail,) = outbox(settings.home)
     assert mail["To"] == "claire@dupont.fr"
     assert mail["Subject"] == "Crédit bas pour Cabinet Dupont : 18 restant(s)"
@@ -29,7 +29,7 @@ async def test_expiry_warning_mails_to_initiator_and_expert(svc, firm, settings)
         signers=[SignerSpec("Jean Client", "jean@example.test")])
     clock.fast_forward(days=12, minutes=1)
     assert await sweeps.warn_expiring(svc) == 1
-    worker = DeliveryWorker(svc)
+    worker = mail_dispatcher(svc)
     while await worker.run_once():
         pass
     mails = {m["To"]: m for m in outbox(settings.home)}

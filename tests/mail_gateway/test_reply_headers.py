@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from tests.mail_gateway.mailer import outbox
 from workflows import notifications
 
@@ -31,7 +31,7 @@ async def test_reply_headers_from_hostile_text_are_built_and_read_back_as_writte
                                 recipient="paul@dupont.fr", language="en", context=CONTEXT,
                                 thread={**thread, "from": "seal@paraphe.localhost"},
                                 dedup_key="t:1")
-    assert await DeliveryWorker(svc).run_once() == 1
+    assert await mail_dispatcher(svc).run_once() == 1
     (msg,) = outbox(settings.home)
     assert msg["Subject"] == subject and msg["Bcc"] is None
     assert msg.get_body().get_content().startswith("Hello Paul,")

@@ -156,14 +156,14 @@ async def test_secret_address_with_cabinet_picks_the_cabinet(gateway, firm, sett
 
 
 async def test_trusted_upstream_authentication_results(svc, firm, dns, settings):
-    from mail_gateway.delivery import DeliveryWorker
+    from tests.dispatching import mail_dispatcher
     from mail_gateway.server import start_gateway
 
     settings.trusted_authserv_ids = "mx.dupont-relay.fr"
     settings.trusted_relays = "127.0.0.1"  # the tests' SMTP client plays the relay
     settings.smtp_port = 0
     gw = await start_gateway(svc, dns=dns)
-    worker = DeliveryWorker(svc, poll_interval=0.2)
+    worker = mail_dispatcher(svc, poll_interval=0.2)
     worker.start()
     try:
         msg = build(sender="paul@dupont.fr", to=SEAL, subject="Via relais",

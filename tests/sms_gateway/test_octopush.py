@@ -13,7 +13,7 @@ from aiohttp import web
 from paraphe.settings import Settings
 from sms_gateway.octopush import OctopushProvider
 from sms_gateway.sender import SmsSender, build_provider
-from sms_gateway.worker import SmsDeliveryWorker
+from tests.dispatching import sms_dispatcher
 from workflows import notifications
 from workflows.models import Notification
 
@@ -111,7 +111,7 @@ async def test_the_worker_sends_through_octopush_and_retries(db, settings, stand
 
     class Svc:
         settings = configured
-    worker = SmsDeliveryWorker(Svc(), sender=SmsSender(configured, provider))
+    worker = sms_dispatcher(Svc(), SmsSender(configured, provider))
     n = await notifications.enqueue(channel="sms", template="registrant/mobile_code",
                                     recipient="+33611223344",
                                     context={"code": "424242", "minutes": 10})

@@ -11,7 +11,7 @@ from smpplib import consts
 
 from sms_gateway.sender import SmsSender
 from sms_gateway.smpp import SmppProvider
-from sms_gateway.worker import SmsDeliveryWorker
+from tests.dispatching import sms_dispatcher
 from tests.fakes.smsc import TinySmsc
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     link_of,
@@ -72,7 +72,7 @@ async def test_code_reaches_the_smsc_and_its_receipt_is_recorded(world, smsc, pr
     assert n.state == "pending" and n.signer_id == signer.id and smsc.submitted == []
     code = n.context["code"]
 
-    worker = SmsDeliveryWorker(world.svc, sender=SmsSender(world.svc.settings, provider))
+    worker = sms_dispatcher(world.svc, SmsSender(world.svc.settings, provider))
     assert await worker.run_once() == 1
     [sent] = smsc.submitted
     assert smsc.binds == [{"system_id": "paraphe", "ok": True}]
@@ -98,7 +98,7 @@ async def test_undelivered_receipt_marks_the_message_failed(world, smsc, provide
     smsc.receipt_stat = "UNDELIV"
     token = await _signer_with_mobile(world)
     await collections.send_code(world.svc, token, "sms", **WEB)
-    worker = SmsDeliveryWorker(world.svc, sender=SmsSender(world.svc.settings, provider))
+    worker = sms_dispatcher(world.svc, SmsSender(world.svc.settings, provider))
     await worker.run_once()
 
     async def reported():

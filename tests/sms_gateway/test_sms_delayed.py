@@ -7,7 +7,7 @@ import socket
 
 from sms_gateway.sender import SmsSender
 from sms_gateway.smpp import SmppProvider
-from sms_gateway.worker import SmsDeliveryWorker
+from tests.dispatching import sms_dispatcher
 from tests.web.signer_site import site  # noqa: F401 - fixture
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     code_of,
@@ -38,7 +38,7 @@ async def test_provider_down_retries_and_the_page_offers_mail(site):
     assert "retardé" not in page  # Not sent yet is not late.
 
     down = SmppProvider("127.0.0.1", _closed_port(), "paraphe", "secret", timeout=2)
-    worker = SmsDeliveryWorker(w.svc, sender=SmsSender(w.svc.settings, down))
+    worker = sms_dispatcher(w.svc, SmsSender(w.svc.settings, down))
     assert await worker.run_once() == 0
     n = await Notification.get(channel="sms")
     assert n.state == "pending" and n.attempts == 1 and n.next_attempt_at > clock.now()

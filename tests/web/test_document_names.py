@@ -56,7 +56,8 @@ def _only(text: str, own: str) -> None:
 
 async def _mails(recipients: list[str]) -> str:
     out = []
-    for n in await Notification.filter(recipient__in=recipients, channel="mail"):
+    for n in await Notification.filter(recipient__in=recipients,
+                                       channel__in=("mail", "person")):
         subject, body = render_mail(f"mail/{n.template}", n.language, n.context)
         out.append(f"{subject}\n{body}\n{json.dumps(n.attachments)}")
     return "\n".join(out)

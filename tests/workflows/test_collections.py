@@ -215,7 +215,7 @@ async def test_visibility_and_listing(world):
 async def test_every_collection_mail_renders_and_is_delivered(world):
     """All notifications of approval, signing, completion, decline, cancel, expiry, reminders
     go through the real delivery worker into the Maildir, in both languages."""
-    from mail_gateway.delivery import DeliveryWorker
+    from tests.dispatching import mail_dispatcher
     from workflows import clock, sweeps
 
     world.expert.language = "en"
@@ -237,7 +237,7 @@ async def test_every_collection_mail_renders_and_is_delivered(world):
     assert await sweeps.remind_due(world.svc) == 1  # last warning
     clock.fast_forward(days=2)
     assert await sweeps.expire_due(world.svc) == 1
-    worker = DeliveryWorker(world.svc)
+    worker = mail_dispatcher(world.svc)
     while await worker.run_once():
         pass
     templates = set(await Notification.filter(channel="mail").values_list("template", flat=True))

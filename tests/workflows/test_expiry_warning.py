@@ -37,10 +37,15 @@ async def test_warned_once_three_days_before_the_deadline(world):
     # Two instances sweeping at once warn once.
     assert sum(await asyncio.gather(sweeps.warn_expiring(world.svc),
                                     sweeps.warn_expiring(world.svc))) == 1
-    # The initiator linked Telegram: the chat; the expert: by mail. The collaborators: nothing.
+    # The initiator and the expert, each once, on the channel the dispatcher picks when it
+    # sends (the linked initiator's chat: tests/bot/test_notices.py). The collaborators:
+    # nothing.
     assert await _warnings() == [
-        ("telegram", "initiator/expiring", "4242"),
-        ("mail", "expert/collection_expiring", "expert@dupre.test")]
+        ("person", "initiator/expiring", "launch@dupre.test"),
+        ("person", "expert/collection_expiring", "expert@dupre.test")]
+    assert [n.person_id for n in await Notification.filter(
+        dedup_key__contains="expiry_warning").order_by("id")] == [world.launcher.id,
+                                                                   world.expert.id]
     mail = await Notification.get(template="expert/collection_expiring")
     assert mail.context["pending"] == ["Jean Client", "Marie Client"]
     assert mail.context["initiator"] == "Léa Lance" and mail.context["name"] == "Anne Dupré"

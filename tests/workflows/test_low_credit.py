@@ -18,7 +18,8 @@ async def _firm():
                                       cabinet="dupont", role="expert", language="en")
     await people.add_person(OP, email="bob@dupont.fr", name="Bob Martin", cabinet="dupont",
                             role="collaborator")
-    # Marc linked Telegram: his notice goes to the chat; Anne's by mail; Bob gets none.
+    # Marc linked Telegram: his notice goes to the chat when a bot runs; Anne's by mail; Bob
+    # (a collaborator) gets none.
     await linking.link_account(TG, (await linking.link_code_for(marc)).code, 7001)
     return cabinet
 
@@ -28,15 +29,24 @@ async def _notices() -> list[tuple[str, str, str, int]]:
     return [(n.channel, n.recipient, n.language, n.context["balance"]) for n in rows]
 
 
+async def _audiences() -> list[tuple[str, str]]:
+    # Who each notice is for; the channel is picked when it is sent (paraphe.dispatch).
+    rows = await (Notification.filter(template="expert/low_credit").order_by("id")
+                  .prefetch_related("person"))
+    return [(n.channel, n.person.email) for n in rows]
+
+
 async def test_notice_once_per_crossing_and_again_after_a_top_up(db):
     cabinet = await _firm()
     await billing.add_credit(OP, cabinet, 22)
     assert await billing.debit(cabinet, 1, operation="seal", low_credit_threshold=20) == 21
     assert await _notices() == []
-    # 21 -> 19: below the threshold, each expert is told once, on their channel.
+    # 21 -> 19: below the threshold, each expert is told once, in their language, on the
+    # channel the dispatcher will pick for them.
     await billing.debit(cabinet, 2, operation="seal", low_credit_threshold=20)
-    assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19),
-                                ("telegram", "7001", "en", 19)]
+    assert await _notices() == [("person", "anne@dupont.fr", "fr", 19),
+                                ("person", "marc@dupont.fr", "en", 19)]
+    assert await _audiences() == [("person", "anne@dupont.fr"), ("person", "marc@dupont.fr")]
     first = await Notification.filter(template="expert/low_credit").first()
     assert first.context["cabinet_name"] == "Cabinet Dupont" and first.context["threshold"] == 20
     # Further seals below the threshold say nothing more.
@@ -67,31 +77,25 @@ async def test_racing_debits_cross_once(db):
     assert len(await _notices()) == 2
 
 
-async def test_without_a_bot_a_chat_notice_goes_by_mail(db, settings):
+async def test_without_a_bot_the_linked_expert_is_told_by_mail(db, settings):
     from types import SimpleNamespace
 
-    from mail_gateway.delivery import DeliveryWorker
+    from tests.dispatching import mail_dispatcher
     from tests.mail_gateway.mailer import outbox
-    from workflows import notifications, sweeps
 
     cabinet = await _firm()
     await billing.add_credit(OP, cabinet, 21)
     await billing.debit(cabinet, 2, operation="seal", low_credit_threshold=20)
-    mail_copy = await notifications.enqueue(  # A chat copy of a mail notice, made earlier.
-        channel="telegram", template="expert/collection_expiring", recipient="7001",
-        context={}, dedup_key="telegram:mirror:999")
-    # With a bot configured, the bot delivers: nothing moves.
-    with_bot = SimpleNamespace(settings=settings.model_copy(update={"telegram_token": "1:x"}))
-    assert await sweeps.send_chat_notices_by_mail(with_bot) == 0
-    assert ("telegram", "7001", "en", 19) in await _notices()
-    # Without one, Marc's notice goes to his address, in his language; the copy is dropped.
-    no_bot = SimpleNamespace(settings=settings)
-    assert await sweeps.send_chat_notices_by_mail(no_bot) == 1
+    # A service without a bot: Marc linked Telegram, but his notice goes to his address, in
+    # his language, with the mail version of the template; once (the chat never gets it).
+    svc = SimpleNamespace(settings=settings)
+    dispatcher = mail_dispatcher(svc)
+    assert await dispatcher.run_once() == 2
+    assert await dispatcher.run_once() == 0
     assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19),
                                 ("mail", "marc@dupont.fr", "en", 19)]
-    assert (await Notification.get(id=mail_copy.id)).state == "failed"
-    assert await sweeps.send_chat_notices_by_mail(no_bot) == 0  # Once.
-    svc = SimpleNamespace(settings=settings)
-    assert await DeliveryWorker(svc).run_once() == 2
-    assert sorted(m["To"] for m in outbox(settings.home)) == ["anne@dupont.fr",
-                                                               "marc@dupont.fr"]
+    assert await Notification.filter(template="expert/low_credit", state="sent").count() == 2
+    mails = {m["To"]: m for m in outbox(settings.home)}
+    assert sorted(mails) == ["anne@dupont.fr", "marc@dupont.fr"]
+    assert mails["marc@dupont.fr"]["Subject"] == "Low credit for Cabinet Dupont: 19 left"
+    assert mails["anne@dupont.fr"]["Subject"].startswith("Crédit bas pour Cabinet Dupont")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tortoise.expressions import Q
 from tortoise.functions import Count
 
-from workflows import clock, evidence, links, notifications, person_notices
+from workflows import clock, evidence, links, notifications
 from workflows.actors import Actor
 from workflows.models import Collection, CollectionDocument, Membership, Person, Signer
 from workflows.services import Services
@@ -70,9 +70,8 @@ async def invite(svc: Services, collection: Collection, signer: Signer, *,
                internal=signer.person_id is not None)
     first = await Signer.filter(id=signer.id, notified_at=None).update(
         notified_at=clock.now()) == 1
-    await notifications.enqueue(
-        channel="mail", template="signer/invitation", recipient=signer.email,
-        language=signer.language, context=ctx, person_id=signer.person_id, signer_id=signer.id,
+    await notifications.to_signer(
+        signer, "signer/invitation", ctx,
         dedup_key=f"collection:{collection.id}:signer:{signer.id}:invitation")
     return first
 
@@ -101,21 +100,20 @@ async def remind(svc: Services, collection: Collection, signer: Signer, *, stage
                           person_id=signer.person_id, collection_id=collection.id,
                           data={"signer": signer.position, "name": signer.name,
                                 "email": signer.email, "stage": stage, "number": number})
-    await notifications.enqueue(
-        channel="mail", template="signer/reminder", recipient=signer.email,
-        language=signer.language, context=ctx, person_id=signer.person_id, signer_id=signer.id,
+    await notifications.to_signer(
+        signer, "signer/reminder", ctx,
         dedup_key=f"collection:{collection.id}:signer:{signer.id}:{stage}:{number}")
 
 
 async def to_initiator(collection: Collection, template: str, *, key: str,
                        attachments: list[dict] = (), **extra) -> None:
-    """News for the person who started the collection (templates mail/initiator/…)."""
+    """News for the person who started the collection (templates …/initiator/…), on their
+    channel."""
     initiator = await Person.get(id=collection.created_by_id)
-    ctx = {**await collection_context(collection), "name": initiator.name, **extra}
-    await notifications.enqueue(
-        channel="mail", template=f"initiator/{template}", recipient=initiator.email,
-        language=initiator.language, context=ctx, attachments=list(attachments),
-        person_id=initiator.id, dedup_key=f"collection:{collection.id}:initiator:{key}")
+    ctx = {**await collection_context(collection), **extra}
+    await notifications.to_person(
+        initiator, f"initiator/{template}", ctx, attachments=list(attachments),
+        dedup_key=f"collection:{collection.id}:initiator:{key}")
 
 
 async def to_signers(svc: Services, collection: Collection, template: str, *, key: str,
@@ -127,11 +125,10 @@ async def to_signers(svc: Services, collection: Collection, template: str, *, ke
         query = query.filter(notified_at__not_isnull=True)
     count = 0
     for signer in await query.order_by("position"):
-        await notifications.enqueue(
-            channel="mail", template=f"signer/{template}", recipient=signer.email,
-            language=signer.language, person_id=signer.person_id,
-            context={**ctx, "signer_name": signer.name,
-                     "link": links.link_for(svc.settings, signer.id, collection.id)},
+        await notifications.to_signer(
+            signer, f"signer/{template}",
+            {**ctx, "signer_name": signer.name,
+             "link": links.link_for(svc.settings, signer.id, collection.id)},
             attachments=list(attachments),
             dedup_key=f"collection:{collection.id}:signer:{signer.id}:{key}")
         count += 1
@@ -152,15 +149,14 @@ async def approvers_of(collection: Collection) -> list[Person]:
 
 
 async def ask_approval(collection: Collection, *, cost: int) -> int:
-    """Asks every approver by mail (the chat copy follows from the mail); returns how many."""
+    """Asks every approver, each on their channel; returns how many."""
     ctx = {**await collection_context(collection), "cost": cost,
            "preparer": (await collection.created_by).name}
     approvers = await approvers_of(collection)
     for person in approvers:
-        await notifications.enqueue(
-            channel="mail", template="approver/approval_request", recipient=person.email,
-            language=person.language, context={**ctx, "name": person.name},
-            person_id=person.id, dedup_key=f"collection:{collection.id}:approval:{person.id}")
+        await notifications.to_person(
+            person, "approver/approval_request", ctx,
+            dedup_key=f"collection:{collection.id}:approval:{person.id}")
     return len(approvers)
 
 
@@ -176,12 +172,9 @@ async def expiry_warning(collection: Collection) -> int:
         "name", flat=True)
     ctx["more_pending"] = await pending.count() - len(ctx["pending"])
     initiator = await Person.get(id=collection.created_by_id)
-    people = [(initiator, "initiator/expiring")]
-    people += [(p, "expert/collection_expiring")
-               for p in await person_notices.experts_of(collection.cabinet_id)
-               if p.id != initiator.id]
-    for person, template in people:
-        await person_notices.notify(
-            person, template, ctx,
-            dedup_key=f"collection:{collection.id}:expiry_warning:{person.id}")
-    return len(people)
+    key = f"collection:{collection.id}:expiry_warning"
+    await notifications.to_person(initiator, "initiator/expiring", ctx,
+                                  dedup_key=f"{key}:{initiator.id}")
+    experts = await notifications.to_experts(collection.cabinet_id, "expert/collection_expiring",
+                                             ctx, dedup_key=key, exclude=[initiator.id])
+    return 1 + len(experts)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mail_gateway.delivery import DeliveryWorker
+from tests.dispatching import mail_dispatcher
 from tests.conftest import require_tool
 from tests.workflows.collection_world import pdf
 from workflows import apikeys, collections, people
@@ -29,8 +29,8 @@ SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "hei
 
 
 async def _code_from_maildir(svc, address: str) -> str:
-    """The sign-in code of the newest mail to `address`, delivered by the real worker."""
-    worker = DeliveryWorker(svc)
+    """The sign-in code of the newest mail to `address`, delivered by the real dispatcher."""
+    worker = mail_dispatcher(svc)
     while await worker.run_once():
         pass
     newest = None
