@@ -16,7 +16,7 @@ from aiohttp import web
 
 from web.cabinet import render
 from web.cabinet.signin import actor, required
-from workflows import collections, people
+from workflows import collections, delivery_state, people
 from workflows.errors import CollectionNotFoundError, DocumentNotFoundError, ParapheError
 from workflows.models import CollectionDocument
 from workflows.models.collections import STATES
@@ -51,6 +51,8 @@ async def list_page(request: web.Request) -> web.Response:
     try:
         current, membership, state, rows = await _visible(request)
         signers = {c.id: await collections.signers_of(c) for c in rows}
+        delivery = await delivery_state.invitation_delivery(
+            [s for group in signers.values() for s in group])
         documents = {c.id: await CollectionDocument.filter(collection_id=c.id).order_by(
             "position") for c in rows}
     except ParapheError as exc:
@@ -58,7 +60,7 @@ async def list_page(request: web.Request) -> web.Response:
     return await render.page(
         request, "collections", cabinet=membership.cabinet, membership=membership,
         collections=list(reversed(rows)), signers=signers, documents=documents, state=state,
-        states=STATES,
+        states=STATES, delivery=delivery,
         done=request.query.get("done") if request.query.get("done") in DONE else None)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tests.web.cabinet.browser import problem_of
 from tests.workflows.collection_world import pdf
-from workflows import apikeys, collections, delegations, people, sealing, webhooks
+from workflows import apikeys, clock, collections, delegations, people, sealing, webhooks
 from workflows.actors import Actor
 from workflows.collections import SignerSpec
 from workflows.errors import ApiKeyRevokedError
@@ -17,6 +17,7 @@ from workflows.models import (
     Membership,
     Notification,
     Person,
+    Signer,
 )
 
 import pytest
@@ -204,6 +205,16 @@ async def test_expert_approves_rejects_cancels_and_downloads_evidence(site, brow
     _, page = await b.get("/c/dupre/collections?state=in_progress")
     assert f'data-collection="{first.id}" data-state="in_progress"' in page
     assert f'data-collection="{second.id}"' not in page
+    assert "(en cours)" in page and "(in_progress)" not in page
+    # Where each signer's invitation stands: waiting to be sent, then a bounced address.
+    assert "client1@example.test&gt; : en attente <span class=\"muted\">(en attente d&#39;envoi)" \
+        in page
+    await Signer.filter(email="client2@example.test").update(
+        delivery_failed_at=clock.now(), delivery_failure="550 5.1.1 user unknown")
+    _, page = await b.get("/c/dupre/collections?state=in_progress")
+    assert "(adresse en échec : 550 5.1.1 user unknown)" in page
+    _, page = await b.get("/c/dupre/collections?state=in_progress&lang=en")
+    assert "(address failing: 550 5.1.1 user unknown)" in page and "(in progress)" in page
     r, _ = await b.post(f"/c/dupre/collections/{first.id}/remind")
     assert r.status == 303
     r, page = await b.post(f"/c/dupre/collections/{second.id}/reject", reason="")
