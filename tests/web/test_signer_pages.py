@@ -10,8 +10,10 @@ from pathlib import Path
 
 from tests.validators import assert_pdfsig_trusts, pdfsig_report, qpdf_check
 from tests.web.signer_site import site  # noqa: F401 - fixture
+from mail_gateway.delivery import render_mail
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
     code_of,
+    last_mail,
     link_of,
     pdf,
     world_settings,
@@ -145,8 +147,20 @@ async def test_decline_and_expiry_pages(site):
     assert r.status == 422
     r = await _post(site, link1 + "/decline", reason="Montant erroné")
     assert r.status == 303
+    # A confirmation, not an error: the refusal and its reason, and a mail saying so.
     r = await site.session.get(link1)
-    assert r.status == 409 and 'data-code="already_declined"' in await r.text()
+    page = await r.text()
+    assert r.status == 200 and 'id="declined" role="status"' in page
+    assert "Votre refus de signer est enregistré, avec ce motif : Montant erroné" in page
+    assert 'id="decline"' not in page and 'id="send-mail"' not in page
+    assert 'class="card problem"' not in page
+    mine = await last_mail("c1@example.test", "signer/ended")
+    subject, body = render_mail("mail/signer/ended", "fr", {**mine.context, "thread": {}})
+    assert subject.startswith("Votre refus de signer est enregistré")
+    assert "avec ce motif : Montant erroné" in body
+    other = await last_mail("c2@example.test", "signer/ended")
+    assert render_mail("mail/signer/ended", "fr", {**other.context, "thread": {}})[0] \
+        .startswith("Demande de signature close")
     r = await site.session.get(await link_of("c2@example.test"), headers={"Accept-Language": "en"})
     assert r.status == 410 and "declined" in await r.text()
     # Expiry, the clock moved.

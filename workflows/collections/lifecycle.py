@@ -323,7 +323,9 @@ async def end_declined(svc: Services, actor: Actor, collection: Collection, sign
                                 "credit_released": back})
     await notices.to_initiator(collection, "declined", key="declined", signer=signer.name,
                                reason=reason)
-    await notices.to_signers(svc, collection, "ended", key="declined", reason="declined")
+    # The decliner's copy confirms their refusal and its reason (templates signer/ended).
+    await notices.to_signers(svc, collection, "ended", key="declined", reason="declined",
+                             decliner=signer.position, decline_reason=reason)
 
 
 async def expire(svc: Services, collection: Collection) -> bool:

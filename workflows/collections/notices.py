@@ -127,7 +127,7 @@ async def to_signers(svc: Services, collection: Collection, template: str, *, ke
     for signer in await query.order_by("position"):
         await notifications.to_signer(
             signer, f"signer/{template}",
-            {**ctx, "signer_name": signer.name,
+            {**ctx, "signer_name": signer.name, "position": signer.position,
              "link": links.link_for(svc.settings, signer.id, collection.id)},
             attachments=list(attachments),
             dedup_key=f"collection:{collection.id}:signer:{signer.id}:{key}")

@@ -161,10 +161,10 @@ class SignerView:
     @property
     def page_error(self) -> ParapheError | None:
         """The refusal the signer's page answers with, or None when it has something to
-        show: the signer may act, or signed already (under way: their confirmation;
-        completed: the signed copies)."""
+        show: the signer may act, signed already (under way: their confirmation;
+        completed: the signed copies), or declined (the confirmation of their refusal)."""
         found = self.blocker
-        return None if isinstance(found, AlreadySignedError) else found
+        return None if isinstance(found, AlreadySignedError | AlreadyDeclinedError) else found
 
     @property
     def signed_copy(self) -> bool:
