@@ -46,6 +46,7 @@ async def _context(request: web.Request, view, token: str, lang: str) -> dict:
         "documents": docs, "completed": completed,
         "signed": view.signer.state == "signed", "can_sign": view.can_sign,
         "declined": view.signer.state == "declined",
+        "registration_waiting": view.registration_waiting,
         "decline_reason": view.signer.decline_reason,
         "has_phone": bool(view.signer.phone), "signed_count": signed_count,
         "sms_delayed": view.sms_delayed,

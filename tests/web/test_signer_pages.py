@@ -242,6 +242,24 @@ async def test_unregistered_member_signing_in_own_name_is_told_to_register(site)
     assert (await Collection.get(id=collection.id)).state == "in_progress"
 
 
+async def test_a_member_whose_registration_waits_for_review_is_told_before_any_code(site):
+    from tests.registration import register
+
+    w = site.world
+    await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre", documents=[("pv.pdf", pdf())],
+        signers=[SignerSpec("Anne Dupré", "expert@dupre.test")])
+    link = await link_of("expert@dupre.test")
+    assert 'id="registration-waiting"' not in await (await site.session.get(link)).text()
+    await register(w.svc, w.expert)  # Submitted: waiting for the operator.
+    page = await (await site.session.get(link)).text()
+    assert 'id="registration-waiting" role="status"' in page
+    assert "Votre enregistrement est en cours de vérification" in page
+    assert 'id="send-mail"' not in page and 'id="decline"' not in page
+    # The core refuses a code all the same, whatever a page shows.
+    assert (await _post(site, link + "/code", channel="mail")).status == 403
+
+
 async def test_evidence_json_is_the_same_bytes_everywhere(site, tmp_path):
     from tests.conftest import require_tool
     from workflows import apikeys

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows import clock, links, notifications
+from workflows import clock, links, notifications, personal_certificates
 from workflows.collections import notices
 from workflows.errors import (
     AlreadyDeclinedError,
@@ -40,6 +40,7 @@ from workflows.models import (
     Document,
     Notification,
     Person,
+    Registration,
     Signer,
     SignerCode,
 )
@@ -132,6 +133,9 @@ class SignerView:
     turn: bool  # True when nobody before this signer (in a set order) is still to sign
     # The message of the signer's latest code when it went by SMS (None otherwise).
     code_sms: Notification | None = None
+    # A member who signs in their own name and whose registration waits for the operator's
+    # review: told so before any code, since without the certificate they cannot sign yet.
+    registration_waiting: bool = False
 
     @property
     def sms_delayed(self) -> bool:
@@ -208,7 +212,20 @@ async def signer_view(token: str) -> SignerView:
                        .select_related("original", "current").order_by("position")),
         signer_count=counts["total"], signed_count=counts["signed"],
         turn=not collection.ordered or not counts["waiting"],
-        code_sms=await code_sms(signer))
+        code_sms=await code_sms(signer),
+        registration_waiting=await registration_waiting(signer, collection.cabinet))
+
+
+async def registration_waiting(signer: Signer, cabinet: Cabinet) -> bool:
+    """The signer is a member who signs in their own name, has no approved registration,
+    and one waits for review (no query for the many external signers)."""
+    if signer.person_id is None or signer.state != "pending":
+        return False
+    person = await Person.get_or_none(id=signer.person_id)
+    if person is None or not await personal_certificates.signs_in_own_name(person, cabinet):
+        return False
+    states = set(await Registration.filter(person_id=person.id).values_list("state", flat=True))
+    return "submitted" in states and "approved" not in states
 
 
 async def code_sms(signer: Signer) -> Notification | None:
