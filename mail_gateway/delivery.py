@@ -24,6 +24,7 @@ import aiosmtplib
 import dkim
 
 from mail_gateway import dkim_key
+from mail_gateway.html_mail import html_part
 from mail_gateway.mime import thread_id
 from mail_gateway.reply_to import reply_to
 from paraphe.templating import render
@@ -227,13 +228,17 @@ class MailSender:
             msg["References"] = VerbatimHeader("References", "\n ".join(references))
         # RFC 3834: robots must not answer this one, which prevents mail loops.
         msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
-        msg["Content-Language"] = notification.language
         msg.set_content(body)
+        # The same words for webmail: multipart/alternative, text first (RFC 2046).
+        msg.add_alternative(html_part(notification.template, notification.language, body,
+                                      notification.context or {}), subtype="html")
         files = []
         for item in notification.attachments or []:
             files.append(await self.svc.documents.read(item["sha256"]))
             msg.add_attachment(b"", maintype="application", subtype="pdf",
                                filename=item["filename"])
+        # Last: set_content and the multipart conversions move or drop the Content-* fields.
+        msg["Content-Language"] = notification.language
         raw = await asyncio.get_running_loop().run_in_executor(None, self._assemble, msg, files)
         return message_id, raw
 

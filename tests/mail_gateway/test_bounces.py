@@ -96,7 +96,7 @@ async def test_relay_550_marks_signer_tells_initiator_and_texts_the_invitation(s
                             words="User unknown")
         (notice,) = relay.to("claire@dupont.fr")
         assert notice["Subject"] == "Adresse en échec : Gaston Parti n'a pas reçu « Contrat 2026 »"
-        body = notice.get_body().get_content()
+        body = notice.get_body(preferencelist=("plain",)).get_content()
         assert "n'existe pas" in body and "550 5.1.1" in body and "par SMS" in body
         # The greylisted one waits for its backoff, then goes.
         waiting = await Notification.get(id=slow.id)
@@ -184,7 +184,7 @@ async def test_dsn_at_the_bounce_address_does_the_same_and_is_never_answered(svc
     await _check_marked(svc, collection, gaston, gone, reason="dsn_failed", words="User unknown")
     assert "550 5.1.1" in (await Notification.get(id=gone.id)).last_error
     (notice,) = await _wait_for_mail(settings.home, "claire@dupont.fr")
-    assert "avis de non-remise" in notice.get_body().get_content()
+    assert "avis de non-remise" in notice.get_body(preferencelist=("plain",)).get_content()
     # The same DSN again acts once; and nobody was ever answered.
     await send(gateway.port, dsn, mail_from="", rcpts=[rcpt])
     await _wait(lambda: _spool_empty(gateway))
@@ -225,7 +225,7 @@ async def test_delayed_is_recorded_and_a_delivered_reminder_clears_the_mark(svc,
     # Then it fails for good: no mobile, so the initiator is asked to check the address.
     await send(gateway.port, _dsn(invitation, GONE), mail_from="", rcpts=[rcpt])
     (notice,) = await _wait_for_mail(settings.home, "claire@dupont.fr")
-    assert "Vérifiez l'adresse" in notice.get_body().get_content()
+    assert "Vérifiez l'adresse" in notice.get_body(preferencelist=("plain",)).get_content()
     assert not await Notification.filter(channel="sms").exists()
     # A reminder that reaches the address (the DSN says delivered) clears the mark.
     signer = await Signer.get(collection_id=collection.id)

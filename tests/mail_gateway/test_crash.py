@@ -106,7 +106,7 @@ async def test_kill_9_with_mail_in_the_spool_then_restart(firm, settings, svc):
     assert sorted(r["In-Reply-To"] for r in replies) == sorted(
         f"<crash-{i}@dupont.fr>" for i in range(MAILS))
     assert all(len(list(r.iter_attachments())) == PDFS_PER_MAIL for r in replies), [
-        r.get_body().get_content() for r in replies
+        r.get_body(preferencelist=("plain",)).get_content() for r in replies
         if len(list(r.iter_attachments())) != PDFS_PER_MAIL]
     assert await LedgerEntry.filter(kind="debit").count() == MAILS * PDFS_PER_MAIL
     assert await InboundMessage.filter(state="done").count() == MAILS

@@ -81,7 +81,8 @@ async def test_relay_delivery_retries_with_backoff_and_signs_with_dkim(svc, sett
         dns.publish(key)
         assert dkim.verify(data, dnsfunc=lambda name, timeout=5: dns.records.get(
             name.decode().rstrip(".").lower(), "").encode())
-        assert "n'a pas pu être traité" in sink.parsed().get_body().get_content()
+        text = sink.parsed().get_body(preferencelist=("plain",)).get_content()
+        assert "n'a pas pu être traité" in text
     finally:
         await sink.close()
 
