@@ -52,6 +52,8 @@ async def test_ok_to_the_approval_mail_launches_and_refus_rejects(gateway, firm,
     reply_to = parseaddr(request["Reply-To"])[1]
     assert reply_to == mail_in.address_for(settings, firm.claire, command="collect")
     assert "OK" in body_text(request) and "REFUS" in body_text(request)
+    assert f"{settings.public_url}/c/dupont/collections?state=awaiting_approval" in \
+        body_text(request)
 
     await send(gateway.port, _reply(request, "OK", message_id="<ok-1@dupont.fr>"),
                mail_from="claire@dupont.fr", rcpts=reply_to)
