@@ -121,7 +121,7 @@ async def test_duplicate_command_answers_once(tg, bot, firm):
     await tg.drained()
     # A later command is answered, so the duplicate had its chance and was dropped.
     await tg.send_text(anne, "/delegations")
-    assert "dupont (expert)" in (await tg.next_in_chat(anne.id, 2)).text
+    assert "dupont (expert-comptable)" in (await tg.next_in_chat(anne.id, 2)).text
     credit = [s for s in tg.chat(anne.id) if "crédit(s) disponible(s)" in s.text]
     assert len(credit) == 1 and "dupont : 10 crédit(s) disponible(s)" in credit[0].text
 
@@ -191,7 +191,7 @@ async def test_update_redelivered_after_a_restart_acts_once(tg, svc, firm):
     try:
         await tg.drained()
         await tg.send_text(anne, "/delegations")
-        await tg.expect(anne.id, "dupont (expert)")
+        await tg.expect(anne.id, "dupont (expert-comptable)")
     finally:
         await second.stop()
     assert len([s for s in tg.chat(anne.id) if "crédit(s) disponible(s)" in s.text]) == 1
