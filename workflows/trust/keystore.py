@@ -37,12 +37,9 @@ def _check_ref(key_ref: str) -> None:
         raise KeystoreError(f"invalid key name {key_ref!r}")
 
 
-def _write_new_file(path: Path, data: bytes) -> bool:
-    """Writes a 0600 file atomically; returns False (and leaves it) when it already exists.
-
-    The data goes to a private temporary file first and is then hard-linked into place, so a
-    concurrent reader never sees a half-written key and two writers cannot both win.
-    """
+def _private_copy(path: Path, data: bytes) -> Path:
+    """`data` in a new 0600 file beside `path`, written and fsynced: the caller links or
+    renames it into place, then removes it."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -50,6 +47,20 @@ def _write_new_file(path: Path, data: bytes) -> bool:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _write_new_file(path: Path, data: bytes) -> bool:
+    """Writes a 0600 file atomically; returns False (and leaves it) when it already exists.
+
+    The data goes to a private temporary file first and is then hard-linked into place, so a
+    concurrent reader never sees a half-written key and two writers cannot both win.
+    """
+    tmp = _private_copy(path, data)
+    try:
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -61,13 +72,8 @@ def _write_new_file(path: Path, data: bytes) -> bool:
 
 def _replace_file(path: Path, data: bytes) -> None:
     """Writes a 0600 file atomically in place of any file of that name."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = _private_copy(path, data)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
