@@ -124,7 +124,10 @@ async def test_a_home_made_by_an_earlier_version_is_closed_at_start(settings, um
     for folder in (home, home / "documents", home / "outbox"):
         folder.chmod(0o755)
     if BACKEND == "sqlite":
-        (home / "paraphe.sqlite3").touch()  # 0644, as SQLite made it under umask 022.
+        # 0644, as SQLite made it under umask 022 (the test's database file, copied from a
+        # migrated one, is already there).
+        (home / "paraphe.sqlite3").touch()
+        (home / "paraphe.sqlite3").chmod(0o644)
         assert stat.S_IMODE((home / "paraphe.sqlite3").stat().st_mode) == 0o644
     await open_database(settings)
     try:
