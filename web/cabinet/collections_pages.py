@@ -40,10 +40,7 @@ async def _visible(request: web.Request):
     state = request.query.get("state") or None
     rows = await collections.list_collections(actor(request, current), state=state,
                                               cabinet=membership.cabinet.slug)
-    if membership.role != "expert":
-        # Theirs, and those awaiting their approval (the core's list, for `launch` holders).
-        waiting = {c.id for c in await collections.pending_approvals(current.person)}
-        rows = [c for c in rows if c.created_by_id == current.person_id or c.id in waiting]
+    rows = await collections.member_sees(current.person, membership, rows)
     return current, membership, state, rows
 
 

@@ -38,6 +38,7 @@ from workflows.collections.listing import (
     cabinet_collections,
     get_collection,
     list_collections,
+    member_sees,
     pending_approvals,
     signers_of,
 )
@@ -73,7 +74,7 @@ __all__ = [
     "evidence_report", "expire", "finalize", "finalize_pending", "get_collection",
     "list_collections", "may_start_with", "note_opened", "parse_body", "parse_line",
     "parse_signers",
-    "pending_approvals", "printable_json", "reject_collection", "remind_collection",
+    "member_sees", "pending_approvals", "printable_json", "reject_collection", "remind_collection",
     "request_signature_code", "require_start", "send_code", "served", "sign_internal",
     "sign_with_code", "signature_cost", "signed_copy_available", "signer_view",
     "signers_of",

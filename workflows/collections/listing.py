@@ -82,5 +82,15 @@ async def pending_approvals(person: Person) -> list[Collection]:
     return found
 
 
+async def member_sees(person: Person, membership: Membership,
+                      rows: list[Collection]) -> list[Collection]:
+    """Of a cabinet's collections, those its member follows: all of them for an expert; for
+    a collaborator, their own and those awaiting their approval (as a `launch` holder)."""
+    if membership.role == "expert":
+        return rows
+    waiting = {c.id for c in await pending_approvals(person)}
+    return [c for c in rows if c.created_by_id == person.id or c.id in waiting]
+
+
 async def signers_of(collection: Collection) -> list[Signer]:
     return list(await Signer.filter(collection_id=collection.id).order_by("position"))
