@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from paraphe.console import CliError, print_json
 from workflows import apikeys
 from workflows.actors import Actor
@@ -37,9 +39,11 @@ async def create_key(args, ctx) -> int:
         print_json({"id": created.key.id, "key": created.token, "scopes": created.key.scopes,
                     "name": created.key.name})
     else:
-        print(created.token)
+        # The key alone on stdout (KEY=$(paraphe apikey create …)); what it is on stderr.
+        print(created.token, flush=True)
         print(f"# key {created.key.id} for {args.email} in {args.slug}, scopes "
-              f"{','.join(created.key.scopes)}: it is shown only now; keep it secret")
+              f"{','.join(created.key.scopes)}: it is shown only now; keep it secret",
+              file=sys.stderr)
     return 0
 
 
