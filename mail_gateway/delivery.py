@@ -44,14 +44,31 @@ def poke() -> None:
     notifications.nudge()
 
 
-def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
-    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the
-    body."""
+# Refusals may reach someone who reads no French (a sender the service does not know well
+# yet, a foreign firm's assistant): in French, the English follows below.
+BILINGUAL = frozenset({"mail/sender/refused", "mail/sender/unreadable",
+                       "mail/sender/internal_error"})
+ENGLISH_BELOW = "\n\n— English version below —\n\n"
+SIGNATURE = "\n-- \n"
+
+
+def _subject_and_body(path: str, language: str, context: dict) -> tuple[str, str]:
     text = render(path, language, **context)
     first, _, body = text.partition("\n")
     if not first.lower().startswith("subject:"):
         raise ValueError(f"template {path} does not start with a Subject: line")
     return first.split(":", 1)[1].strip(), body.lstrip("\n")
+
+
+def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
+    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the
+    body. A refusal in French carries the English text below the French one, one signature."""
+    subject, body = _subject_and_body(path, language, context)
+    if path not in BILINGUAL or language == "en":
+        return subject, body
+    _, english = _subject_and_body(path, "en", context)
+    french, separator, _ = body.rpartition(SIGNATURE)
+    return subject, (french if separator else body).rstrip() + ENGLISH_BELOW + english
 
 
 def message_id_for(notification: Notification, domain: str) -> str:

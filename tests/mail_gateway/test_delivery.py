@@ -96,3 +96,18 @@ async def test_outbox_command_lists_what_went_out(svc, settings, db):
     assert item["in_reply_to"] == "<q1@dupont.fr>" and item["attachments"] == []
     text = paraphe(settings, "outbox").out
     assert "paul@dupont.fr  Re: Bilan" in text
+
+
+async def test_a_refusal_in_french_has_the_english_below_and_one_signature(svc, settings):
+    await _reply(dedup="t:fr", language="fr")
+    await _reply(dedup="t:en", language="en")
+    assert await mail_dispatcher(svc).run_once() == 2
+    bodies = {m["Content-Language"]: m.get_body(preferencelist=("plain",)).get_content()
+              for m in outbox(settings.home)}
+    french = bodies["fr"]
+    assert french.index("n'a pas pu être traité") < french.index("English version below")
+    assert french.index("English version below") < french.index("could not be processed")
+    assert french.count("\n-- \n") == 1 and french.rstrip().endswith("Paraphe")
+    # Someone who chose English reads English alone.
+    assert "could not be processed" in bodies["en"] and "traité" not in bodies["en"]
+    assert "English version below" not in bodies["en"]
