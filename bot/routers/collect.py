@@ -58,7 +58,7 @@ async def collect(message: Message, command: CommandObject, person: Person, lang
     await begin(bot, message.chat.id, state, lang, cabinet=cabinet.slug, documents=[])
 
 
-@router.message(Command("abort"), StateFilter(Collecting))
+@router.message(Command("abort", "abandon"), StateFilter(Collecting))
 async def abort(message: Message, lang: str, state: FSMContext) -> None:
     await state.clear()
     await message.answer(replies.text("collect/aborted", lang))
@@ -76,7 +76,7 @@ async def add_document(message: Message, lang: str, state: FSMContext, svc: Serv
                                       documents=data["documents"]))
 
 
-@router.message(Collecting.documents, Command("done"))
+@router.message(Collecting.documents, Command("done", "fini"))
 async def documents_done(message: Message, lang: str, state: FSMContext) -> None:
     if not (await state.get_data())["documents"]:
         await message.answer(replies.text("collect/ask_documents", lang, documents=[],
@@ -124,7 +124,7 @@ async def _summary(bot: Bot, chat_id: int, lang: str, state: FSMContext) -> None
                                 CollectAction(action="abort").pack())]]))
 
 
-@router.message(Collecting.message, Command("skip"))
+@router.message(Collecting.message, Command("skip", "passer"))
 async def message_skipped(message: Message, lang: str, bot: Bot, state: FSMContext) -> None:
     await state.update_data(message="")
     await _summary(bot, message.chat.id, lang, state)

@@ -159,3 +159,30 @@ async def test_reject_by_button_then_status_cancel_remind(tg, bot, firm, svc):
     # A collection of another cabinet, or none: a clear answer.
     await tg.send_text(bob, "/status 9999")
     await tg.expect(bob.id, "No collection with this number", after=n)
+
+
+async def test_a_french_preparer_uses_the_french_commands(tg, bot, firm, svc):
+    """/fini, /passer and /abandon are the French words for /done, /skip and /abort; the
+    prompts in French name them."""
+    chloe = User(805, "Chloé")
+    await link(tg, firm.expert, chloe)
+    n = len(tg.chat(chloe.id))
+    await tg.send_text(chloe, "/collect")
+    prompt = await tg.expect(chloe.id, "Envoyez les PDF", after=n)
+    assert "/fini" in prompt.text and "/abandon" in prompt.text and "/done" not in prompt.text
+    await tg.send_document(chloe, make_pdf(1, text="Lettre de mission"), "lettre.pdf")
+    added = await tg.expect(chloe.id, "1 document(s)", after=n)
+    assert "/fini" in added.text
+    await tg.send_text(chloe, "/fini")
+    await tg.expect(chloe.id, "Qui doit signer ?", after=n)
+    await tg.send_text(chloe, "Jean Client <jean@client.test>")
+    order = await tg.expect(chloe.id, "dans l'ordre de la liste", after=n)
+    await tg.press(chloe, order, "En parallèle")
+    asked = await tg.expect(chloe.id, "Le message pour les signataires", after=n)
+    assert "/passer" in asked.text and "/skip" not in asked.text
+    await tg.send_text(chloe, "/passer")
+    summary = await tg.expect(chloe.id, "Je la crée ?", after=n)
+    assert "Message :" not in summary.text
+    await tg.send_text(chloe, "/abandon")
+    await tg.expect(chloe.id, "Collecte abandonnée", after=n)
+    assert not await Collection.filter(cabinet_id=firm.cabinet.id).exists()
