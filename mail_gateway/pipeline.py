@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
@@ -19,6 +20,7 @@ from mail_gateway.errors import MessageUnreadableError
 from mail_gateway.models import InboundMessage
 from mail_gateway.sender_auth import parse_headers
 from mail_gateway.spool import Spool, age_seconds
+from paraphe import logs, metrics
 from workflows import clock
 from workflows.actors import Actor
 from workflows.errors import ParapheError
@@ -162,6 +164,15 @@ class SpoolWorker:
         return await self._process_file(path)
 
     async def _process_file(self, path: Path) -> str:
+        # Every log line of this message's work, the core's included, carries its spool id.
+        with logs.scope(path.name):
+            started = time.perf_counter()
+            outcome = await self._process_spooled(path)
+            log.info("message processed: %s in %.1f ms", outcome,
+                     (time.perf_counter() - started) * 1000)
+            return outcome
+
+    async def _process_spooled(self, path: Path) -> str:
         loop = asyncio.get_running_loop()
         try:
             spooled = await loop.run_in_executor(None, self.spool.read, path)
@@ -222,6 +233,7 @@ class SpoolWorker:
             log.exception("giving up on message %s", mail.message_id)
             reply = replies.internal_error(ctx)
         notification = await replies.send(ctx, reply)
+        metrics.MAILS.labels("answered").inc()
         await _done(record, {"reply": reply.template, "notification": notification.id,
                              "cause": reply.context.get("cause", {}).get("code"),
                              "sealed": len(reply.attachments)})
@@ -256,6 +268,7 @@ class SpoolWorker:
         await asyncio.get_running_loop().run_in_executor(None, self.spool.quarantine,
                                                          spooled.path, reason)
         self._retries.pop(spooled.path, None)
+        metrics.MAILS.labels("quarantined").inc()
         delivery.poke()
         return "quarantined"
 
@@ -280,6 +293,7 @@ class SpoolWorker:
         await loop.run_in_executor(None, self.spool.quarantine, path,
                                    _reason("deadline", reply=reply))
         self._retries.pop(path, None)
+        metrics.MAILS.labels("quarantined").inc()
         delivery.poke()
 
     async def _answer(self, key: str, envelope: dict, mail: mime.InboundMail, headers, make,

@@ -15,6 +15,7 @@ from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticato
 from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
+from paraphe import metrics
 from workflows import clock, deliveries, mail_in, people
 from workflows.errors import ParapheError
 from workflows.services import Services
@@ -76,6 +77,7 @@ class GatewayHandler:
         except Exception:  # noqa: BLE001 - a broken disk must give 451, not a dropped session.
             log.exception("could not accept a message")
             return errors.TEMPORARY_FAILURE.line()
+        metrics.MAILS.labels("accepted").inc()
         return errors.QUEUED
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import logging
+from paraphe import logs
 
 
 def register(sub) -> None:
@@ -16,6 +16,6 @@ async def serve(args, ctx) -> int:
     # commands start without them.
     from paraphe.runtime import serve as run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(ctx.settings.log_format, ctx.settings.log_level)
     await run(ctx.settings, announce=lambda line: print(line, flush=True))
     return 0

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # The time zone of dates shown to people (evidence certificates); UTC stays beside them.
     timezone: str = "Europe/Paris"
     terms_version: str = "2026-01"
+    # Log lines as text, or one JSON object per line for a log collector; each carries the
+    # id of its request or mail.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Where the texts of the terms are (cgu.<version>.<lang>.md); unset: templates/terms.
     terms_dir: Path | None = None
     max_document_bytes: int = 10 * 1024 * 1024

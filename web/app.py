@@ -6,7 +6,15 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from web import api_v1, failures, health, registration_pages, signer_links, trust_endpoints
+from web import (
+    api_v1,
+    failures,
+    health,
+    registration_pages,
+    request_log,
+    signer_links,
+    trust_endpoints,
+)
 from web.cabinet import app as cabinet
 from web.health import MetricsSource
 from workflows.services import Services
@@ -19,7 +27,7 @@ def build_app(svc: Services, *, metrics: Iterable[MetricsSource] = ()) -> web.Ap
     """The app; `metrics` add lines to /metrics from other parts (the mail spool's, given by
     the runtime: web does not import the mail gateway)."""
     app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
-                          middlewares=[failures.pages])
+                          middlewares=[request_log.requests, failures.pages])
     app[SERVICES] = svc
     health.add_routes(app, svc, sources=tuple(metrics))
     trust_endpoints.add_trust_routes(app, svc.trust)

@@ -10,8 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from tortoise import connections
 
+from paraphe import metrics as process_metrics
 from web.outbox_metrics import outbox_families
-from workflows.models import Cabinet, EvidenceEvent, Notification
+from workflows.models import EvidenceEvent, Notification
 from workflows.ports import CoreSettings
 from workflows.services import Services
 
@@ -49,18 +50,20 @@ def add_routes(app: web.Application, svc: Services, *, sources: tuple[MetricsSou
         return web.json_response({"status": "ok", "database": "ok"})
 
     async def metrics(request: web.Request) -> web.Response:
+        # No count over a whole table on a scrape: the log's size is its head's number (an
+        # index lookup), and sent notifications, the bulk of their table, are not counted.
+        head = await EvidenceEvent.all().order_by("-seq").limit(1).values_list("seq", flat=True)
         families = [
-            GaugeMetricFamily("paraphe_cabinets", "Cabinets",
-                              value=await Cabinet.all().count()),
-            GaugeMetricFamily("paraphe_evidence_events", "Events of the evidence log",
-                              value=await EvidenceEvent.all().count()),
+            GaugeMetricFamily("paraphe_evidence_events", "Events of the evidence log (the "
+                              "number of its head)", value=head[0] if head else 0),
         ]
-        by_state = GaugeMetricFamily("paraphe_notifications", "Notifications by state",
-                                     labels=["state"])
-        for state in ("pending", "sending", "sent", "failed"):
+        by_state = GaugeMetricFamily("paraphe_notifications", "Notifications waiting or failed, "
+                                     "by state", labels=["state"])
+        for state in ("pending", "sending", "failed"):
             by_state.add_metric([state], await Notification.filter(state=state).count())
         families.append(by_state)
         families.extend(await outbox_families())
+        families.extend(process_metrics.REGISTRY.collect())
         for source in sources:
             families.extend(await asyncio.get_running_loop().run_in_executor(
                 None, source, svc.settings))

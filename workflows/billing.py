@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 
-from workflows import clock, credit_notices, evidence
+from workflows import clock, credit_notices, evidence, observations
 from workflows.actors import Actor
 from workflows.errors import (
     CreditAmountInvalidError,
@@ -113,6 +113,7 @@ async def _take(cabinet_id: int, amount: int) -> int:
     left = await _move(cabinet_id, -amount)
     if left is None:
         available = await Cabinet.get(id=cabinet_id).values_list("credit_balance", flat=True)
+        observations.emit("credit_refused")
         raise CreditInsufficientError(
             f"not enough credit: {amount} needed, {available} available",
             needed=amount, available=available)

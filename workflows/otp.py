@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 from collections.abc import Awaitable, Callable
 
-from workflows import clock
+from workflows import clock, observations
 from workflows.errors import (
     OtpExpiredError,
     OtpInvalidError,
@@ -101,11 +101,14 @@ async def take_try(model, row) -> int:
     return rows[0]["attempts"]
 
 
-def refuse_wrong(used: int) -> NoReturn:
+def refuse_wrong(used: int, kind: str = "signer") -> NoReturn:
     """Raises OtpLockedError when the wrong try was the last one, else OtpInvalidError
     (details: attempts_left). The code row is not marked: its tries are its lock, so a
-    right guess compared before the limit can still be consumed."""
-    if used >= MAX_ATTEMPTS:
+    right guess compared before the limit can still be consumed. `kind` says whose code
+    it was (a signer's, or a person's purpose) for the metrics."""
+    locked = used >= MAX_ATTEMPTS
+    observations.emit("code_refused", kind=kind, outcome="locked" if locked else "wrong")
+    if locked:
         raise OtpLockedError("too many wrong codes: ask for a new one")
     raise OtpInvalidError("the code is wrong", attempts_left=MAX_ATTEMPTS - used)
 

@@ -53,7 +53,7 @@ async def check_and_consume(person: Person, code: str, *, purpose: str,
     used = await otp.take_try(PersonCode, row)
     if not otp.matches(code, lambda typed: _digest(typed, row.salt, person.id, purpose, bound_to),
                        row.digest):
-        otp.refuse_wrong(used)
+        otp.refuse_wrong(used, kind=purpose)
     used = await PersonCode.filter(id=row.id, state="active").update(state="used", used_at=now)
     if used != 1:
         raise OtpExpiredError("this code was already used: ask for a new one")

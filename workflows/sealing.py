@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import asdict, dataclass
 from pathlib import PurePath
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import archive, billing, clock, delegations, evidence, people, terms, text
+from workflows import (
+    archive,
+    billing,
+    clock,
+    delegations,
+    evidence,
+    observations,
+    people,
+    terms,
+    text,
+)
 from workflows.actors import Actor
 from workflows.errors import CabinetNotFoundError, CreditInsufficientError
 from workflows.models import Cabinet, Membership, Operation, Person
@@ -76,8 +87,10 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     # Refuse before any signing work when the credit is already short. `cab` was read just
     # now; the debit at commit is the check that counts.
     if cost and (available := cab.credit_balance) < cost:
+        observations.emit("credit_refused")
         raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
                                       needed=cost, available=available)
+    started = time.perf_counter()
     source_sha256 = hashlib.sha256(data).hexdigest()
     cert, key = await svc.trust.seal_key_for(cab)
     bundle = await svc.trust.validation_bundle([cert])
@@ -115,4 +128,5 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
         if (done := await _replay(idempotency_key)) is not None:
             return done
         raise
+    observations.emit("seal", channel=actor.channel, seconds=time.perf_counter() - started)
     return result

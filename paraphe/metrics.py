@@ -1,0 +1,50 @@
+"""This process's own metrics (prometheus_client): latencies and counts, kept in memory and
+exposed by /metrics beside the gauges read from the database. Each instance of the fleet
+exposes its own; Prometheus sums them.
+
+The core tells what happened through workflows.observations; this module listens to it.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from workflows import observations
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+# Web requests: a signer's page in tens of ms, an API seal in a few, a PDF upload in seconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+REQUEST_SECONDS = Histogram(
+    "paraphe_http_request_seconds", "Web requests by area (s, r, c, api, trust, ops) and status "
+    "class", ["area", "status"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+SEAL_SECONDS = Histogram(
+    "paraphe_seal_seconds", "Seals from intake to commit, by channel", ["channel"],
+    buckets=LATENCY_BUCKETS, registry=REGISTRY)
+MAILS = Counter(
+    "paraphe_mails", "Mail by outcome: accepted (250 given), answered (a reply recorded), "
+    "quarantined (set aside)", ["outcome"], registry=REGISTRY)
+CODES_REFUSED = Counter(
+    "paraphe_codes_refused", "One-time codes refused: wrong, or the wrong try that locked the code",
+    ["kind", "outcome"], registry=REGISTRY)
+CREDIT_REFUSALS = Counter(
+    "paraphe_credit_refusals", "Operations refused for want of credit", registry=REGISTRY)
+SWEEP_SECONDS = Histogram(
+    "paraphe_sweep_seconds", "Scheduled sweeps run by this instance, by sweep", ["sweep"],
+    buckets=LATENCY_BUCKETS, registry=REGISTRY)
+
+
+def _observed(event: str, labels: dict) -> None:
+    if event == "seal":
+        SEAL_SECONDS.labels(labels.get("channel", "unknown")).observe(labels["seconds"])
+    elif event == "code_refused":
+        CODES_REFUSED.labels(labels.get("kind", "signer"), labels.get("outcome", "wrong")).inc()
+    elif event == "credit_refused":
+        CREDIT_REFUSALS.inc()
+    elif event == "sweep":
+        SWEEP_SECONDS.labels(labels["sweep"]).observe(labels["seconds"])
+
+
+# The metrics are the process's: whoever imports them (web, mail gateway, bot) counts what
+# the core tells, once.
+observations.listen(_observed)
