@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 
+from bench.service_metrics import per_operation, scrape  # noqa: E402
 from paraphe import templating  # noqa: E402
 from paraphe.db import close_database, open_database  # noqa: E402
 from paraphe.settings import Settings  # noqa: E402
@@ -125,6 +127,8 @@ async def main(args) -> dict:
             # Warm-up: the signing workers load their keys, the first connections open.
             await asyncio.gather(*(client(session, url, tokens[i], pdfs, 2, [], {})
                                    for i in range(args.clients)))
+            base = f"http://127.0.0.1:{info['port']}"
+            metrics_before = scrape(base)
             cpu_before = cpu_seconds(server.pid) if args.cpu else {}
             client_before = time.process_time()
             started = time.perf_counter()
@@ -134,9 +138,11 @@ async def main(args) -> dict:
             elapsed = time.perf_counter() - started
             client_cpu = time.process_time() - client_before
             cpu_after = cpu_seconds(server.pid) if args.cpu else {}
+            metrics_after = scrape(base)
     finally:
         server.stdin.close()
         await server.wait()
+        shutil.rmtree(home, ignore_errors=True)
     ok = statuses.get(201, 0)
     result = {
         "benchmark": "api_seal",
@@ -148,6 +154,7 @@ async def main(args) -> dict:
         "p50_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "max_ms": round(max(latencies), 1),
+        **per_operation(metrics_before, metrics_after, ok),
         "pdf": "1 page",
         "idempotency_keys": args.idempotency_keys,
         "database": info["database"],

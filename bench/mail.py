@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.service_metrics import per_operation, scrape  # noqa: E402
 from tests.pdfs import make_pdf  # noqa: E402
 
 TEN_MB = 10 * 1024 * 1024
@@ -197,8 +198,11 @@ def main() -> None:
             idle_kib = _rss_kib(proc.pid, "VmRSS")[0]
             # Throughput: the senders push as fast as the gateway takes mail.
             mails = [_message(rcpt, i, small, "small") for i in range(args.mails)]
+            web = f"http://127.0.0.1:{web_port}"
+            before = scrape(web)
             started = _send_parallel(smtp_port, rcpt, mails, args.senders)
             written = outbox.wait([m for m, _ in mails])
+            costs = per_operation(before, scrape(web), len(mails))
             saturated = [(written[m] - started[m]) * 1000 for m, _ in mails]
             span = max(written.values()) - min(started.values())
             # Latency: mails arriving at a sustained rate (open loop).
@@ -231,6 +235,8 @@ def main() -> None:
         "mails": args.mails,
         "senders": args.senders,
         "mails_per_second": round(args.mails / span, 1),
+        # Of the main process (SMTP, routing, database); the signing workers are apart.
+        **costs,
         "saturated_latency_ms": {"p50": round(statistics.median(saturated), 1),
                                  "p95": round(_pct(saturated, 0.95), 1)},
         "paced": {"rate": args.rate, "achieved_mails_per_second": round(args.mails / paced_span, 1),

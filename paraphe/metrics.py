@@ -7,11 +7,16 @@ The core tells what happened through workflows.observations; this module listens
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 
 from workflows import observations
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# This process's CPU, memory and open files (process_cpu_seconds_total…): the signing
+# workers are processes of their own, so this is the main loop's share.
+ProcessCollector(registry=REGISTRY)
 # Web requests: a signer's page in tens of ms, an API seal in a few, a PDF upload in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -29,6 +34,8 @@ CODES_REFUSED = Counter(
     ["kind", "outcome"], registry=REGISTRY)
 CREDIT_REFUSALS = Counter(
     "paraphe_credit_refusals", "Operations refused for want of credit", registry=REGISTRY)
+STATEMENTS = Counter(
+    "paraphe_db_statements", "SQL statements this process sent to the database", registry=REGISTRY)
 SWEEP_SECONDS = Histogram(
     "paraphe_sweep_seconds", "Scheduled sweeps run by this instance, by sweep", ["sweep"],
     buckets=LATENCY_BUCKETS, registry=REGISTRY)
@@ -44,6 +51,19 @@ def _observed(event: str, labels: dict) -> None:
     elif event == "sweep":
         SWEEP_SECONDS.labels(labels["sweep"]).observe(labels["seconds"])
 
+
+class _CountStatements(logging.Filter):
+    """tortoise logs each statement at DEBUG on `tortoise.db_client`, its arguments unformatted:
+    counted here, then dropped unless the service logs at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        STATEMENTS.inc()
+        return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+_statements = logging.getLogger("tortoise.db_client")
+_statements.setLevel(logging.DEBUG)
+_statements.addFilter(_CountStatements())
 
 # The metrics are the process's: whoever imports them (web, mail gateway, bot) counts what
 # the core tells, once.

@@ -1,6 +1,7 @@
 """Every request and mail carries an id through its log lines (JSON when asked), one access
 line per request that names the route and never a token, and the process's latencies and
-counts in /metrics: requests by area, seals by channel, codes refused, credit refusals."""
+counts in /metrics: requests by area, seals by channel, codes refused, credit refusals, SQL
+statements and the process's CPU."""
 
 from __future__ import annotations
 
@@ -117,3 +118,6 @@ async def test_metrics_count_seals_by_channel_codes_refused_and_credit_refusals(
     assert delta("paraphe_codes_refused_total", kind="signer", outcome="wrong") == 4
     assert delta("paraphe_codes_refused_total", kind="signer", outcome="locked") == 1
     assert delta("paraphe_credit_refusals_total") == 1
+    # What the benchmarks divide by the operations: statements sent and the main process's CPU.
+    assert delta("paraphe_db_statements_total") >= 20
+    assert delta("process_cpu_seconds_total") > 0
