@@ -11,7 +11,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Network
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
 import dkim
@@ -21,6 +21,7 @@ from publicsuffixlist import PublicSuffixList
 
 from mail_gateway.addresses import domain_of, parse_recipient, single_address
 from mail_gateway.errors import SenderNotAddressedError, SenderUnauthenticatedError
+from paraphe import networks
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,7 @@ class SenderAuthenticator:
         _public_suffixes()  # Read the list at start, not during the first SMTP session.
 
     def is_trusted_relay(self, peer_ip: str | None) -> bool:
-        try:
-            ip = ip_address((peer_ip or "").split("%")[0])
-        except ValueError:
-            return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in network for network in self.relays)
+        return networks.within(peer_ip, self.relays)
 
     async def authenticate(self, raw: bytes, headers=None, *, peer_ip: str | None = None,
                            commands: Collection[str] = ()) -> SenderAuth:

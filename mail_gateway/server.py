@@ -15,7 +15,7 @@ from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticato
 from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
 from mail_gateway.spool import Spool
-from paraphe import metrics
+from paraphe import metrics, networks
 from workflows import clock, deliveries, mail_in, people
 from workflows.errors import ParapheError
 from workflows.services import Services
@@ -24,6 +24,8 @@ from workflows.services import Services
 log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 10
+# Seconds a connection has to send its PROXY header (PARAPHE_SMTP_PROXY_PROTOCOL).
+PROXY_TIMEOUT = 5.0
 # Room for the headers and text of a mail carrying a PDF at the 10 MB limit.
 MIME_OVERHEAD = 512 * 1024
 
@@ -34,11 +36,29 @@ def size_limit(max_document_bytes: int) -> int:
     return encoded + (encoded // 76) * 2 + MIME_OVERHEAD
 
 
+def client_of(session: Session):
+    """The client's address: the one a trusted proxy's PROXY header gave, else the peer's."""
+    proxied = getattr(session, "proxy_data", None)
+    if proxied is not None and proxied.src_addr is not None:
+        return (str(proxied.src_addr), proxied.src_port)
+    return session.peer
+
+
 class GatewayHandler:
     """aiosmtpd's handler: RCPT and DATA hooks returning status lines."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+
+    async def handle_PROXY(self, server: SMTP, session: Session, envelope: Envelope,
+                           proxy_data) -> bool:
+        """PARAPHE_SMTP_PROXY_PROTOCOL: the header counts from a trusted proxy only; from any
+        other peer the connection is closed (it could claim any client address)."""
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        trusted = networks.within(peer, self.gateway.settings.trusted_proxy_networks)
+        if not trusted:
+            log.warning("PROXY header from %s, which is not a trusted proxy: closed", peer)
+        return trusted
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -70,9 +90,9 @@ class GatewayHandler:
             # aiosmtpd keeps a null reverse-path (bounces, RFC 5321 4.5.5) as the text "<>".
             mail_from = "" if (envelope.mail_from or "").strip() == "<>" else envelope.mail_from
             await self.gateway.accept(mail_from or "", envelope.paraphe_recipients,
-                                      envelope.original_content, peer=session.peer)
+                                      envelope.original_content, peer=client_of(session))
         except ParapheError as exc:
-            log.info("refused a message from %s: %s", session.peer, exc.code)
+            log.info("refused a message from %s: %s", client_of(session), exc.code)
             return errors.smtp_status(exc)
         except Exception:  # noqa: BLE001 - a broken disk must give 451, not a dropped session.
             log.exception("could not accept a message")
@@ -114,7 +134,8 @@ class Gateway:
             protocol = GatewaySMTP(handler, data_size_limit=self.data_size_limit,
                                    document_limit=self.settings.max_document_bytes,
                                    hostname=self.settings.mail_domain, ident="Paraphe",
-                                   loop=loop)
+                                   loop=loop, proxy_protocol_timeout=PROXY_TIMEOUT
+                                   if self.settings.smtp_proxy_protocol else None)
             self._sessions.add(protocol)
             return protocol
 

@@ -108,7 +108,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not regions phone numbers are known for: {value!r} (e.g. FR,BE)")
         return ",".join(regions)
 
-    @field_validator("trusted_relays")
+    # The load balancers in front (HAProxy): the client's address is the one their
+    # X-Forwarded-For (web) or PROXY protocol header (SMTP) gives, from them alone.
+    trusted_proxies: str = ""
+    # The SMTP port expects the PROXY protocol header (v1 or v2) on every connection, sent by
+    # one of the trusted proxies; a connection without it, or from another peer, is closed.
+    smtp_proxy_protocol: bool = False
+
+    @field_validator("trusted_relays", "trusted_proxies")
     @classmethod
     def _check_relays(cls, value: str) -> str:
         _networks(value)  # A typo must stop the start, not silently trust no relay.
@@ -179,6 +186,10 @@ class Settings(BaseSettings):
     @property
     def trusted_relay_networks(self) -> list[IPv4Network | IPv6Network]:
         return _networks(self.trusted_relays)
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return _networks(self.trusted_proxies)
 
     def ensure_home(self) -> Path:
         """Creates PARAPHE_HOME (and its private folders) on first use, for the service's

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from web import (
     api_v1,
+    client_address,
     failures,
     health,
     registration_pages,
@@ -26,8 +27,10 @@ SERVICES = web.AppKey("services", object)
 def build_app(svc: Services, *, metrics: Iterable[MetricsSource] = ()) -> web.Application:
     """The app; `metrics` add lines to /metrics from other parts (the mail spool's, given by
     the runtime: web does not import the mail gateway)."""
+    proxies = svc.settings.trusted_proxy_networks
     app = web.Application(client_max_size=svc.settings.max_document_bytes + 1024 * 1024,
-                          middlewares=[request_log.requests, failures.pages])
+                          middlewares=[client_address.middleware(proxies),
+                                       request_log.requests, failures.pages])
     app[SERVICES] = svc
     health.add_routes(app, svc, sources=tuple(metrics))
     trust_endpoints.add_trust_routes(app, svc.trust)
