@@ -1,7 +1,8 @@
 """The signer page in real headless Chromium, at desktop size and on a 390×844 phone: open the
-link, ask for the code, type a wrong one, then the right one, consent, sign; another signer
-declines; a broken link. At each step axe-core finds nothing serious, and the field to fill or
-the result is focused and on screen (no script: the pages' `autofocus`)."""
+link, ask for the code, type a wrong one, then the right one, consent, sign; the first of two
+signers signs; another signer declines; a broken link. At each step axe-core finds nothing
+serious, and the field to fill or the result is focused and on screen (no script: the pages'
+`autofocus`)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ async def test_sign_in_chromium(site, size):
     await collections.create_collection(
         w.svc, w.actor(w.expert), cabinet="dupre", documents=[("devis.pdf", pdf())],
         signers=[SignerSpec("Dominique Client", "dominique@example.test")])
+    await collections.create_collection(
+        w.svc, w.actor(w.expert), cabinet="dupre", documents=[("bail.pdf", pdf())],
+        signers=[SignerSpec("Eve Client", "eve@example.test"),
+                 SignerSpec("Fanny Client", "fanny@example.test")])
     link = await link_of("camille@example.test")
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as p:
@@ -86,6 +91,15 @@ async def test_sign_in_chromium(site, size):
             await assert_accessible(page, "the signed documents")
             await page.screenshot(path=str(ARTIFACTS / f"signer-page-signed-{size}.png"),
                                   full_page=True)
+            # The first of two signers: signed, the others awaited.
+            await page.goto(await link_of("eve@example.test"))
+            await page.click("#send-mail")
+            await page.fill("#code", await code_of("eve@example.test"))
+            await page.check("#consent")
+            await page.click("#sign")
+            await page.wait_for_selector("#signed", timeout=60_000)
+            await assert_focused(page, "signed")
+            await assert_accessible(page, "signed, the others awaited")
             # Another signer declines.
             await page.goto(await link_of("dominique@example.test"))
             await page.click("summary")
