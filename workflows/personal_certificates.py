@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from workflows import clock, evidence, notifications, otp, person_codes
@@ -34,15 +35,39 @@ REVOCATION_CODE = "revocation"
 
 
 @dataclass(frozen=True)
+class NameField:
+    """One attribute of a subject or issuer: asn1crypto's name of its type (`common_name`,
+    `organization_identifier`; the dotted OID when it has none), its English label, its value."""
+
+    name: str
+    label: str
+    value: str
+
+
+def name_fields(name: asn1_x509.Name) -> tuple[NameField, ...]:
+    return tuple(NameField(attr["type"].native, attr["type"].human_friendly,
+                           str(attr["value"].native))
+                 for rdn in name.chosen for attr in rdn)
+
+
+@dataclass(frozen=True)
 class CertificateDetails:
     serial: str
     subject: str
     issuer: str
+    subject_fields: tuple[NameField, ...]
+    issuer_fields: tuple[NameField, ...]
     not_before: datetime
     not_after: datetime
     status: str  # valid | revoked | expired
     revoked_at: datetime | None
     revocation_reason: str | None
+
+    @property
+    def serial_groups(self) -> list[str]:
+        """The hex serial in groups of four, so that a phone's narrow screen can wrap it."""
+        digits = self.serial.upper()
+        return [digits[i:i + 4] for i in range(0, len(digits), 4)]
 
 
 async def _person(actor: Actor) -> Person:
@@ -63,11 +88,13 @@ async def certificate_details(person: Person) -> CertificateDetails:
     """The person's latest personal certificate. Raises PersonalCertificateMissingError."""
     cert = await _latest(person)
     parsed = x509.load_der_x509_certificate(bytes(cert.der))
+    named = asn1_x509.Certificate.load(bytes(cert.der))
     status = ("revoked" if cert.revoked_at else
               "expired" if cert.not_after <= clock.now() else "valid")
     return CertificateDetails(
         serial=cert.serial, subject=parsed.subject.rfc4514_string(),
-        issuer=parsed.issuer.rfc4514_string(), not_before=cert.not_before,
+        issuer=parsed.issuer.rfc4514_string(), subject_fields=name_fields(named.subject),
+        issuer_fields=name_fields(named.issuer), not_before=cert.not_before,
         not_after=cert.not_after, status=status, revoked_at=cert.revoked_at,
         revocation_reason=cert.revocation_reason)
 

@@ -159,6 +159,11 @@ async def test_whole_path_on_the_web_with_each_refusal(site):
     r, page = await _get(site, f"{link}/certificate")
     assert r.status == 200 and cert.serial in page and 'data-status="valid"' in page
     assert "Anne Dupré" in page and "valable" in page
+    # Names in words, not dotted OIDs; the serial in groups of four that a phone can wrap.
+    assert "Nom commun" in page and "Organisation" in page and "2.5.4." not in page
+    assert re.search(r'id="serial"[^>]*>([0-9A-F]{4} )+', page), page
+    r, page = await _get(site, f"{link}/certificate?lang=en")
+    assert "Common name" in page and "Issuer" in page and "2.5.4." not in page
 
     # Revocation: a code by SMS to the checked mobile, a wrong code, then the right one.
     r = await _post(site, f"{link}/certificate/revoke")
