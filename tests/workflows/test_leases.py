@@ -71,7 +71,7 @@ async def test_sweep_runs_once_per_period_across_instances(db, caplog):
                 until=600)
     times = [t for t, _ in runs]
     assert [name for _, name in runs[:4]] == ["a"] * 4  # 0, 60, 120, 180
-    assert all(later - earlier >= 60 for earlier, later in zip(times, times[1:])), runs
+    assert all(b - a >= 60 for a, b in zip(times, times[1:], strict=False)), runs
     # The lease "a" renewed at 180 s ends at 240 s; the next instance to fire takes over.
     assert runs[4] == (260, "b") and {name for _, name in runs[4:]} == {"b"}
     assert len(runs) == 4 + len(range(260, 600, 60))
@@ -114,7 +114,7 @@ async def test_two_processes_have_one_winner_per_lease(db, settings):
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     theirs = dict(line.split() for line in out.decode().splitlines())
     assert proc.returncode == 0
-    assert all(int(theirs[n]) + int(won) == 1 for n, won in zip(names, mine))
+    assert all(int(theirs[n]) + int(won) == 1 for n, won in zip(names, mine, strict=True))
     # Both won some: the two really raced, rather than one finishing before the other began.
     holders = {row.holder for row in await Lease.filter(name__in=names)}
     assert holders == {"this-process", "other-process"}, holders
