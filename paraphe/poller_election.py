@@ -34,7 +34,8 @@ Callback = Callable[[], Awaitable[None] | None]
 
 
 def is_postgres(database_url: str) -> bool:
-    return expand_db_url(database_url)["engine"] == "tortoise.backends.asyncpg"
+    return expand_db_url(database_url)["engine"] in ("tortoise.backends.asyncpg",
+                                                      "tortoise.backends.psycopg")
 
 
 async def _connect(database_url: str) -> asyncpg.Connection:
