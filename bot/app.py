@@ -91,8 +91,25 @@ class BotHandle:
     _inflight: set[asyncio.Task] = field(default_factory=set)
     _queues: dict[int, list] = field(default_factory=dict)
 
-    def _start(self) -> None:
-        self._task = asyncio.create_task(self._poll(), name="telegram-polling")
+    @property
+    def polling(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start_polling(self) -> None:
+        """Starts taking updates (this instance was elected, or it is the only one)."""
+        if not self.polling:
+            self._task = asyncio.create_task(self._poll(), name="telegram-polling")
+            log.info("telegram bot @%s polling", self.username)
+
+    async def stop_polling(self) -> None:
+        """Stops taking updates; those being handled finish. An update taken but not yet
+        confirmed (by the next getUpdates) comes again to whoever polls next, and
+        bot.dedupe handles it once."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            log.info("telegram bot @%s no longer polling", self.username)
 
     async def _poll(self) -> None:
         offset: int | None = None
@@ -134,9 +151,7 @@ class BotHandle:
                 del self._queues[key]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self.stop_polling()
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS)
             for task in pending:
@@ -145,8 +160,9 @@ class BotHandle:
         await self.bot.session.close()
 
 
-async def start_bot(svc: Services, *, poll_timeout: int = 10) -> BotHandle:
-    """Starts polling on the running loop."""
+async def start_bot(svc: Services, *, poll_timeout: int = 10, poll: bool = True) -> BotHandle:
+    """The bot, polling on the running loop unless `poll` is false (then it only sends until
+    `start_polling()`: another instance of the fleet polls)."""
     bot = make_bot(svc)
     try:
         me = await bot.get_me()
@@ -159,6 +175,6 @@ async def start_bot(svc: Services, *, poll_timeout: int = 10) -> BotHandle:
     svc.telegram_username = me.username or svc.telegram_username
     handle = BotHandle(bot=bot, dispatcher=build_dispatcher(svc), username=me.username or "",
                        poll_timeout=poll_timeout)
-    handle._start()
-    log.info("telegram bot @%s polling", handle.username)
+    if poll:
+        handle.start_polling()
     return handle

@@ -17,6 +17,7 @@ CONVERSATION_TTL = timedelta(days=7)
 HANDLED_UPDATE_TTL = timedelta(days=7)
 
 SCHEDULE = {"forget_stale_conversations": 3600, "forget_handled_updates": 3600}
+EVERY_INSTANCE: frozenset[str] = frozenset()
 
 
 async def forget_stale_conversations(svc: Services) -> int:

@@ -14,10 +14,11 @@ from bot import sweeps as bot_sweeps
 from mail_gateway import delivery as mail_delivery
 from mail_gateway import server as mail_server
 from mail_gateway.metrics import spool_metrics
-from paraphe import templating
+from paraphe import poller_election, templating
 from paraphe.dispatch import Dispatcher
 from paraphe.db import close_database, open_database
 from paraphe.settings import Settings
+from paraphe.sweep_leases import SweepLeases, instance_name
 from sms_gateway.sender import sender_for as sms_sender_for
 from web import webhook_delivery
 from web.app import start_web
@@ -27,12 +28,36 @@ from workflows.services import Services
 log = logging.getLogger("paraphe")
 
 
-def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services) -> None:
-    """The core's sweeps and the bot's (its tables are cleaned even where it does not poll)."""
+def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services,
+                    holder: str | None = None) -> SweepLeases:
+    """The core's sweeps and the bot's (its tables are cleaned even where it does not poll),
+    each run by one instance per period (a lease in the database) unless every instance
+    must run it."""
+    fleet = SweepLeases(holder or instance_name())
     for module in (sweeps, bot_sweeps):
         for name, seconds in module.SCHEDULE.items():
-            scheduler.add_job(getattr(module, name), "interval", seconds=seconds, args=[svc],
+            job = getattr(module, name)
+            if name not in module.EVERY_INSTANCE:
+                job = fleet.leased(name, seconds, job)
+            scheduler.add_job(job, "interval", seconds=seconds, args=[svc],
                               id=name, max_instances=1, coalesce=True)
+    return fleet
+
+
+async def _poll_telegram(settings: Settings, bot, announce):
+    """Polls Telegram here, or only while elected when several instances may share the
+    database; returns what stops it."""
+    if not poller_election.is_postgres(settings.database_url):
+        bot.start_polling()
+        announce("telegram bot: polling")
+        return bot.stop_polling
+    election = poller_election.AdvisoryLockElection(
+        settings.database_url, poller_election.TELEGRAM_POLLER, what="telegram polling",
+        on_elected=bot.start_polling, on_deposed=bot.stop_polling)
+    elected = await election.start()
+    announce("telegram bot: polling" if elected
+             else "telegram bot: another instance polls; this one takes over if it stops")
+    return election.stop
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
@@ -84,10 +109,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             from bot import app as bot_app
             from bot.delivery import TelegramSender
 
-            bot = await bot_app.start_bot(svc)
+            # Every instance sends; one polls (paraphe.poller_election on PostgreSQL).
+            bot = await bot_app.start_bot(svc, poll=False)
             closers.append(bot.stop)
             senders["telegram"] = TelegramSender(svc, bot.bot)
-            announce("telegram bot: polling")
+            closers.append(await _poll_telegram(settings, bot, announce))
         # One dispatcher for every channel; stopped before the bot whose session it uses.
         dispatcher = Dispatcher(svc, senders)
         dispatcher.start()

@@ -7,7 +7,7 @@ from aiohttp import web
 from web.api import cabinet, collections, openapi, seals
 from web.api.context import BASE, SVC
 from web.api.middleware import BUCKETS, authenticate, problems
-from web.api.ratelimit import RateLimit, TokenBuckets
+from web.api.ratelimit import ApiBuckets, RateLimit
 from workflows.services import Services
 
 
@@ -16,7 +16,7 @@ def build_api(svc: Services, *, rate_limit: RateLimit | None = None) -> web.Appl
     api = web.Application(middlewares=[problems, authenticate],
                           client_max_size=8 * (svc.settings.max_document_bytes + 1024 * 1024))
     api[SVC] = svc
-    api[BUCKETS] = TokenBuckets(rate_limit or RateLimit())
+    api[BUCKETS] = ApiBuckets(rate_limit or RateLimit())
     for module in (openapi, seals, cabinet, collections):
         module.add(api.router)
     return api

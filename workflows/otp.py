@@ -18,6 +18,7 @@ from workflows.errors import (
     OtpRateLimitedError,
 )
 from workflows.models import Signer, SignerCode
+from workflows.transactions import in_transaction_now
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)
@@ -50,6 +51,16 @@ def check_rate(recent: list[datetime], now: datetime) -> None:
         wait = int((recent[-1] + WINDOW - now).total_seconds()) + 1
         raise OtpRateLimitedError(f"{MAX_PER_WINDOW} codes were sent within the hour",
                                   retry_after=wait)
+
+
+async def lock_for_rate(model, row_id: int) -> None:
+    """Locks the row whose codes are counted (signer, person) until the caller's transaction
+    ends: two requests at once, on one instance or two, would otherwise both count the
+    same codes and both send one. The second waits, then counts the first's code. SQLite
+    runs one write transaction at a time already (and has no FOR UPDATE)."""
+    if not in_transaction_now():
+        raise RuntimeError("a code is issued inside its caller's transaction")
+    await model.select_for_update().filter(id=row_id)
 
 
 def new_code() -> tuple[str, str]:
@@ -118,6 +129,7 @@ async def issue(signer: Signer, *, channel: str, bound_to: str) -> str:
 
     Raises OtpRateLimitedError when codes were sent too recently or too often.
     """
+    await lock_for_rate(Signer, signer.id)
     now = clock.now()
     check_rate(await SignerCode.filter(signer_id=signer.id, created_at__gt=now - WINDOW)
                .order_by("-created_at").values_list("created_at", flat=True), now)

@@ -24,6 +24,7 @@ async def issue(person: Person, *, purpose: str, channel: str, bound_to: str) ->
 
     Raises OtpRateLimitedError when codes were sent too recently or too often.
     """
+    await otp.lock_for_rate(Person, person.id)
     now = clock.now()
     otp.check_rate(await PersonCode.filter(person_id=person.id, purpose=purpose,
                                            created_at__gt=now - otp.WINDOW).order_by(

@@ -1,7 +1,8 @@
 """Idempotent sweeps the scheduler runs: expire, remind, warn of deadlines, finish completions.
 
 Each sweep claims its rows with a conditional update (state, or a reminder counter), so
-several instances running the same sweep never act twice on one row.
+several instances running the same sweep never act twice on one row; and the runtime runs
+each one on one instance per period (workflows.leases), except those in EVERY_INSTANCE.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expi
             "erase_identity_documents": 3600,
             "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600,
             "renew_ocsp_responders": 3600}
+# Sweeps every instance runs (no lease): renewing the OCSP responders also loads into this
+# process the certificates another instance renewed.
+EVERY_INSTANCE = frozenset({"renew_ocsp_responders"})
 
 
 async def expire_due(svc: Services, limit: int = BATCH) -> int:

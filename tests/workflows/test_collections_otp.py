@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.workflows.collection_world import (  # noqa: F401 - fixtures
@@ -152,3 +154,12 @@ async def test_co_signer_without_sign_delegation_signs_with_a_one_time_certifica
     from workflows.models import Certificate
     cert = await Certificate.get(serial=signed.certificate_serial)
     assert cert.kind == "one_time"
+
+
+async def test_codes_asked_at_once_send_one(world):
+    # Asked together (two instances, or two tabs): the rate is counted once for all.
+    _, token = await _one(world)
+    results = await asyncio.gather(*(collections.send_code(world.svc, token, "mail")
+                                     for _ in range(4)), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["OtpRateLimitedError"] * 3 + ["str"]
+    assert await SignerCode.filter().count() == 1

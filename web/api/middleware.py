@@ -6,7 +6,7 @@ from aiohttp import web
 
 from web import failures
 from web.api.context import API_KEY, BASE
-from web.api.ratelimit import TokenBuckets
+from web.api.ratelimit import ApiBuckets, TokenBuckets
 from web.errors import ApiRateLimitedError
 from web.problems import TITLES, from_error, problem
 from workflows import apikeys
@@ -14,7 +14,7 @@ from workflows.errors import NotAMemberError, ParapheError
 from workflows.models import Membership
 
 PUBLIC_PATHS = (f"{BASE}/openapi.json",)
-BUCKETS = web.AppKey("api_buckets", TokenBuckets)
+BUCKETS = web.AppKey("api_buckets", ApiBuckets)
 
 
 @web.middleware
@@ -44,7 +44,7 @@ async def authenticate(request: web.Request, handler):
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
     key = await apikeys.authenticate(token)
-    wait = request.app[BUCKETS].take(key.id)
+    wait = await request.app[BUCKETS].take(key.id)
     if wait:
         exc = ApiRateLimitedError("too many requests with this API key; retry later",
                                   retry_after=TokenBuckets.retry_after(wait))

@@ -1,11 +1,14 @@
-"""Per-key token buckets, in memory: each process limits on its own (several instances each allow
-the rate)."""
+"""Per-key token buckets: in PostgreSQL when the service runs on it, so that the instances
+sharing the database share each key's rate (workflows.rate_buckets); in memory on SQLite,
+where one instance serves."""
 
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
+
+from workflows import rate_buckets
 
 
 @dataclass
@@ -17,6 +20,8 @@ class RateLimit:
 
 
 class TokenBuckets:
+    """The buckets of one process."""
+
     def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
         self._buckets: dict[int, tuple[float, float]] = {}
@@ -36,3 +41,18 @@ class TokenBuckets:
     @staticmethod
     def retry_after(wait: float) -> str:
         return str(max(1, math.ceil(wait)))
+
+
+class ApiBuckets:
+    """One bucket per API key, shared through the database where it can be."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._local = TokenBuckets(limit)
+
+    async def take(self, key_id: int) -> float:
+        """Takes one token; returns 0 when allowed, else the seconds to wait for one."""
+        if rate_buckets.shared():
+            return await rate_buckets.take(f"api:{key_id}", rate=self.limit.rate,
+                                           burst=self.limit.burst)
+        return self._local.take(key_id)

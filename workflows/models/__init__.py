@@ -7,10 +7,12 @@ from workflows.models.certificates import Certificate
 from workflows.models.collections import Collection, CollectionDocument, Signer, SignerCode
 from workflows.models.documents import Document
 from workflows.models.evidence import EvidenceAnchor, EvidenceEvent, EvidenceHead
+from workflows.models.leases import Lease
 from workflows.models.ledger import LedgerEntry, Reservation
 from workflows.models.operations import Operation
 from workflows.models.outbox import Notification
 from workflows.models.people import Delegation, Membership, Person
+from workflows.models.rate_buckets import RateBucket
 from workflows.models.registration import (
     IdentityDocument,
     PersonCode,
@@ -26,5 +28,5 @@ __all__ = [
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
     "WebhookDelivery", "SignerCode",
-    "Registration", "IdentityDocument", "PersonCode", "RegistrationLink",
+    "Registration", "IdentityDocument", "PersonCode", "RegistrationLink", "Lease", "RateBucket",
 ]

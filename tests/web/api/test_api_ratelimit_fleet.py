@@ -1,0 +1,63 @@
+"""The API's rate limit holds for the fleet: two instances on one PostgreSQL share each key's
+bucket, so together they allow one burst, not two."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from tests.conftest import BACKEND
+from tests.web.api.conftest import _start, seed
+from web.api.ratelimit import RateLimit
+from workflows import rate_buckets
+
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgres", reason="SQLite serves one instance, which limits in memory")
+
+# A token comes back every 100 s: nothing refills while the test runs.
+LIMIT = RateLimit(rate=0.01, burst=3)
+
+
+@pytest.fixture
+async def two_instances(settings, db):
+    started = [await _start(settings, rate_limit=LIMIT) for _ in range(2)]
+    keys = await seed(settings)
+    async with aiohttp.ClientSession() as session:
+        yield session, [f"http://127.0.0.1:{port}/api/v1" for _, _, port in started], keys
+    for svc, runner, _ in started:
+        await runner.cleanup()
+        await svc.close()
+
+
+async def _credit(session, base: str, key: str) -> tuple[int, str | None]:
+    async with session.get(base + "/credit", headers={"Authorization": f"Bearer {key}"}) as r:
+        await r.read()
+        return r.status, r.headers.get("Retry-After")
+
+
+async def test_two_instances_allow_one_burst_between_them(two_instances):
+    session, (a, b), keys = two_instances
+    assert rate_buckets.shared()
+    answers = [await _credit(session, base, keys["expert"]) for base in (a, b, a, b, a, b)]
+    assert [status for status, _ in answers] == [200, 200, 200, 429, 429, 429]
+    # The wait told is the bucket's: about 100 s for the next token.
+    assert all(60 <= int(after) <= 101 for _, after in answers[3:])
+    # Another key has its own bucket, on either instance.
+    assert (await _credit(session, b, keys["beta"]))[0] == 200
+
+
+async def test_a_burst_at_both_instances_at_once_gets_one_bucket(two_instances):
+    session, (a, b), keys = two_instances
+    answers = await asyncio.gather(*(_credit(session, base, keys["sealer"])
+                                     for base in [a, b] * 10))
+    assert sorted(status for status, _ in answers) == [200] * 3 + [429] * 17
+
+
+async def test_a_bucket_refills_at_its_rate(db):
+    takes = [await rate_buckets.take("test:refill", rate=10.0, burst=2) for _ in range(3)]
+    assert takes[:2] == [0.0, 0.0] and 0 < takes[2] <= 0.1
+    await asyncio.sleep(0.5)  # Five tokens' worth of time, capped at the burst of two.
+    takes = [await rate_buckets.take("test:refill", rate=10.0, burst=2) for _ in range(3)]
+    assert takes[:2] == [0.0, 0.0] and 0 < takes[2] <= 0.1
