@@ -9,7 +9,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from workflows import leases
+from workflows import leases, observations
 from workflows.services import Services
 
 log = logging.getLogger("paraphe.sweeps")
@@ -40,7 +40,11 @@ class SweepLeases:
                 log.info("sweep %s: %s", name, "this instance runs it now" if won
                          else "another instance runs it now")
                 (self.held.add if won else self.held.discard)(name)
-            return await sweep(svc) if won else None
+            if not won:
+                return None
+            # Runs and durations per sweep in /metrics (paraphe_sweep_seconds).
+            with observations.timed("sweep", sweep=name):
+                return await sweep(svc)
 
         run.__name__ = run.__qualname__ = name  # What APScheduler's log lines name.
         return run

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from paraphe.metrics import REGISTRY
 from paraphe.sweep_leases import SweepLeases
 from tests.conftest import BACKEND
 from workflows import clock, leases
@@ -66,6 +67,7 @@ async def test_sweep_runs_once_per_period_across_instances(db, caplog):
     caplog.set_level("INFO", logger="paraphe.sweeps")
     instances = {name: SweepLeases(name) for name in ("a", "b", "c")}
     runs: list[tuple[int, str]] = []
+    counted = REGISTRY.get_sample_value("paraphe_sweep_seconds_count", {"sweep": "expire_due"})
     # "a" dies at 200 s; "b" and "c" fire 20 and 40 s after it in each period.
     await _fire(instances, {"a": 0, "b": 20, "c": 40}, runs, {"a": 200, "b": 10**6, "c": 10**6},
                 until=600)
@@ -76,6 +78,9 @@ async def test_sweep_runs_once_per_period_across_instances(db, caplog):
     assert runs[4] == (260, "b") and {name for _, name in runs[4:]} == {"b"}
     assert len(runs) == 4 + len(range(260, 600, 60))
     assert "sweep expire_due: this instance runs it now" in caplog.text
+    # Each run, and only a run, is in the metrics (the skipped firings are not).
+    assert REGISTRY.get_sample_value("paraphe_sweep_seconds_count", {"sweep": "expire_due"}) \
+        - (counted or 0) == len(runs)
 
 
 CONTENDER = textwrap.dedent("""
