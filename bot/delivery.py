@@ -41,7 +41,7 @@ def render(n: Notification) -> str:
 
 
 def has_chat_version(template: str) -> bool:
-    return (TEMPLATES_DIR / "chat" / "notify" / f"{template}.fr.j2").exists()
+    return (TEMPLATES_DIR / "chat" / "notify" / f"{template}.j2").exists()
 
 
 class TelegramSender:

@@ -28,7 +28,7 @@ class ChatButtonStaleError(ParapheError):
 def error_text(error: ParapheError, language: str) -> str:
     """The message a person reads for this error, in their language."""
     name = f"errors/{error.code}"
-    if not (TEMPLATES_DIR / "chat" / f"{name}.fr.j2").exists():
+    if not (TEMPLATES_DIR / "chat" / f"{name}.j2").exists():
         name = "errors/generic"
     return replies.text(name, language, code=error.code, message=error.message,
                         details=error.details)

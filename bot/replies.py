@@ -8,7 +8,7 @@ from paraphe.templating import render
 
 
 def text(template: str, language: str, /, **context) -> str:
-    """Renders templates/chat/<template>.<language>.j2 (French when there is no translation)."""
+    """Renders templates/chat/<template>.j2 in `language` (the catalogs translate it)."""
     return render(f"chat/{template}", language, **context).strip()
 
 

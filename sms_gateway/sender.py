@@ -51,7 +51,7 @@ class SmsSender:
         self.provider = provider or build_provider(settings, on_receipt=notifications.record_report)
 
     def render(self, n: Notification) -> str:
-        """The text of the message: templates/sms/<template>.<language>.j2, stripped."""
+        """The text of the message: templates/sms/<template>.j2 in `language`, stripped."""
         text = render(f"sms/{n.template}", n.language, **(n.context or {})).strip()
         # One line, control characters of a name typed by someone dropped.
         return clean_line(text, limit=1224)

@@ -91,7 +91,7 @@ class CoreSettings(Protocol):
 
 
 class Templates(Protocol):
-    """Renders templates/<path>.<language>[.html].j2; the module paraphe.templating is one."""
+    """Renders templates/<path>[.html].j2 in a language; the module paraphe.templating is one."""
 
     def render(self, path: str, language: str, **context: Any) -> str: ...
 

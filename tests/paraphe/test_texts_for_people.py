@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 from zoneinfo import ZoneInfoNotFoundError
 
 from paraphe import templating
@@ -46,6 +47,10 @@ def test_no_text_slices_an_iso_date_or_says_utc_to_people():
     offenders = [str(p.relative_to(TEMPLATES_DIR)) for p in Path(TEMPLATES_DIR).rglob("*.j2")
                  if "reports" not in p.parts
                  and ("[:10]" in p.read_text() or "(UTC)" in p.read_text())]
+    # The French words are in the catalog, not in the templates.
+    with (templating.LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        offenders += [m.string for m in read_po(f) if "(UTC)" in m.string
+                      and not all("/reports/" in place for place, _ in m.locations)]
     assert offenders == []
 
 
