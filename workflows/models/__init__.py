@@ -17,6 +17,7 @@ from workflows.models.registration import (
     Registration,
     RegistrationLink,
 )
+from workflows.models.shared_store import DocumentChunk, StoredKey
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "LedgerEntry", "Reservation", "Notification", "Operation", "Delegation", "Membership", "Person",
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
     "WebhookDelivery", "SignerCode",
-    "Registration", "IdentityDocument", "PersonCode", "RegistrationLink",
+    "Registration", "IdentityDocument", "PersonCode", "RegistrationLink", "DocumentChunk",
+    "StoredKey",
 ]
