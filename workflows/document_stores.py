@@ -12,13 +12,25 @@ from pathlib import Path
 from workflows import document_chunks
 from workflows.documents import DocumentStore
 from workflows.errors import DocumentNotFoundError
-from workflows.models import Document
+from workflows.models import Document, DocumentChunk
 from workflows.ports import CoreSettings
 
 
 class SharedDocumentStore(DocumentStore):
     """The database holds the documents; the folder keeps a copy of those this instance
     wrote or read. A cached file is always valid: its name is the SHA-256 of its bytes."""
+
+    async def publish_local(self) -> int:
+        """On the first start on PostgreSQL after an upgrade (documents recorded, no chunk
+        yet), puts the files of this folder into the database; returns how many."""
+        if await DocumentChunk.exists() or not await Document.exists():
+            return 0
+        count = 0
+        for path in sorted(self.root.glob("??/*.pdf")):
+            if len(path.stem) == 64:  # Named by their SHA-256 when they were written.
+                await document_chunks.store_file(path.stem, path)
+                count += 1
+        return count
 
     async def write(self, data: bytes) -> str:
         """The bytes in the database and the local folder (if new); returns their SHA-256.

@@ -23,6 +23,10 @@ class DocumentStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    async def publish_local(self) -> int:
+        """What a shared store copies from this folder at start (nothing: files are the store)."""
+        return 0
+
     def path(self, sha256: str) -> Path:
         """Where the file is in this process's folder (it may be absent from a cache: the
         signing engine and other readers by path go through `local_path`)."""

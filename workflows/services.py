@@ -27,6 +27,7 @@ class Services:
     async def start(cls, settings: CoreSettings, templates: Templates) -> Services:
         """Builds the services on an open database; creates the trust service on first start."""
         documents = open_document_store(settings)
+        await documents.publish_local()
         trust = await TrustService.open(settings)
         return cls(settings=settings, documents=documents, templates=templates, trust=trust,
                    engine=SigningEngine(settings),

@@ -204,3 +204,52 @@ def test_the_document_store_follows_the_database(tmp_path):
                     document_store="files").document_store == "files"
     with pytest.raises(ValueError, match="PARAPHE_DOCUMENT_STORE=postgres needs"):
         Settings(home=tmp_path, document_store="postgres")
+
+
+@postgres_only
+async def test_the_dkim_key_made_on_one_instance_signs_on_every_one(db, settings, tmp_path):
+    from mail_gateway import dkim_key
+    from tests.cli import paraphe
+
+    first, second = (other_instance(settings, tmp_path, name) for name in ("a", "b"))
+    made = paraphe(first, "dkim", "keygen")
+    assert made.code == 0, made.err
+    # The second instance has no file of it, yet shows the same record and signs with it.
+    assert not dkim_key.has_stored_key(second, "paraphe")
+    shown = paraphe(second, "dkim", "show")
+    assert shown.code == 0, shown.err
+    assert shown.out == made.out
+    await dkim_key.fetch_shared(second, "paraphe")
+    assert dkim_key.signing_pem(second) == dkim_key.signing_pem(first)
+    assert paraphe(second, "dkim", "keygen").code != 0  # it exists, for every instance
+    # Replaced on purpose (--force) on one instance: the others take the new one.
+    again = paraphe(second, "dkim", "keygen", "--force")
+    assert again.code == 0, again.err
+    await dkim_key.fetch_shared(first, "paraphe")
+    assert dkim_key.signing_pem(first) == dkim_key.signing_pem(second)
+    assert paraphe(first, "dkim", "show").out == again.out != made.out
+
+
+@postgres_only
+async def test_the_first_start_after_an_upgrade_shares_what_the_home_held(db, settings,
+                                                                          tmp_path):
+    from workflows.trust.keystore import SoftwareKeystore
+
+    old = other_instance(settings, tmp_path, "a")
+    # What an earlier version kept in files only: a key and a recorded document.
+    SoftwareKeystore(old).generate("seal-ancien")
+    files = DocumentStore(old.home / "documents")
+    kept = await files.put(pdf("Ancien"))
+
+    await shared_keys.open_shared_keystore(old)
+    assert await SharedDocumentStore(old.home / "documents").publish_local() == 1
+
+    new = other_instance(settings, tmp_path, "b")
+    keystore = await shared_keys.open_shared_keystore(new)
+    await shared_keys.fetch(keystore, "seal-ancien")
+    assert keystore.load("seal-ancien").private_numbers() == \
+        SoftwareKeystore(old).load("seal-ancien").private_numbers()
+    reader = SharedDocumentStore(new.home / "documents")
+    assert await reader.read(kept.sha256) == await files.read(kept.sha256)
+    # Once chunks exist, a later start copies nothing again.
+    assert await reader.publish_local() == 0

@@ -36,18 +36,21 @@ class KeyTable:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    async def pull(self, name: str) -> bool:
-        """Copies the row `name` into the folder when the file is absent; returns whether
-        the file is there afterwards."""
+    async def pull(self, name: str, *, refresh: bool = False) -> bool:
+        """Copies the row `name` into the folder when the file is absent (or, with `refresh`,
+        differs: a key replaced on purpose); returns whether the file is there afterwards."""
         path = self.directory / name
-        if path.exists():
+        if path.exists() and not refresh:
             return True
         row = await StoredKey.get_or_none(name=name)
         if row is None:
-            return False
-        blob = row.blob
-        await asyncio.get_running_loop().run_in_executor(None, _write_new_file, path,
-                                                         bytes(blob))
+            return path.exists()
+        blob = bytes(row.blob)
+        loop = asyncio.get_running_loop()
+        if not path.exists():
+            await loop.run_in_executor(None, _write_new_file, path, blob)
+        elif path.read_bytes() != blob:
+            await loop.run_in_executor(None, _replace_file, path, blob)
         return True
 
     async def push(self, name: str) -> bool:
@@ -62,6 +65,12 @@ class KeyTable:
             return False
         await asyncio.get_running_loop().run_in_executor(None, _replace_file, path, winner)
         return True
+
+    async def push_all(self) -> None:
+        """Pushes every key file of the folder (insert-if-absent, as `push`)."""
+        for path in sorted(self.directory.glob("*.key")):
+            if path.name != "master.key":  # The fallback master key itself never leaves.
+                await self.push(path.name)
 
     async def replace(self, name: str) -> None:
         """Makes the file `name` the row of that name, whatever was there (a DKIM key
@@ -87,20 +96,38 @@ async def open_shared_keystore(settings: CoreSettings) -> SoftwareKeystore | Pkc
     that made the keystore fails here, at start. Raises KeystoreError."""
     if settings.pkcs11_module or not is_postgres(settings.database_url):
         return open_keystore(settings)
+    return await open_shared_software_keystore(settings)
+
+
+async def open_shared_software_keystore(settings: CoreSettings) -> SoftwareKeystore:
+    """The software keystore (also beside a PKCS#11 token: the DKIM key lives there),
+    mirrored in the database on PostgreSQL. Raises KeystoreError."""
+    if not is_postgres(settings.database_url):
+        return SoftwareKeystore(settings)
     table = KeyTable(Path(settings.home) / "keys")
     table.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
+        first = not await StoredKey.filter(name=CHECK_FILE).exists()
         await table.pull(CHECK_FILE)
-        keystore = open_keystore(settings)
+        keystore = SoftwareKeystore(settings)
         if await table.push(CHECK_FILE):
             # Another instance made the check at the same moment and won: it must open too.
             keystore._verify_master_key()
+        elif first:
+            # This instance brings the keystore into the database: the keys an earlier
+            # version kept only in this folder become every instance's.
+            await table.push_all()
     except MasterKeyWrongError as e:
         raise MasterKeyWrongError(
             f"{e} (instances on one database share their keys: each one needs the same "
             "PARAPHE_MASTER_KEY)") from None
     keystore.table = table
     return keystore
+
+
+async def stored(key_ref: str) -> bool:
+    """Whether some instance stored a key of that name (PostgreSQL only)."""
+    return await StoredKey.filter(name=_file(key_ref)).exists()
 
 
 async def share(keystore, key_ref: str) -> None:
@@ -118,12 +145,15 @@ async def share_replacing(keystore, key_ref: str) -> None:
         await table.replace(_file(key_ref))
 
 
-async def fetch(keystore, key_ref: str) -> None:
+async def fetch(keystore, key_ref: str, *, refresh: bool = False) -> None:
     """Brings a key another instance created into this one's folder (a no-op when it is
-    there, or for a keystore that is not shared); its absence shows at load, as before."""
+    there, or for a keystore that is not shared); its absence shows at load, as before.
+    With `refresh`, a copy that differs from the shared one (replaced since) is updated."""
     table = getattr(keystore, "table", None)
     if table is not None and key_ref:
-        await table.pull(_file(key_ref))
+        await table.pull(_file(key_ref), refresh=refresh)
+        if refresh:
+            keystore._loaded.pop(key_ref, None)
 
 
 async def remove(keystore, key_ref: str) -> None:
