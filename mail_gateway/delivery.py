@@ -31,7 +31,7 @@ from paraphe.templating import render
 from workflows import clock, deliveries, notifications
 from workflows.services import Services
 from workflows.text import clean_line
-from workflows.models import Notification
+from workflows.models import Document, Notification
 
 
 # Replies carrying more than this are composed one at a time: each holds its PDFs, their
@@ -186,7 +186,7 @@ class MailSender:
         return not self.settings.smtp_relay
 
     async def send(self, notification: Notification) -> str:
-        if self._attachment_bytes(notification) > LARGE_REPLY:
+        if await self._attachment_bytes(notification) > LARGE_REPLY:
             async with self._large:
                 return await self._send_now(notification)
         return await self._send_now(notification)
@@ -207,12 +207,12 @@ class MailSender:
         await asyncio.get_running_loop().run_in_executor(None, self.maildir.deliver, name, data)
         return message_id
 
-    def _attachment_bytes(self, notification: Notification) -> int:
-        total = 0
-        for item in notification.attachments or []:
-            path = self.svc.documents.path(item["sha256"])
-            total += path.stat().st_size if path.exists() else 0
-        return total
+    async def _attachment_bytes(self, notification: Notification) -> int:
+        # The sizes the store recorded: a document need not be in this instance's folder.
+        shas = [item["sha256"] for item in notification.attachments or []]
+        if not shas:
+            return 0
+        return sum(await Document.filter(sha256__in=shas).values_list("size", flat=True))
 
     async def compose(self, notification: Notification) -> tuple[str, bytes]:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""

@@ -7,6 +7,7 @@ import sys
 
 from mail_gateway import dkim_key
 from paraphe.console import CliError, print_json
+from workflows.shared_state import is_postgres
 
 
 def register(sub) -> None:
@@ -31,6 +32,13 @@ def _selector(args, settings) -> str:
         raise CliError(str(exc)) from None
 
 
+async def _fetch_shared(ctx, selector: str) -> None:
+    if is_postgres(ctx.settings.database_url):
+        if not ctx.opened:
+            await ctx.open(services=False)
+        await dkim_key.fetch_shared(ctx.settings, selector)
+
+
 def _print(record: dkim_key.DkimRecord, as_json: bool) -> None:
     if as_json:
         print_json(record.as_json())
@@ -46,10 +54,14 @@ async def keygen_command(args, ctx) -> int:
     if settings.dkim_private_key:
         raise CliError(f"PARAPHE_DKIM_PRIVATE_KEY is set: mail is signed with "
                        f"{settings.dkim_private_key}; unset it to use a generated key")
+    # On PostgreSQL the key is every instance's: the one another instance made counts.
+    await _fetch_shared(ctx, selector)
     if dkim_key.has_stored_key(settings, selector) and not args.force:
         raise CliError(f"a DKIM key for selector {selector!r} already exists; --force replaces "
                        "it (publish the new record first), or use another --selector")
     public = dkim_key.generate(settings, selector, bits=args.bits, replace=args.force)
+    if ctx.opened:
+        await dkim_key.share(settings, selector, replace=args.force)
     _print(dkim_key.record_for(public, selector, settings.mail_domain), args.json)
     # Advice on stderr, so that stdout stays the record (or the JSON document) alone.
     if selector != settings.dkim_selector:
@@ -66,6 +78,7 @@ async def show_command(args, ctx) -> int:
     selector = _selector(args, settings)
     key = dkim_key.file_key(settings) if selector == settings.dkim_selector else None
     if key is None:
+        await _fetch_shared(ctx, selector)
         key = dkim_key.stored_key(settings, selector)
     if key is None:
         raise CliError(f"no DKIM key for selector {selector!r}: run `paraphe dkim keygen`")

@@ -1,7 +1,8 @@
 """The outgoing DKIM key and the DNS record that publishes it.
 
 `paraphe dkim keygen` makes an RSA key and keeps it in the software keystore under
-`dkim-<selector>`, encrypted under the master key like the platform's other private keys;
+`dkim-<selector>`, encrypted under the master key like the platform's other private keys
+(on PostgreSQL shared with every instance through the database, workflows.trust.shared_keys);
 delivery opens it in memory when it starts, since dkimpy signs with a PEM in clear. A key
 file named by PARAPHE_DKIM_PRIVATE_KEY (the older way) still takes precedence.
 """
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from workflows.ports import CoreSettings
+from workflows.shared_state import is_postgres
+from workflows.trust import shared_keys
 from workflows.trust.keystore import SoftwareKeystore
 
 KEY_SIZES = (2048, 3072, 4096)
@@ -63,6 +66,30 @@ def record_for(public_key, selector: str, domain: str) -> DkimRecord:
     domain = domain.rstrip(".").lower()
     return DkimRecord(selector, domain, f"{selector}._domainkey.{domain}.",
                       f"v=DKIM1; k=rsa; p={base64.b64encode(spki).decode()}")
+
+
+async def fetch_shared(settings: CoreSettings, selector: str) -> None:
+    """On PostgreSQL (the database open), brings the selector's key into this instance's
+    keys folder, whichever instance ran `paraphe dkim keygen`, as it is now (--force)."""
+    if settings.dkim_private_key or not is_postgres(settings.database_url):
+        return
+    # Not opened for nothing: beside a PKCS#11 token, the software keystore (and its master
+    # key) exists only for a DKIM key.
+    if await shared_keys.stored(key_ref(selector)):
+        keystore = await shared_keys.open_shared_software_keystore(settings)
+        await shared_keys.fetch(keystore, key_ref(selector), refresh=True)
+
+
+async def share(settings: CoreSettings, selector: str, *, replace: bool) -> None:
+    """On PostgreSQL (the database open), publishes the key `generate` just stored to
+    every instance; with `replace`, over the one they had."""
+    if not is_postgres(settings.database_url):
+        return
+    keystore = await shared_keys.open_shared_software_keystore(settings)
+    if replace:
+        await shared_keys.share_replacing(keystore, key_ref(selector))
+    else:
+        await shared_keys.share(keystore, key_ref(selector))
 
 
 def has_stored_key(settings: CoreSettings, selector: str) -> bool:

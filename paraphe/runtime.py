@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import compat
 from bot import sweeps as bot_sweeps
 from mail_gateway import delivery as mail_delivery
+from mail_gateway import dkim_key
 from mail_gateway import server as mail_server
 from mail_gateway.metrics import spool_metrics
 from paraphe import poller_election, templating
@@ -92,6 +93,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
         closers.append(gateway.close)
         announce(f"smtp: {settings.smtp_host}:{getattr(gateway, 'port', settings.smtp_port)}"
                  f" (seal@{settings.mail_domain})")
+        # On PostgreSQL the DKIM key may have been made on another instance: fetched first.
+        await dkim_key.fetch_shared(settings, settings.dkim_selector)
         senders = {"mail": mail_delivery.MailSender(svc)}
         target = settings.smtp_relay or str(settings.home / "outbox")
         announce(f"outgoing mail: {target}")

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
+from workflows.shared_state import is_postgres
 from workflows.trust.profiles import DEFAULT_POLICY_OID
 
 TOML_FILE_ENV = "PARAPHE_CONFIG"
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path("./var"), description="Database, documents, keys, outbox")
     database_url: str = Field(default="", description="Defaults to sqlite in home")
+    # Where documents live: "postgres" (the default on PostgreSQL: every instance reads them)
+    # or "files" (PARAPHE_HOME/documents, the default on SQLite).
+    document_store: Literal["postgres", "files"] | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_domain: str = "paraphe.localhost"
@@ -149,6 +153,12 @@ class Settings(BaseSettings):
         self.home = Path(self.home).expanduser()
         if not self.database_url:
             self.database_url = f"sqlite://{self.home / 'paraphe.sqlite3'}"
+        if self.document_store is None:
+            self.document_store = "postgres" if is_postgres(self.database_url) else "files"
+        elif self.document_store == "postgres" and not is_postgres(self.database_url):
+            raise ValueError("PARAPHE_DOCUMENT_STORE=postgres needs PARAPHE_DATABASE_URL on "
+                             "PostgreSQL; on SQLite documents are files (PARAPHE_DOCUMENT_STORE"
+                             "=files)")
         self.public_url = self.public_url.rstrip("/")
         if self.sms_provider == "smpp" and not self.smpp_system_id:
             raise ValueError("PARAPHE_SMS_PROVIDER=smpp needs PARAPHE_SMPP_SYSTEM_ID (and "

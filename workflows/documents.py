@@ -23,8 +23,25 @@ class DocumentStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    async def publish_local(self) -> int:
+        """What a shared store copies from this folder at start (nothing: files are the store)."""
+        return 0
+
     def path(self, sha256: str) -> Path:
+        """Where the file is in this process's folder (it may be absent from a cache: the
+        signing engine and other readers by path go through `local_path`)."""
         return self.root / sha256[:2] / f"{sha256}.pdf"
+
+    async def local_path(self, sha256: str) -> Path:
+        """A local file of the document, for readers by path; raises DocumentNotFoundError."""
+        path = self.path(sha256)
+        if not path.exists():
+            raise DocumentNotFoundError(f"document {sha256} is not in the store")
+        return path
+
+    async def forget(self, sha256: str) -> None:
+        """Removes the stored bytes (the caller deletes the Document row)."""
+        self.path(sha256).unlink(missing_ok=True)
 
     def _write(self, sha256: str, data: bytes) -> None:
         target = self.path(sha256)

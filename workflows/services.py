@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workflows.document_stores import open_document_store
 from workflows.documents import DocumentStore
 from workflows.pdf.engine import SigningEngine
 from workflows.ports import CoreSettings, Engine, Templates, Trust
@@ -25,7 +26,8 @@ class Services:
     @classmethod
     async def start(cls, settings: CoreSettings, templates: Templates) -> Services:
         """Builds the services on an open database; creates the trust service on first start."""
-        documents = DocumentStore(settings.home / "documents")
+        documents = open_document_store(settings)
+        await documents.publish_local()
         trust = await TrustService.open(settings)
         return cls(settings=settings, documents=documents, templates=templates, trust=trust,
                    engine=SigningEngine(settings),

@@ -11,7 +11,7 @@ from tests.pdfs import make_pdf
 from tests.web.trust_server import free_public_url
 from workflows import billing, delegations, people, terms
 from workflows.actors import Actor
-from workflows.documents import DocumentStore
+from workflows.document_stores import open_document_store
 from workflows.models import Notification
 from workflows.pdf.engine import SigningEngine
 from workflows.services import Services
@@ -35,7 +35,7 @@ class World:
 
 async def make_services(settings, workers: int = 2) -> Services:
     trust = await TrustService.open(settings)
-    return Services(settings=settings, documents=DocumentStore(settings.home / "documents"),
+    return Services(settings=settings, documents=open_document_store(settings),
                     templates=templating, trust=trust,
                     engine=SigningEngine(settings, workers=workers))
 

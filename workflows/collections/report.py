@@ -20,7 +20,7 @@ from babel.numbers import format_decimal
 
 from workflows import anchors, archive, clock, dates, evidence
 from workflows.actors import Actor
-from workflows.errors import DocumentBrokenError
+from workflows.errors import DocumentBrokenError, DocumentNotFoundError
 from workflows.models import (
     Cabinet,
     Certificate,
@@ -152,10 +152,12 @@ async def add_timestamps(svc: Services, data: dict) -> None:
     """Lists the RFC 3161 timestamps of each final document (time, TSA) in `data`."""
     paths, positions = [], []
     for d in data["documents"]:
-        path = svc.documents.path(d["final_sha256"])
-        if path.exists():
-            paths.append(str(path))
-            positions.append(d["position"])
+        try:
+            path = await svc.documents.local_path(d["final_sha256"])
+        except DocumentNotFoundError:
+            continue
+        paths.append(str(path))
+        positions.append(d["position"])
     try:
         found = await svc.engine.timestamps(paths)
     except DocumentBrokenError:

@@ -74,7 +74,7 @@ async def _sign_documents(svc: Services, collection: Collection, signer: Signer,
     for row in rows:
         base = row.current or row.original
         signed, sha256 = await svc.engine.sign_file(
-            svc.documents.path(base.sha256), key, reason=reason, name=signer.name,
+            await svc.documents.local_path(base.sha256), key, reason=reason, name=signer.name,
             stamp=stamp_for(signer.position), bundle=bundle,
             field_name=f"Signature-{collection.id}-{signer.position}")
         stored = await svc.documents.adopt(signed, sha256)

@@ -9,7 +9,6 @@ deleted, and the changes of one collection are made one after the other in a pro
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import defaultdict
 
 from workflows.models import CollectionDocument, Document
@@ -40,8 +39,5 @@ async def forget(svc: Services, documents) -> None:
         if doc is None or await CollectionDocument.filter(original_id=doc.id).exists() or \
                 await CollectionDocument.filter(current_id=doc.id).exists():
             continue
-        try:
-            os.unlink(svc.documents.path(doc.sha256))
-        except FileNotFoundError:
-            pass
+        await svc.documents.forget(doc.sha256)
         await Document.filter(id=doc.id).delete()

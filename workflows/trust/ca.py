@@ -34,7 +34,7 @@ from workflows.transactions import in_transaction
 from workflows.trust import crl as crl_mod
 from workflows.trust import ocsp as ocsp_mod
 from workflows.trust import profiles
-from workflows.trust.keystore import open_keystore
+from workflows.trust import shared_keys
 from workflows.trust.profiles import AUTHORITIES, AuthoritySpec
 from workflows.trust.refs import OcspOrder, SigningKeyRef, ValidationBundle
 from workflows.trust.tsa import TSA_IDENTITY_FILE, TsaIdentity
@@ -95,11 +95,13 @@ class TrustService:
         Raises KeystoreError (e.g. MasterKeyWrongError) when the keys cannot be used.
         """
         settings.ensure_home()
-        service = cls(settings, open_keystore(settings))
+        service = cls(settings, await shared_keys.open_shared_keystore(settings))
         for spec in AUTHORITIES:
             row = await Certificate.get_or_none(name=spec.name)
             if row is None:
                 row = await service._create_authority(spec)
+            # Made by another instance on this database: its key comes into this one's folder.
+            await shared_keys.fetch(service.keystore, row.key_ref)
             service._load(spec, row)
         await service.renew_tsa_if_due()
         await service.renew_ocsp_responders()
@@ -127,6 +129,7 @@ class TrustService:
         row = await Certificate.get_or_none(name=spec.name)
         if row is None:
             row = await self._create_authority(spec)
+        await shared_keys.fetch(self.keystore, row.key_ref)
         self._load(spec, row)
         self._tsa = None
         self._publish_tsa_identity()
@@ -161,6 +164,7 @@ class TrustService:
                     row = await Certificate.get(name=spec.name)
             current = self.authorities.get(spec.name)
             if current is None or current.row.id != row.id:
+                await shared_keys.fetch(self.keystore, row.key_ref)
                 self._load(spec, row)
                 self._ocsp_cache.clear()
         await self._forget_retired_responder_keys()
@@ -172,11 +176,12 @@ class TrustService:
         ).values_list("id", "key_ref")
         for cert_id, key_ref in expired:
             if await Certificate.filter(id=cert_id, key_ref=key_ref).update(key_ref=None):
-                self.keystore.delete(key_ref)
+                await shared_keys.remove(self.keystore, key_ref)
 
     async def _create_authority(self, spec: AuthoritySpec) -> Certificate:
         key_ref = f"{spec.name}-{secrets.token_hex(6)}"
         public_key = self.keystore.generate(key_ref, KEY_KIND)
+        await shared_keys.share(self.keystore, key_ref)
         subject = profiles.authority_subject(spec)
         if spec.parent is None:
             issuer_name, issuer_key_ref = subject, key_ref
@@ -201,7 +206,7 @@ class TrustService:
                                      key_ref=key_ref)
         except IntegrityError:
             # Another process created it first: use theirs and drop our key.
-            self.keystore.delete(key_ref)
+            await shared_keys.remove(self.keystore, key_ref)
             return await Certificate.get(name=spec.name)
 
     async def _store(self, der: bytes, *, kind: str, key_ref: str, issuer: Certificate | None,
@@ -263,6 +268,8 @@ class TrustService:
         serial = x509.random_serial_number()
         key_ref = f"{kind.replace('_', '-')}-{serial:x}"
         public_key = self.keystore.generate(key_ref, KEY_KIND)
+        await shared_keys.share(self.keystore, key_ref)
+        await shared_keys.fetch(self.keystore, ca.row.key_ref)
         now = _now()
         not_after = min(now + lifetime, ca.row.not_after.replace(microsecond=0))
         builder = profiles.base_builder(
@@ -331,6 +338,7 @@ class TrustService:
         """The cabinet's current seal certificate and what a worker needs to seal with it,
         from the one row `seal_certificate_for` read (valid, not revoked, with its key)."""
         cert = await self.seal_certificate_for(cabinet)
+        await shared_keys.fetch(self.keystore, cert.key_ref)
         return cert, self._key_of(cert)
 
     async def issue_personal_certificate(self, person, organization: str | None = None
@@ -418,6 +426,7 @@ class TrustService:
         row = await Certificate.get_or_none(id=cert.id)
         if row is None:
             raise CertificateNotFoundError("no such certificate")
+        await shared_keys.fetch(self.keystore, row.key_ref)
         return self._key_of(row)
 
     def _key_of(self, row: Certificate) -> SigningKeyRef:

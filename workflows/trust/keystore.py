@@ -25,6 +25,8 @@ KEY_KINDS = ("ec-p256", "rsa-2048", "rsa-3072")
 KEY_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 _MAGIC = b"PRPHK1"
+# The file holding a value encrypted under the master key, to tell a wrong one at start.
+CHECK_FILE = "master.check"
 _CHECK_PLAINTEXT = b"paraphe keystore master key check"
 # A fixed salt is fine: the master key is either random or an operator secret, and the
 # salt only separates this use of it from any other.
@@ -122,6 +124,8 @@ class SoftwareKeystore:
     """
 
     kind = "software"
+    # On PostgreSQL, the table the files are mirrored in (workflows.trust.shared_keys).
+    table: Any = None
 
     def __init__(self, settings: CoreSettings) -> None:
         self.directory = Path(settings.home) / "keys"
@@ -135,11 +139,11 @@ class SoftwareKeystore:
                            fallback=self.directory / "master.key")
 
     def _verify_master_key(self) -> None:
-        path = self.directory / "master.check"
+        path = self.directory / CHECK_FILE
         if not path.exists():
-            _write_new_file(path, self._seal(_CHECK_PLAINTEXT, b"master.check"))
+            _write_new_file(path, self._seal(_CHECK_PLAINTEXT, CHECK_FILE.encode()))
         try:
-            ok = self._open(path.read_bytes(), b"master.check") == _CHECK_PLAINTEXT
+            ok = self._open(path.read_bytes(), CHECK_FILE.encode()) == _CHECK_PLAINTEXT
         except MasterKeyWrongError:
             ok = False
         if not ok:
