@@ -55,6 +55,11 @@ VOCABULARY = {
         "channel": {"mail": "e-mail", "telegram": "Telegram", "web": "web", "api": "API",
                     "cli": "ligne de commande", "sms": "SMS"},
         "revocation": {"good": "valide", "revoked": "révoqué", "unknown": "inconnu"},
+        "ledger": {"credit": "crédit", "debit": "débit", "reserve": "réservation",
+                   "capture": "prélèvement", "release": "libération"},
+        "operation": {"seal": "cachet", "signature": "signature"},
+        "webhook": {"delivered": "remis", "retry": "nouvel essai prévu",
+                    "gave_up": "abandonné"},
     },
     "en": {
         "delegation": {"sign": "sign", "seal": "seal", "prepare": "prepare",
@@ -68,6 +73,11 @@ VOCABULARY = {
         "channel": {"mail": "e-mail", "telegram": "Telegram", "web": "web", "api": "API",
                     "cli": "command line", "sms": "SMS"},
         "revocation": {"good": "valid", "revoked": "revoked", "unknown": "unknown"},
+        "ledger": {"credit": "credit", "debit": "debit", "reserve": "reservation",
+                   "capture": "capture", "release": "release"},
+        "operation": {"seal": "seal", "signature": "signature"},
+        "webhook": {"delivered": "delivered", "retry": "retry scheduled",
+                    "gave_up": "given up"},
     },
 }
 
@@ -94,13 +104,22 @@ def _language(context: jinja2.runtime.Context) -> str:
 @jinja2.pass_context
 def _moment(context, value) -> str:
     language = _language(context)
-    return dates.local(value, MOMENT.get(language, MOMENT["fr"]), language, _zone["name"])
+    return _local(value, MOMENT.get(language, MOMENT["fr"]), language)
 
 
 @jinja2.pass_context
 def _day(context, value) -> str:
     language = _language(context)
-    return dates.local(value, DAY.get(language, DAY["fr"]), language, _zone["name"])
+    return _local(value, DAY.get(language, DAY["fr"]), language)
+
+
+def _local(value, pattern: str, language: str) -> str:
+    """The date in words; a text that is not a date (a notification recorded by an earlier
+    version, with the date already written out) is shown as it is."""
+    try:
+        return dates.local(value, pattern, language, _zone["name"])
+    except (TypeError, ValueError):
+        return str(value)
 
 
 @cache

@@ -22,13 +22,14 @@ DATE = datetime(2026, 12, 1, 13, 5, tzinfo=UTC)
 # The codes a template may print, in English in the data, each with a value that has a
 # French word different from the English one.
 CODES = {"state": "awaiting_approval", "channel": "cli", "role": "collaborator",
-         "action": "prepare", "actions": ["seal", "launch"], "delegations": ["seal", "launch"],
-         "revocation": "good", "delegation": "seal"}
+         "action": "prepare", "actions": ["seal", "launch"],
+         "revocation": "good", "delegation": "seal", "operation": "seal", "outcome": "gave_up",
+         "document_type": "passport"}
 SIGNER_CODES = {"state": "pending"}
 # Read with `is defined`: absent when every probe is false, so the other branch is read.
 OPTIONAL = {"error"}
-DATES = re.compile(r"(_at|^at|until|expires|date|deadline|since)$")
-NUMBERS = re.compile(r"(^|_)(count|credit|balance|price|amount|id|attempts|pages|size|number|"
+DATES = re.compile(r"(_at|^at|until|expires|date|deadline|since|not_before|not_after)$")
+NUMBERS = re.compile(r"(^|_)(count|credit_left|balance|price|amount|id|attempts|pages|size|number|"
                      r"total|units|left|remaining|tries|days|minutes|hours|position|index|n|"
                      r"more_signers|serial|seq)$")
 # What a template needs that a probe cannot be: functions, and values used as dict keys.
@@ -37,12 +38,21 @@ OVERRIDES = {
                                        "utc": str, "number": str, "lang": "fr",
                                        "zone": "Europe/Paris"},
     "web/cabinet/cabinet": {"done": "invited"},
+    "web/registration/page": {"document_types": ["id_card", "passport", "driving_licence"]},
     "web/cabinet/collections": {"done": "approve"},
+}
+# Pages made of sections, one rendered per value: each section's words are read.
+VARIANTS = {
+    "web/cabinet/cabinet": ("section", ("overview", "members", "terms", "credit", "keys",
+                                        "seals", "webhooks")),
+    "web/registration/page": ("step", ("start", "name", "siren", "mobile", "mobile_code",
+                                       "document_type", "identity", "front", "policies",
+                                       "agreement", "submit", "review", "done")),
 }
 ENGLISH = re.compile(
     r"(?<![\w/@+\-.\"'=])(awaiting[ _]approval|in[ _]progress|completed|cancelled|expired|"
     r"declined|pending|signed|prepare|launch|seal|sign|command line|collaborator|revoked|"
-    r"good)(?![\w@+\-.\"'=])")
+    r"good|gave_up)(?![\w@+\-.\"'=])")
 # Files that are not texts of their own: layouts, macros, and the versioned legal documents.
 NOT_TEXTS = ("legal/", "terms/")
 
@@ -128,9 +138,17 @@ def _texts() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def _render(path: str, suffix: str, truthy: bool) -> str:
+def _renders(path: str, suffix: str, truthy: bool) -> list[str]:
+    """The template rendered once, or once per value of its VARIANTS."""
+    if path not in VARIANTS:
+        return [_render(path, suffix, truthy)]
+    name, values = VARIANTS[path]
+    return [_render(path, suffix, truthy, {name: value}) for value in values]
+
+
+def _render(path: str, suffix: str, truthy: bool, extra: dict | None = None) -> str:
     render = templating.render_html if suffix == "html.j2" else templating.render
-    context = dict(OVERRIDES.get(path, {}))
+    context = {**OVERRIDES.get(path, {}), **(extra or {})}
     for _ in range(40):
         try:
             return render(path, "fr", **context)
@@ -153,7 +171,7 @@ def test_every_text_is_found():
 def test_no_french_text_prints_an_english_code(truthy):
     english = []
     for path, suffix in _texts():
-        text = re.sub(r"<[^>]+>", " ", _render(path, suffix, truthy))
+        text = re.sub(r"<[^>]+>", " ", "\n".join(_renders(path, suffix, truthy)))
         english += [f"{path}: …{text[max(0, m.start() - 40):m.end() + 10]!r}"
                     for m in ENGLISH.finditer(text)]
     assert not english, "\n".join(english)

@@ -99,7 +99,7 @@ async def approve(svc: Services, actor: Actor, registration_id) -> Registration:
             await evidence.record("registration.approved", actor, person_id=person.id,
                                   data={"registration": reg.id, "certificate": cert.serial})
             await _notify(person, "approved", reg, serial=cert.serial,
-                          not_after=cert.not_after.strftime("%d/%m/%Y"))
+                          not_after=cert.not_after.isoformat())
     except BaseException:
         await svc.trust.revoke(cert, "superseded")
         raise

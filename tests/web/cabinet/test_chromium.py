@@ -104,7 +104,7 @@ async def test_cabinet_space_in_chromium(site, size):
             await page.get_by_label("Nom", exact=True).fill("Claire Collab")
             await page.get_by_role("button", name="Inviter").click()
             assert await page.get_attribute("#done", "data-done") == "invited"
-            await page.get_by_role("button", name="Accorder seal à Claire Collab").click()
+            await page.get_by_role("button", name="Accorder sceller à Claire Collab").click()
             assert await page.get_attribute("#done", "data-done") == "granted"
             await assert_accessible(page, "a delegation granted")
             await page.screenshot(path=str(ARTIFACTS / f"cabinet-members-{size}.png"),

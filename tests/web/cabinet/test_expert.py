@@ -157,7 +157,7 @@ async def test_collaborator_sees_only_what_their_delegations_allow(site, browser
                                          cabinet="dupre", filename="bilan.pdf", data=pdf())
     r, page = await b.get("/c/dupre/seals")
     assert r.status == 200 and f'data-seal="{sealed.sha256}"' in page and "bilan.pdf" in page
-    assert "telegram" in page and "Mes cachets" in page
+    assert "<td>Telegram</td>" in page and "Mes cachets" in page
     r, page = await b.get("/c/dupre/webhooks")
     assert r.status == 403 and problem_of(page) == "expert_required"
     paul = browser()
