@@ -46,7 +46,6 @@ documents are encrypted at rest (`workflows.identity_vault`) and erased after
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -422,7 +421,7 @@ async def choose_document_type(svc: Services, actor: Actor, document_type: str) 
         await _save(reg, document_type=document_type)
         await _record("registration.document_type_chosen", actor, reg,
                       document_type=document_type)
-    _erase(svc, dropped)
+    await _erase(svc, dropped)
     return await progress_of(reg)
 
 
@@ -434,11 +433,11 @@ async def _drop(reg: Registration, sides) -> list[str]:
     return list(refs)
 
 
-def _erase(svc: Services, refs: list[str]) -> None:
+async def _erase(svc: Services, refs: list[str]) -> None:
     if refs:
         vault = IdentityVault(svc.settings)
         for ref in refs:
-            vault.erase(ref)
+            await vault.remove(ref)
 
 
 async def add_document(svc: Services, actor: Actor, side: str, filename: str, data: bytes
@@ -460,7 +459,7 @@ async def add_document(svc: Services, actor: Actor, side: str, filename: str, da
             side=side)
     content_type = check_file(data)
     vault = IdentityVault(svc.settings)
-    ref = await asyncio.get_running_loop().run_in_executor(None, vault.put, data)
+    ref = await vault.store(data)
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         async with in_transaction():
@@ -473,9 +472,9 @@ async def add_document(svc: Services, actor: Actor, side: str, filename: str, da
                           document_type=reg.document_type, content_type=content_type,
                           size=len(data), sha256=sha256, filename=text.clean_line(filename, 255))
     except BaseException:
-        vault.erase(ref)
+        await vault.remove(ref)
         raise
-    _erase(svc, replaced)
+    await _erase(svc, replaced)
     return doc
 
 

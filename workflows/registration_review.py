@@ -3,7 +3,6 @@ certificate) or refuse with a reason; the person is told on their channel."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from workflows import clock, evidence, notifications, text
@@ -64,8 +63,7 @@ async def read_document(svc: Services, document: IdentityDocument) -> bytes:
     Raises FileNotFoundError once erased.
     """
     vault = IdentityVault(svc.settings)
-    return await asyncio.get_running_loop().run_in_executor(None, vault.get,
-                                                            document.storage_ref)
+    return await vault.load(document.storage_ref)
 
 
 def _notify(person: Person, template: str, reg: Registration, **context):

@@ -151,7 +151,7 @@ async def erase_identity_documents(svc: Services, limit: int = BATCH) -> int:
     vault = IdentityVault(svc.settings)
     count = 0
     for doc in due[:limit]:
-        vault.erase(doc.storage_ref)
+        await vault.remove(doc.storage_ref)
         if await IdentityDocument.filter(id=doc.id, deleted_at=None).update(deleted_at=now) == 1:
             count += 1
             await evidence.record("identity_document.erased", Actor.system(),

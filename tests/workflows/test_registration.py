@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from paraphe import templating
+from tests.conftest import BACKEND
 from tests.identity_images import jpeg, pdf_scan, png
 from tests.registration import last_sms_code, ocsp_status, register, register_and_approve
 from tests.validators import assert_pdfsig_trusts, pdfsig_report
@@ -45,6 +46,7 @@ from workflows.errors import (
 )
 from workflows.models import (
     EvidenceEvent,
+    IdentityBlob,
     IdentityDocument,
     Notification,
     Person,
@@ -190,8 +192,7 @@ async def test_files_are_checked_by_content_colour_and_size(world):
     # A new front replaces the old one, whose file is erased.
     newer = await registration.add_document(svc, actor, "front", "carte.jpeg", jpeg())
     await doc.refresh_from_db()
-    assert doc.deleted_at is not None and not (svc.settings.home / "identity" /
-                                               f"{doc.storage_ref}.bin").exists()
+    assert doc.deleted_at is not None and await _at_rest(svc, doc.storage_ref) is None
     assert newer.content_type == "image/jpeg"
 
 
@@ -220,6 +221,18 @@ async def test_only_experts_and_sign_holders_register(world):
         "identity"
 
 
+async def _at_rest(svc, ref: str) -> bytes | None:
+    """What is kept of an identity document: its file (SQLite), or its row of identity_blob
+    and no file (PostgreSQL, shared by the instances); None once erased."""
+    path = svc.settings.home / "identity" / f"{ref}.bin"
+    row = await IdentityBlob.get_or_none(ref=ref)
+    if BACKEND == "postgres":
+        assert not path.exists()
+        return None if row is None else bytes(row.blob)
+    assert row is None
+    return path.read_bytes() if path.exists() else None
+
+
 async def test_documents_are_encrypted_and_erased_after_retention(world):
     svc, anne = world.svc, world.expert
     progress = await register(svc, anne, document_type="id_card")
@@ -227,7 +240,7 @@ async def test_documents_are_encrypted_and_erased_after_retention(world):
     assert len(docs) == 2
     review = await registration_review.show(progress.registration.id)
     clear = await registration_review.read_document(svc, review.documents[0])
-    stored = (svc.settings.home / "identity" / f"{docs[0].storage_ref}.bin").read_bytes()
+    stored = await _at_rest(svc, docs[0].storage_ref)
     assert clear[:8] == b"\x89PNG\r\n\x1a\n" and clear[100:132] not in stored
     await registration_review.refuse(svc, OP, progress.registration.id, "Photo floue")
     assert await sweeps.erase_identity_documents(svc) == 0
@@ -235,6 +248,7 @@ async def test_documents_are_encrypted_and_erased_after_retention(world):
     assert await sweeps.erase_identity_documents(svc) == 2
     assert await sweeps.erase_identity_documents(svc) == 0
     assert not list((svc.settings.home / "identity").glob("*.bin"))
+    assert [await _at_rest(svc, d.storage_ref) for d in docs] == [None, None]
     assert await IdentityDocument.filter(deleted_at=None).count() == 0
 
 

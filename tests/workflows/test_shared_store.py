@@ -253,3 +253,30 @@ async def test_the_first_start_after_an_upgrade_shares_what_the_home_held(db, se
     assert await reader.read(kept.sha256) == await files.read(kept.sha256)
     # Once chunks exist, a later start copies nothing again.
     assert await reader.publish_local() == 0
+
+
+@postgres_only
+async def test_an_identity_document_received_by_one_instance_is_read_and_erased_by_another(
+        db, settings, tmp_path):
+    """The registration review may happen on any instance, and the retention sweep runs on
+    one: the encrypted document lives in the database, on no instance's disk."""
+    from workflows.identity_vault import IdentityVault
+    from workflows.models import IdentityBlob
+
+    scan = os.urandom(64 * 1024)
+    first, second = IdentityVault(settings), IdentityVault(other_instance(settings, tmp_path))
+    ref = await first.store(scan)
+    row = await IdentityBlob.get(ref=ref)
+    assert scan[1000:1032] not in bytes(row.blob)  # encrypted at rest
+    assert not list(first.directory.iterdir()) and not list(second.directory.iterdir())
+    assert await second.load(ref) == scan
+    await second.remove(ref)
+    assert not await IdentityBlob.exists()
+    with pytest.raises(FileNotFoundError):
+        await first.load(ref)
+    # Another master key does not open it.
+    stranger = IdentityVault(other_instance(
+        settings, tmp_path, "c", master_key=SecretStr("another-master-key-0000000000000")))
+    ref = await first.store(scan)
+    with pytest.raises(MasterKeyWrongError):
+        await stranger.load(ref)

@@ -19,7 +19,7 @@ from workflows.models.registration import (
     Registration,
     RegistrationLink,
 )
-from workflows.models.shared_store import DocumentChunk, StoredKey
+from workflows.models.shared_store import DocumentChunk, IdentityBlob, StoredKey
 from workflows.models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -30,5 +30,5 @@ __all__ = [
     "ApiKey", "ApiIdempotency", "WebhookEndpoint", "WebhookEvent", "WebhookCursor",
     "WebhookDelivery", "SignerCode",
     "Registration", "IdentityDocument", "PersonCode", "RegistrationLink", "Lease", "RateBucket",
-    "DocumentChunk", "StoredKey",
+    "DocumentChunk", "StoredKey", "IdentityBlob",
 ]

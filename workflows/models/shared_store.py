@@ -35,3 +35,15 @@ class StoredKey(Model):
 
     class Meta:
         table = "stored_key"
+
+
+class IdentityBlob(Model):
+    """An identity document as the vault writes it: AES-256-GCM under the master key, bound
+    to its reference; never in clear. Erased with the document at the end of its retention."""
+
+    ref = fields.CharField(max_length=32, primary_key=True)
+    blob = fields.BinaryField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "identity_blob"
