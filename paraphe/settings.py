@@ -118,6 +118,19 @@ class Settings(BaseSettings):
     # The SMTP port expects the PROXY protocol header (v1 or v2) on every connection, sent by
     # one of the trusted proxies; a connection without it, or from another peer, is closed.
     smtp_proxy_protocol: bool = False
+    # Unset: the API's rate limits live in the database (PostgreSQL, shared by the fleet) or
+    # in memory (SQLite). `redis://host:port/db`: in Redis, shared by every instance using it.
+    redis_url: str | None = None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"PARAPHE_REDIS_URL must be a redis://, rediss:// or unix:// URL, "
+                             f"not {value.split('://', 1)[0]!r}")
+        return value
 
     @field_validator("trusted_relays", "trusted_proxies")
     @classmethod

@@ -16,7 +16,12 @@ def build_api(svc: Services, *, rate_limit: RateLimit | None = None) -> web.Appl
     api = web.Application(middlewares=[problems, authenticate],
                           client_max_size=8 * (svc.settings.max_document_bytes + 1024 * 1024))
     api[SVC] = svc
-    api[BUCKETS] = ApiBuckets(rate_limit or RateLimit())
+    buckets = api[BUCKETS] = ApiBuckets(rate_limit or RateLimit(), svc.settings.redis_url)
+
+    async def close_buckets(_app: web.Application) -> None:
+        await buckets.close()
+
+    api.on_cleanup.append(close_buckets)
     for module in (openapi, seals, cabinet, collections):
         module.add(api.router)
     return api
