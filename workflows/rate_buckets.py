@@ -19,6 +19,11 @@ _TAKE = (
     "VALUES ($1, $2::float8 - 1, statement_timestamp()) "
     f"ON CONFLICT (key) DO UPDATE SET tokens = {_REFILL} - 1, updated_at = statement_timestamp() "
     f"WHERE {_REFILL} >= 1 RETURNING b.tokens")
+# A bucket not taken from for this long is full again for any rate the service uses (the
+# API's refills in seconds): its row says nothing a new row would not.
+IDLE = 24 * 3600
+_PRUNE = ("DELETE FROM rate_bucket WHERE key IN (SELECT key FROM rate_bucket WHERE updated_at "
+          "< statement_timestamp() - make_interval(secs => $1) LIMIT $2)")
 _LEVEL = f"SELECT {_REFILL} AS tokens FROM rate_bucket AS b WHERE b.key = $1"
 
 
@@ -37,3 +42,10 @@ async def take(key: str, *, rate: float, burst: int) -> float:
     tokens = rows[0]["tokens"] if rows else 0.0
     # Refused, so never 0 (which means taken) even if a token came since.
     return max((1.0 - tokens) / rate, 0.001)
+
+
+async def prune(*, idle_seconds: float = IDLE, limit: int = 10_000) -> int:
+    """Deletes up to `limit` buckets idle for `idle_seconds`; returns how many. PostgreSQL."""
+    db = RateBucket._meta.db
+    count, _ = await db.execute_query(_PRUNE, [float(idle_seconds), limit])
+    return count

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from workflows import anchors, archive, clock, evidence
+from workflows import anchors, archive, clock, evidence, rate_buckets
 from workflows.actors import Actor
 from workflows.collections import expire, finalize_pending, notices
 from workflows.identity_vault import IdentityVault
@@ -30,7 +30,7 @@ BATCH = 200
 SCHEDULE = {"expire_due": 60, "remind_due": 300, "finalize_due": 120, "warn_expiring": 300,
             "erase_identity_documents": 3600,
             "anchor_evidence": 300, "renew_archive_timestamps": 6 * 3600,
-            "renew_ocsp_responders": 3600}
+            "renew_ocsp_responders": 3600, "prune_rate_buckets": 3600}
 # Sweeps every instance runs (no lease): renewing the OCSP responders also loads into this
 # process the certificates another instance renewed.
 EVERY_INSTANCE = frozenset({"renew_ocsp_responders"})
@@ -181,3 +181,11 @@ async def renew_ocsp_responders(svc: Services) -> list[str]:
     if renewed:
         log.info("OCSP responder certificates renewed: %s", ", ".join(renewed))
     return renewed
+
+
+async def prune_rate_buckets(svc: Services) -> int:
+    """Drops the shared rate buckets (PostgreSQL) idle for a day: full again, they need no
+    row. Returns how many went."""
+    if not rate_buckets.shared():
+        return 0
+    return await rate_buckets.prune()

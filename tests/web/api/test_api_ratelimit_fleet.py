@@ -61,3 +61,17 @@ async def test_a_bucket_refills_at_its_rate(db):
     await asyncio.sleep(0.5)  # Five tokens' worth of time, capped at the burst of two.
     takes = [await rate_buckets.take("test:refill", rate=10.0, burst=2) for _ in range(3)]
     assert takes[:2] == [0.0, 0.0] and 0 < takes[2] <= 0.1
+
+
+async def test_idle_buckets_are_pruned_and_live_ones_kept(db):
+    from workflows import sweeps
+    from workflows.models import RateBucket
+
+    for key in ("test:idle", "test:live"):
+        assert await rate_buckets.take(key, rate=1.0, burst=5) == 0.0
+    await RateBucket._meta.db.execute_query(
+        "UPDATE rate_bucket SET updated_at = statement_timestamp() - interval '25 hours' "
+        "WHERE key = 'test:idle'")
+    assert await sweeps.prune_rate_buckets(None) == 1
+    assert [b.key for b in await RateBucket.all()] == ["test:live"]
+    assert await sweeps.prune_rate_buckets(None) == 0
