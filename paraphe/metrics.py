@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from workflows import observations
 
@@ -36,6 +36,14 @@ CREDIT_REFUSALS = Counter(
     "paraphe_credit_refusals", "Operations refused for want of credit", registry=REGISTRY)
 STATEMENTS = Counter(
     "paraphe_db_statements", "SQL statements this process sent to the database", registry=REGISTRY)
+SIGNING_JOBS = Gauge(
+    "paraphe_signing_jobs", "Jobs in the signing workers' pool (running or waiting for a "
+    "worker); above paraphe_signing_workers, seals queue", registry=REGISTRY)
+SIGNING_WORKERS = Gauge(
+    "paraphe_signing_workers", "Processes of the signing pool", registry=REGISTRY)
+SIGNING_JOB_SECONDS = Histogram(
+    "paraphe_signing_job_seconds", "Jobs of the signing pool, from submission to result",
+    buckets=LATENCY_BUCKETS, registry=REGISTRY)
 SWEEP_SECONDS = Histogram(
     "paraphe_sweep_seconds", "Scheduled sweeps run by this instance, by sweep", ["sweep"],
     buckets=LATENCY_BUCKETS, registry=REGISTRY)
@@ -48,6 +56,12 @@ def _observed(event: str, labels: dict) -> None:
         CODES_REFUSED.labels(labels.get("kind", "signer"), labels.get("outcome", "wrong")).inc()
     elif event == "credit_refused":
         CREDIT_REFUSALS.inc()
+    elif event == "signing_job_started":
+        SIGNING_WORKERS.set(labels["workers"])
+        SIGNING_JOBS.inc()
+    elif event == "signing_job":
+        SIGNING_JOBS.dec()
+        SIGNING_JOB_SECONDS.observe(labels["seconds"])
     elif event == "sweep":
         SWEEP_SECONDS.labels(labels["sweep"]).observe(labels["seconds"])
 

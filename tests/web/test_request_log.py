@@ -118,6 +118,10 @@ async def test_metrics_count_seals_by_channel_codes_refused_and_credit_refusals(
     assert delta("paraphe_codes_refused_total", kind="signer", outcome="wrong") == 4
     assert delta("paraphe_codes_refused_total", kind="signer", outcome="locked") == 1
     assert delta("paraphe_credit_refusals_total") == 1
+    # The seal's job went through the signing pool and left it: none in it now.
+    assert delta("paraphe_signing_job_seconds_count") >= 1
+    assert after[("paraphe_signing_workers", ())] == w.svc.engine.workers
+    assert after[("paraphe_signing_jobs", ())] == 0
     # What the benchmarks divide by the operations: statements sent and the main process's CPU.
     assert delta("paraphe_db_statements_total") >= 20
     assert delta("process_cpu_seconds_total") > 0

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,7 +28,7 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.general import SigningError
 
 from compat import pyhanko as compat_pyhanko
-from workflows import clock
+from workflows import clock, observations
 from workflows.errors import DocumentBrokenError, DocumentNotFoundError, TrustServiceError
 from workflows.pdf import html as html_pdf
 from workflows.pdf import pades
@@ -109,12 +110,18 @@ class SigningEngine:
 
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
+        # For the workers' utilisation (paraphe.metrics): jobs in the pool beside its size,
+        # and each job's time there (waiting for a worker included).
+        observations.emit("signing_job_started", workers=self.workers)
+        started = time.perf_counter()
         try:
             return await loop.run_in_executor(self._executor(), fn, *args)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool for the next call.
             self._pool = None
             raise TrustServiceError("the signing worker stopped; try again") from None
+        finally:
+            observations.emit("signing_job", seconds=time.perf_counter() - started)
 
     async def _run_on_file(self, data: bytes, fn, *args) -> bytes:
         """Runs `fn(path, *args)` in a worker on a spool file holding `data`; returns what
