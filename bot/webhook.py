@@ -24,9 +24,10 @@ log = logging.getLogger("paraphe.bot")
 
 RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
-# Once registered, Telegram is asked this often whether the webhook is still this one
-# (another process may have deleted it, or pointed it elsewhere).
-CHECK_SECONDS = 600.0
+# Once registered, Telegram is asked this often whether the webhook is still this one: an
+# instance still polling during a rolling change of configuration deletes it when getUpdates
+# meets a 409, and updates then wait in Telegram (24 hours at most) until it is back.
+CHECK_SECONDS = 60.0
 
 
 def secret_token(settings: CoreSettings, bot_token: str) -> str:

@@ -44,7 +44,8 @@ def add_routes(app: web.Application, inbox: TelegramInbox) -> None:
 
 async def receive_update(request: web.Request) -> web.Response:
     inbox = request.app[INBOX]
-    given = request.headers.get(SECRET_HEADER, "").encode()
+    # Header values arrive decoded leniently: "replace" keeps a stray byte from raising.
+    given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
     if not hmac.compare_digest(given, inbox.secret.encode()):
         # Neither the token given nor the expected one is logged; the access line says 403.
         return web.Response(status=403, text="forbidden")

@@ -200,3 +200,28 @@ def test_every_instance_derives_the_same_secret_token(tmp_path):
                 token(None, "a")}) == 4
     assert token(None, "a") == token(None, "b")
     assert "m" * 32 not in one and "123:abc" not in one
+
+
+async def test_updates_wait_in_telegram_while_the_bot_is_not_running(svc, tg):
+    from bot.app import start_bot
+    from web.app import start_web
+    from web.telegram_webhook import TelegramInbox
+
+    inbox = TelegramInbox(PATH, "s3cret")
+    port = free_port()
+    runner = await start_web(svc, port=port, telegram=inbox)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    carol = User(903, "Carol", language_code="en")
+    update = tg.text_update(carol, "/help")
+    try:
+        # Started before the bot (as `paraphe serve` does): 503, and Telegram tries again.
+        assert await _post(url, update, "s3cret") == 503
+        handle = await start_bot(svc, poll=False)
+        inbox.accept = handle.accept
+        await handle.stop()  # Stopping: what comes now is for the other instances.
+        assert await _post(url, update, "s3cret") == 503
+        assert "s3cret" not in repr(inbox)
+    finally:
+        await runner.cleanup()
+    assert not tg.chat(carol.id)
+    assert not await TelegramUpdate.filter(update_id=update["update_id"]).exists()
