@@ -1,4 +1,5 @@
-"""The Telegram bot on the service's own loop: aiogram dispatcher and long polling.
+"""The Telegram bot on the service's own loop: aiogram dispatcher, and updates taken by long
+polling or given by Telegram's webhook (bot/webhook.py, web/telegram_webhook.py).
 
 Notifications reach the chat through the service's one notification dispatcher
 (paraphe.dispatch), given bot.delivery.TelegramSender(svc, handle.bot) while the bot runs.
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods import GetUpdates
+from aiogram.exceptions import TelegramConflictError
+from aiogram.methods import DeleteWebhook, GetUpdates
 from aiogram.types import Update
 
 from bot.dedupe import OnceMiddleware
@@ -90,6 +92,7 @@ class BotHandle:
     _task: asyncio.Task | None = None
     _inflight: set[asyncio.Task] = field(default_factory=set)
     _queues: dict[int, list] = field(default_factory=dict)
+    _stopping: bool = False
 
     @property
     def polling(self) -> bool:
@@ -111,11 +114,33 @@ class BotHandle:
             await asyncio.gather(task, return_exceptions=True)
             log.info("telegram bot @%s no longer polling", self.username)
 
+    def accept(self, data: dict) -> bool:
+        """Takes an update Telegram POSTed to the webhook: handled in the background, so the
+        answer goes back at once. Returns False once the bot is stopping (the web answers
+        503 and Telegram delivers it again, to this or another instance); raises ValueError
+        for what is not an update."""
+        if self._stopping:
+            return False
+        self._spawn(Update.model_validate(data, context={"bot": self.bot}))
+        return True
+
+    def _spawn(self, update: Update) -> None:
+        task = asyncio.create_task(self._handle(update))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
     async def _poll(self) -> None:
         offset: int | None = None
         delay = 1.0
+        # Telegram answers 409 to getUpdates while a webhook is set (the fleet ran in webhook
+        # mode before, or an instance still does): the poller removes it first, and again
+        # whenever a conflict says one came back. Pending updates stay for getUpdates.
+        webhook_may_be_set = True
         while True:
             try:
+                if webhook_may_be_set:
+                    await self.bot(DeleteWebhook(drop_pending_updates=False))
+                    webhook_may_be_set = False
                 updates: list[Update] = await self.bot(
                     GetUpdates(offset=offset, timeout=self.poll_timeout,
                                allowed_updates=ALLOWED_UPDATES),
@@ -123,16 +148,17 @@ class BotHandle:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Telegram unreachable: keep trying, politely.
-                log.warning("getUpdates failed (%s); retrying in %.0fs", exc, delay)
+                what = "deleteWebhook" if webhook_may_be_set else "getUpdates"
+                log.warning("%s failed (%s); retrying in %.0fs", what, exc, delay)
+                if isinstance(exc, TelegramConflictError):
+                    webhook_may_be_set = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
                 continue
             delay = 1.0
             for update in updates:
                 offset = update.update_id + 1
-                task = asyncio.create_task(self._handle(update))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                self._spawn(update)
 
     async def _handle(self, update: Update) -> None:
         # One person's updates are handled in the order they came (a /start before the /help
@@ -151,6 +177,7 @@ class BotHandle:
                 del self._queues[key]
 
     async def stop(self) -> None:
+        self._stopping = True
         await self.stop_polling()
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=STOP_GRACE_SECONDS)
@@ -162,12 +189,10 @@ class BotHandle:
 
 async def start_bot(svc: Services, *, poll_timeout: int = 10, poll: bool = True) -> BotHandle:
     """The bot, polling on the running loop unless `poll` is false (then it only sends until
-    `start_polling()`: another instance of the fleet polls)."""
+    `start_polling()`, or takes what the webhook gives it through `accept()`)."""
     bot = make_bot(svc)
     try:
         me = await bot.get_me()
-        # Polling and a webhook exclude each other; the service polls.
-        await bot.delete_webhook(drop_pending_updates=False)
     except BaseException:
         await bot.session.close()
         raise

@@ -23,6 +23,7 @@ from paraphe.sweep_leases import SweepLeases, instance_name
 from sms_gateway.sender import sender_for as sms_sender_for
 from web import webhook_delivery
 from web.app import start_web
+from web.telegram_webhook import TelegramInbox
 from workflows import sweeps
 from workflows.services import Services
 
@@ -43,6 +44,26 @@ def schedule_sweeps(scheduler: AsyncIOScheduler, svc: Services,
             scheduler.add_job(job, "interval", seconds=seconds, args=[svc],
                               id=name, max_instances=1, coalesce=True)
     return fleet
+
+
+async def _take_telegram_updates(settings: Settings, bot, inbox: TelegramInbox | None,
+                                 announce):
+    """Takes the bot's updates from the webhook (every instance), else by polling; returns
+    what stops it."""
+    if inbox is not None:
+        from bot.webhook import WebhookKeeper
+
+        keeper = WebhookKeeper(bot.bot, settings.telegram_webhook_url, inbox.secret)
+        inbox.accept = bot.accept
+        registered = await keeper.start()
+        announce(f"telegram bot: webhook {settings.telegram_webhook_url}" if registered
+                 else "telegram bot: webhook not registered yet (see the log); trying again")
+
+        async def stop() -> None:
+            inbox.accept = None  # Telegram's next deliveries go to the other instances.
+            await keeper.stop()
+        return stop
+    return await _poll_telegram(settings, bot, announce)
 
 
 async def _poll_telegram(settings: Settings, bot, announce):
@@ -84,8 +105,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
     if asyncio.iscoroutine(warm):
         await warm
     closers = []
+    inbox = None
+    if settings.telegram_token and settings.telegram_webhook_url:
+        # lazy: aiogram's types take seconds to import; only a service with a bot pays.
+        from bot.webhook import secret_token
+
+        inbox = TelegramInbox(settings.telegram_webhook_path,
+                              secret_token(settings, settings.telegram_token.get_secret_value()))
     try:
-        runner = await start_web(svc, metrics=(spool_metrics,))
+        runner = await start_web(svc, metrics=(spool_metrics,), telegram=inbox)
         closers.append(runner.cleanup)
         announce(f"web: {settings.public_url} "
                  f"(listening on {settings.web_host}:{settings.web_port})")
@@ -112,11 +140,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
             from bot import app as bot_app
             from bot.delivery import TelegramSender
 
-            # Every instance sends; one polls (paraphe.poller_election on PostgreSQL).
+            # Every instance sends; with a webhook every instance takes updates, else one
+            # polls (paraphe.poller_election on PostgreSQL).
             bot = await bot_app.start_bot(svc, poll=False)
             closers.append(bot.stop)
             senders["telegram"] = TelegramSender(svc, bot.bot)
-            closers.append(await _poll_telegram(settings, bot, announce))
+            closers.append(await _take_telegram_updates(settings, bot, inbox, announce))
         # One dispatcher for every channel; stopped before the bot whose session it uses.
         dispatcher = Dispatcher(svc, senders)
         dispatcher.start()

@@ -6,9 +6,10 @@ import os
 import re
 import stat
 from datetime import timedelta
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     # The bot's @username for deep links; learnt from Telegram when the bot starts, so needed only
     # where the bot does not run (`paraphe user show`).
     telegram_bot_username: str | None = None
+    # Unset: one instance long-polls Telegram (elected on PostgreSQL). Set: Telegram POSTs each
+    # update to this URL (https; http only on loopback, for a local Bot API server) and any
+    # instance serving its path answers; the secret token is derived (bot/webhook.py).
+    telegram_webhook_url: str | None = None
     # Experts are told once when a debit takes their cabinet's available credit below this.
     low_credit_threshold: int = 20
     # The initiator and the cabinet's experts are warned this many days before a collection expires.
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
     octopush_api_key: SecretStr | None = None
     octopush_base_url: str = "https://api.octopush.com/v1/public"
     octopush_type: Literal["sms_premium", "sms_low_cost"] = "sms_premium"
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return check_webhook_url(value.strip())
 
     @field_validator("sms_regions")
     @classmethod
@@ -203,6 +215,13 @@ class Settings(BaseSettings):
         )
 
     @property
+    def telegram_webhook_path(self) -> str | None:
+        """The web app's route for Telegram's updates: the path of the webhook URL."""
+        if not self.telegram_webhook_url:
+            return None
+        return urlsplit(self.telegram_webhook_url).path
+
+    @property
     def trusted_authserv_id_list(self) -> list[str]:
         return [x.strip() for x in self.trusted_authserv_ids.split(",") if x.strip()]
 
@@ -236,6 +255,31 @@ class Settings(BaseSettings):
 
 PRIVATE_UMASK = 0o077
 HOME_FOLDERS = ("documents", "outbox", "spool", "keys", "sms", "identity")
+
+
+def check_webhook_url(url: str) -> str:
+    """`url` when Telegram may call it: https with a host and a path of its own (the web
+    app's route), or http on a loopback address (a local Bot API server); else ValueError."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"PARAPHE_TELEGRAM_WEBHOOK_URL: not an https URL: {url!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError("PARAPHE_TELEGRAM_WEBHOOK_URL: Telegram calls https URLs only "
+                         f"(http is allowed on loopback alone): {url!r}")
+    if parts.path in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("PARAPHE_TELEGRAM_WEBHOOK_URL: give a path of its own, without query, "
+                         f"fragment or credentials (e.g. https://host/telegram/webhook): {url!r}")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _networks(value: str) -> list[IPv4Network | IPv6Network]:

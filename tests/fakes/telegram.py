@@ -5,7 +5,10 @@ multipart bodies, ``GET /file/bot<token>/<path>`` for downloads) and keeps what 
 bot sent, so tests assert what the user saw. Updates are queued by the test
 (`send_text`, `send_document`, `send_photo`, `press`, `tap`) and handed out by
 long-polling getUpdates with the real offset semantics: an update is confirmed by a
-later call with a higher offset.
+later call with a higher offset. Once the bot calls setWebhook, they are POSTed instead to
+the URL it gave, one at a time and in order, with its secret token in the
+X-Telegram-Bot-Api-Secret-Token header; an answer other than 2xx (or none) leaves the
+update queued and it is POSTed again, as Telegram does; getUpdates is then answered 409.
 """
 
 from __future__ import annotations
@@ -13,17 +16,38 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+import aiohttp
 from aiohttp import web
 
 # Parameters aiogram sends JSON-encoded inside the form.
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "caption_entities",
                 "link_preview_options", "reply_parameters", "commands", "scope"}
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API: {"ok": false, "error_code": …, "description": …}."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code, self.description = code, description
+
+
+@dataclass
+class Delivery:
+    """One POST of an update to the webhook, and the status it got (None: no answer)."""
+
+    update_id: int
+    url: str
+    status: int | None
 
 
 @dataclass
@@ -90,6 +114,12 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._closing = False
         self.port = 0
+        # The webhook the bot set ({"url", "secret_token", …}), and every POST made to it.
+        self.webhook: dict | None = None
+        self.deliveries: list[Delivery] = []
+        self.webhook_retry = 0.2  # Telegram waits longer, and longer each time.
+        self._last_error: tuple[int, str] | None = None
+        self._pusher: asyncio.Task | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -112,6 +142,9 @@ class FakeTelegram:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -142,12 +175,18 @@ class FakeTelegram:
             self._changed.notify_all()
         return update
 
-    async def send_text(self, user: User, text: str) -> dict:
+    def text_update(self, user: User, text: str) -> dict:
+        """The update of a text `user` types, with its own update_id, not queued: for a test
+        that POSTs it to a webhook itself."""
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split()[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return await self.push({"message": self._message(user, **content)})
+        return {"update_id": next(self._next_update_id),
+                "message": self._message(user, **content)}
+
+    async def send_text(self, user: User, text: str) -> dict:
+        return await self.push(self.text_update(user, text))
 
     async def send_document(self, user: User, data: bytes, filename: str,
                             mime_type: str = "application/pdf", caption: str | None = None) -> dict:
@@ -269,7 +308,11 @@ class FakeTelegram:
             await self._record(Call(method, params, files))
             return web.json_response({"ok": False, "error_code": 404,
                                       "description": "Not Found: method not found"}, status=404)
-        result = await handler(params, files)
+        try:
+            result = await handler(params, files)
+        except ApiError as exc:
+            return web.json_response({"ok": False, "error_code": exc.code,
+                                      "description": exc.description}, status=exc.code)
         return web.json_response({"ok": True, "result": result})
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -292,15 +335,81 @@ class FakeTelegram:
         await self._record(Call("getMe", params))
         return self.bot_user
 
+    async def _m_setWebhook(self, params, files):
+        await self._record(Call("setWebhook", params))
+        url, secret = params.get("url", ""), params.get("secret_token")
+        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ApiError(400, "Bad Request: bad webhook: HTTPS url must be provided for webhook")
+        if secret is not None and not _SECRET_TOKEN.match(secret):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        async with self._changed:
+            if _truthy(params.get("drop_pending_updates")):
+                self._updates.clear()
+            self.webhook = {"url": url, "secret_token": secret,
+                            "allowed_updates": params.get("allowed_updates")}
+            self._last_error = None
+            self._changed.notify_all()
+        if self._pusher is None:
+            self._pusher = asyncio.create_task(self._push_to_webhook())
+        return True
+
     async def _m_deleteWebhook(self, params, files):
         await self._record(Call("deleteWebhook", params))
+        async with self._changed:
+            if _truthy(params.get("drop_pending_updates")):
+                self._updates.clear()
+            self.webhook = None
+            self._changed.notify_all()
         return True
+
+    async def _m_getWebhookInfo(self, params, files):
+        await self._record(Call("getWebhookInfo", params))
+        info = {"url": self.webhook["url"] if self.webhook else "",
+                "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        if self.webhook and self.webhook.get("allowed_updates"):
+            info["allowed_updates"] = self.webhook["allowed_updates"]
+        if self._last_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._last_error
+        return info
+
+    async def _push_to_webhook(self) -> None:
+        """POSTs the oldest queued update to the webhook until it gets a 2xx, then the next."""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with self._changed:
+                    while not self._closing and not (self.webhook and self._updates):
+                        await self._changed.wait()
+                    if self._closing:
+                        return
+                    hook, update = dict(self.webhook), self._updates[0]
+                headers = {SECRET_HEADER: hook["secret_token"]} if hook["secret_token"] else {}
+                try:
+                    async with http.post(hook["url"], json=update, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                        status: int | None = resp.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = None
+                async with self._changed:
+                    self.deliveries.append(Delivery(update["update_id"], hook["url"], status))
+                    done = status is not None and 200 <= status < 300
+                    if done:
+                        self._updates = [u for u in self._updates if u is not update]
+                    else:
+                        self._last_error = (int(time.time()),
+                                            f"Wrong response from the webhook: {status}")
+                    self._changed.notify_all()
+                if not done:
+                    await asyncio.sleep(self.webhook_retry)
 
     async def _m_setMyCommands(self, params, files):
         await self._record(Call("setMyCommands", params))
         return True
 
     async def _m_getUpdates(self, params, files):
+        if self.webhook is not None:
+            await self._record(Call("getUpdates", params))
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset", 0) or 0)
         timeout = min(float(params.get("timeout", 0) or 0), 2.0)
         async with self._changed:
@@ -375,3 +484,8 @@ class FakeTelegram:
                            Sent("edit_markup", chat_id, "", int(params["message_id"]),
                                 self._buttons(params)))
         return self._bot_message(chat_id, text="")
+
+
+def _truthy(value: Any) -> bool:
+    # Form fields arrive as strings ("true"/"false"), JSON bodies as booleans.
+    return value in (True, "true", "True", "1", 1)

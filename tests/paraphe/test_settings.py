@@ -81,3 +81,32 @@ def test_timezone_defaults_to_paris_and_an_unknown_one_fails_at_start(monkeypatc
     monkeypatch.setenv("PARAPHE_TIMEZONE", "Europe/Atlantis")
     with pytest.raises(pydantic.ValidationError, match="unknown time zone"):
         Settings()
+
+
+def test_telegram_webhook_url_is_https_or_loopback(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in __import__("os").environ if k.startswith("PARAPHE_")]:
+        monkeypatch.delenv(key)
+    assert Settings().telegram_webhook_url is None and Settings().telegram_webhook_path is None
+    assert Settings(telegram_webhook_url=" ").telegram_webhook_url is None
+    for good in ("https://paraphe.example/telegram/webhook", "http://127.0.0.1:8080/tg",
+                 "http://localhost:8080/tg", "http://[::1]:8080/tg",
+                 "https://paraphe.example:8443/bot/updates"):
+        s = Settings(telegram_webhook_url=good)
+        assert s.telegram_webhook_url == good
+    assert Settings(telegram_webhook_url="https://p.example/telegram/webhook"
+                    ).telegram_webhook_path == "/telegram/webhook"
+    for bad, why in (("http://paraphe.example/tg", "https URLs only"),
+                     ("http://192.168.1.2/tg", "https URLs only"),
+                     ("ftp://paraphe.example/tg", "not an https URL"),
+                     ("https:///tg", "not an https URL"),
+                     ("paraphe.example/tg", "not an https URL"),
+                     ("https://paraphe.example", "a path of its own"),
+                     ("https://paraphe.example/", "a path of its own"),
+                     ("https://paraphe.example/tg?x=1", "a path of its own"),
+                     ("https://u:p@paraphe.example/tg", "a path of its own")):
+        with pytest.raises(ValidationError, match=why):
+            Settings(telegram_webhook_url=bad)
+    monkeypatch.setenv("PARAPHE_TELEGRAM_WEBHOOK_URL", "http://example.org/tg")
+    with pytest.raises(ValidationError, match="PARAPHE_TELEGRAM_WEBHOOK_URL"):
+        Settings()
