@@ -482,6 +482,8 @@ async def test_three_instances_behind_haproxy_lose_nothing_when_one_is_killed(
     for instance in instances:
         text = "\n".join(instance.lines)
         assert tg.token not in text and api_key not in text
+        for address in (setup["seal_address"], setup["collect_address"]):
+            assert address.split("@")[0].split("+")[1] not in text  # The mail-in secrets.
         if instance is not poller:
             assert instance.proc.returncode == 0, text[-4000:]
             # WeasyPrint 70 opens its sRGB profile and never closes it (weasyprint/pdf/
