@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import logging
 
 from paraphe import logs
@@ -43,7 +44,9 @@ async def test_a_sealed_mail_is_logged_under_its_spool_id_and_counted(gateway, f
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     (done,) = [x for x in lines if x["message"].startswith("message processed:")]
     assert done["message"].startswith("message processed: sender/sealed in ")
-    assert done["correlation_id"].endswith(".eml") and done["logger"] == "mail_gateway.pipeline"
+    # The spool id: the file's name, or the row's name in PostgreSQL's spool.
+    assert re.fullmatch(r"\d{20}-[0-9a-f]{12}(\.eml)?", done["correlation_id"])
+    assert done["logger"] == "mail_gateway.pipeline"
     assert _value("paraphe_mails_total", outcome="accepted") == before["accepted"] + 1
     assert _value("paraphe_mails_total", outcome="answered") == before["answered"] + 1
     assert _value("paraphe_seal_seconds_count", channel="mail") == sealed_before + 1
