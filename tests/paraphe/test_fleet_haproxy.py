@@ -29,6 +29,7 @@ import aiohttp
 import pytest
 
 from bot import sweeps as bot_sweeps
+from mail_gateway.spool_db import LEASE
 from tests.cli import cli_env, paraphe
 from tests.conftest import BACKEND, require_tool
 from tests.fakes.smtp_sink import SmtpSink
@@ -47,6 +48,9 @@ pytestmark = pytest.mark.skipif(
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SEAL_MAILS, COLLECT_MAILS, API_SEALS = 8, 2, 8
 SIGNERS_PER_COLLECTION = 2
+# Mail the killed instance had accepted is processed by another once its claim on the shared
+# spool lapses: within the lease and a minute (the survivors' polls, the work itself).
+TAKEOVER = LEASE.total_seconds() + 60
 
 
 class Instance:
@@ -203,7 +207,7 @@ class Sink:
 
 async def _sign(sink: Sink, lb_http: int, signer: str) -> None:
     """A signer opens the invitation's link, asks for a code by mail, reads it and signs."""
-    link = await sink.found(signer, r"(http://\S+/s/[A-Za-z0-9_-]+)", timeout=90)
+    link = await sink.found(signer, r"(http://\S+/s/[A-Za-z0-9_-]+)", timeout=TAKEOVER)
     assert link.startswith(f"http://127.0.0.1:{lb_http}/s/")
     status, _page = await asyncio.to_thread(_http, link)
     assert status == 200
@@ -393,7 +397,8 @@ async def test_three_instances_behind_haproxy_lose_nothing_when_one_is_killed(
                         found[irt].append(msg)
                 return found
 
-            deadline = time.monotonic() + 90
+            # What the killed instance accepted is taken over once its claim lapses.
+            deadline = killed_at + TAKEOVER
             while not all(replies().values()):
                 unanswered = [i for i, r in replies().items() if not r]
                 assert time.monotonic() < deadline, f"accepted, never answered: {unanswered}"
@@ -461,7 +466,7 @@ async def test_three_instances_behind_haproxy_lose_nothing_when_one_is_killed(
         for document in await Document.all():
             data = await store.read(document.sha256)
             assert hashlib.sha256(data).hexdigest() == document.sha256
-        assert time.monotonic() - started < 300, "the test took too long"
+        assert time.monotonic() - started < 330, "the test took too long"
         print(f"fleet test: the poller held unanswered mail when killed: {holding}; "
               f"ready after {ready - started:.0f} s, bot answered "
               f"{bot_answered_after:.1f} s after the kill, total {time.monotonic() - started:.0f}"
