@@ -2,6 +2,9 @@
 
     python bench/api.py [--clients 20] [--requests 400] [--database-url URL] [--cpu]
                         [--idempotency-keys]
+    python bench/api.py --instances N [--pg-url URL] [--clients 20] [--requests 400]
+    python bench/api.py --targets http://127.0.0.1:8081,http://127.0.0.1:8082
+                        --database-url URL-OF-THEIR-DATABASE [--clients 20] [--requests 400]
 
 Targets (issue 8): at least 40 seals/s, p95 at most 300 ms. The server runs in a child
 process (as `paraphe serve` would), the clients in this one; each client is one
@@ -11,6 +14,13 @@ process, of its signing workers and of the clients: unlike wall-clock figures, t
 on a machine that other work shares. With --idempotency-keys each request carries a fresh
 Idempotency-Key, as in the README's examples: the key is claimed, then its
 answer kept, in two more writes per seal.
+
+Several instances (issue 19): --instances N starts N `paraphe serve` on a fresh PostgreSQL
+database (bench/fleet.py); --targets names instances already running on the database that
+--database-url names (a cabinet of its own is made there). Client i talks to target
+i mod N, as a round-robin balancer would spread them. CPU per seal is summed over every
+instance: their main processes from each one's /metrics, and with --instances everything
+they run (signing workers included) from /proc.
 """
 
 from __future__ import annotations
@@ -31,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp  # noqa: E402
 
-from bench.service_metrics import per_operation, scrape  # noqa: E402
+from bench import fleet  # noqa: E402
+from bench.service_metrics import STATEMENTS, per_operation, scrape  # noqa: E402
 from paraphe import templating  # noqa: E402
 from paraphe.db import close_database, open_database  # noqa: E402
 from paraphe.settings import Settings  # noqa: E402
@@ -175,6 +186,79 @@ async def main(args) -> dict:
     return result
 
 
+async def _fleet_load(args, urls: list[str], tokens: list[str], cluster) -> dict:
+    pdfs = [make_pdf(pages=1, text=f"Facture {i}") for i in range(8)]
+    seals = [f"{urls[i % len(urls)]}/api/v1/seals" for i in range(args.clients)]
+    per_client = max(1, args.requests // args.clients)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=args.clients)) as session:
+        # Warm-up: every instance's signing workers load their keys.
+        await asyncio.gather(*(client(session, seals[i], tokens[i], pdfs, 2, [], {})
+                               for i in range(args.clients)))
+        metrics_before = fleet.scrape_all(urls)
+        tree_before = cluster.cpu() if cluster else None
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session, seals[i], tokens[i], pdfs, per_client, latencies,
+                                      statuses, args.idempotency_keys)
+                               for i in range(args.clients)))
+        elapsed = time.perf_counter() - started
+        tree_after = cluster.cpu() if cluster else None
+        metrics_after = fleet.scrape_all(urls)
+    ok = statuses.get(201, 0)
+    statements = sum(a.get(STATEMENTS, 0.0) - b.get(STATEMENTS, 0.0)
+                     for b, a in zip(metrics_before, metrics_after, strict=True))
+    return {
+        "benchmark": "api_seal",
+        "instances": len(urls),
+        "clients": args.clients,
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(elapsed, 3),
+        "seals_per_second": round(ok / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "max_ms": round(max(latencies), 1),
+        "statements_per_op": round(statements / ok, 1) if ok else None,
+        "cpu_ms_per_seal": fleet.cpu_per_operation(metrics_before, metrics_after, tree_before,
+                                                   tree_after, ok),
+        "pdf": "1 page",
+        "idempotency_keys": args.idempotency_keys,
+        "database": "postgres",
+        "cpus": os.cpu_count(),
+    }
+
+
+def run_fleet(args) -> dict:
+    """--instances N or --targets: the load spread over several instances on one database."""
+    created = None
+    if args.instances:
+        created = args.database_url or fleet.create_database(args.pg_url)
+    database_url = created or args.database_url
+    if not database_url.startswith("postgres"):
+        raise SystemExit("several instances share a PostgreSQL database: --database-url")
+    home = Path(tempfile.mkdtemp(prefix="paraphe-bench-api-"))
+    cluster = None
+    try:
+        info = asyncio.run(fleet.setup_cabinet(database_url, home,
+                                               credit=args.requests * 2 + 200,
+                                               api_keys=args.clients,
+                                               slug=f"bench-{uuid.uuid4().hex[:8]}"))
+        if args.instances:
+            cluster = fleet.Fleet(database_url).start(args.instances)
+            urls = [i.url for i in cluster.instances]
+        else:
+            urls = [u.rstrip("/") for u in args.targets.split(",") if u]
+        return asyncio.run(_fleet_load(args, urls, info["tokens"], cluster))
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if created and not args.database_url:
+            fleet.drop_database(args.pg_url, created)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
@@ -183,9 +267,17 @@ if __name__ == "__main__":
     parser.add_argument("--cpu", action="store_true", help="CPU ms per seal, by process (Linux)")
     parser.add_argument("--idempotency-keys", action="store_true",
                         help="a fresh Idempotency-Key on every request")
+    parser.add_argument("--instances", type=int, default=0,
+                        help="start N `paraphe serve` on a fresh PostgreSQL database")
+    parser.add_argument("--targets", default="",
+                        help="comma-separated base URLs of instances already running")
+    parser.add_argument("--pg-url", default=fleet.DEFAULT_PG,
+                        help="the server where --instances creates its database")
     parser.add_argument("--serve", metavar="HOME", help=argparse.SUPPRESS)
     cli = parser.parse_args()
-    if cli.serve:
+    if cli.instances or cli.targets:
+        print(json.dumps(run_fleet(cli), indent=2))
+    elif cli.serve:
         asyncio.run(serve(Path(cli.serve), cli.database_url, cli.clients,
                           cli.requests * 2 + 200))
     else:

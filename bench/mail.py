@@ -5,6 +5,12 @@ N mails with a 1-page PDF (mails/s, p50/p95 from end of DATA to the reply in the
 temporary PARAPHE_HOME, the secret address as sender authentication.
 
     python bench/mail.py [--mails 200] [--senders 4]
+    python bench/mail.py --instances N [--pg-url URL] [--mails 200] [--senders 4]
+
+With --instances N (issue 19) it starts N `paraphe serve` on a fresh PostgreSQL database
+(bench/fleet.py), their replies sent through a relay this script runs; sender k writes to
+instance k mod N, as a balancer spreads connections; it reports mails/s and the CPU per mail
+summed over every instance (main processes from /metrics, everything from /proc).
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.service_metrics import per_operation, scrape  # noqa: E402
+from bench import fleet  # noqa: E402
+from bench.service_metrics import STATEMENTS, per_operation, scrape  # noqa: E402
 from tests.pdfs import make_pdf  # noqa: E402
 
 TEN_MB = 10 * 1024 * 1024
@@ -169,12 +176,110 @@ def _pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+class Relay:
+    """The instances' outgoing relay: reply In-Reply-To -> when it arrived."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.seen: dict[str, float] = {}
+        relay = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                headers = BytesHeaderParser().parsebytes(envelope.original_content)
+                relay.seen.setdefault(str(headers["In-Reply-To"]), time.time())
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=fleet.free_port())
+        self.controller.start()
+        self.address = f"127.0.0.1:{self.controller.port}"
+
+    def wait(self, ids, timeout: float = 900) -> dict[str, float]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(i in self.seen for i in ids):
+                return {i: self.seen[i] for i in ids}
+            time.sleep(0.01)
+        raise SystemExit(f"timeout: {sum(i in self.seen for i in ids)}/{len(ids)} replies")
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _send_spread(ports: list[int], rcpt: str, messages, senders: int) -> dict[str, float]:
+    """Sender k sends every senders-th message to instance k mod len(ports)."""
+    batches = [(ports[k % len(ports)], messages[k::senders]) for k in range(senders)]
+    started: dict[str, float] = {}
+    with ThreadPoolExecutor(senders) as pool:
+        for result in pool.map(lambda b: _send_batch(b[0], rcpt, b[1]), batches):
+            started.update(result)
+    return started
+
+
+def run_fleet(args) -> dict:
+    """seal@ mails spread over N instances on one PostgreSQL database."""
+    import asyncio
+
+    database_url = fleet.create_database(args.pg_url)
+    relay, cluster = Relay(), None
+    try:
+        with tempfile.TemporaryDirectory(prefix="paraphe-bench-mail-") as tmp:
+            info = asyncio.run(fleet.setup_cabinet(database_url, Path(tmp), credit=100000,
+                                                   api_keys=0))
+            rcpt = info["seal_address"]
+            cluster = fleet.Fleet(database_url).start(
+                args.instances, {"PARAPHE_SMTP_RELAY": relay.address})
+            ports = [i.smtp for i in cluster.instances]
+            urls = [i.url for i in cluster.instances]
+            small = make_pdf(text="Lettre de mission")
+            warm = [_message(rcpt, i, small, "warmup") for i in range(4 * len(ports))]
+            _send_spread(ports, rcpt, warm, 2 * len(ports))
+            relay.wait([m for m, _ in warm])
+            mails = [_message(rcpt, i, small, "small") for i in range(args.mails)]
+            metrics_before, tree_before = fleet.scrape_all(urls), cluster.cpu()
+            started = _send_spread(ports, rcpt, mails, args.senders)
+            written = relay.wait([m for m, _ in mails])
+            tree_after, metrics_after = cluster.cpu(), fleet.scrape_all(urls)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        relay.stop()
+        fleet.drop_database(args.pg_url, database_url)
+    latencies = [(written[m] - started[m]) * 1000 for m, _ in mails]
+    span = max(written.values()) - min(started.values())
+    statements = sum(a.get(STATEMENTS, 0.0) - b.get(STATEMENTS, 0.0)
+                     for b, a in zip(metrics_before, metrics_after, strict=True))
+    return {
+        "benchmark": "mail",
+        "database": "postgres",
+        "instances": args.instances,
+        "auth": "secret address",
+        "mails": args.mails,
+        "senders": args.senders,
+        "mails_per_second": round(args.mails / span, 1),
+        "saturated_latency_ms": {"p50": round(statistics.median(latencies), 1),
+                                 "p95": round(_pct(latencies, 0.95), 1)},
+        "statements_per_op": round(statements / args.mails, 1),
+        "cpu_ms_per_mail": fleet.cpu_per_operation(metrics_before, metrics_after, tree_before,
+                                                   tree_after, args.mails),
+        "cpus": os.cpu_count(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mails", type=int, default=200)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--rate", type=float, default=20.0, help="mails/s of the latency run")
+    parser.add_argument("--instances", type=int, default=0,
+                        help="start N `paraphe serve` on a fresh PostgreSQL database")
+    parser.add_argument("--pg-url", default=fleet.DEFAULT_PG,
+                        help="the server where --instances creates its database")
     args = parser.parse_args()
+    if args.instances:
+        print(json.dumps(run_fleet(args), indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="paraphe-bench-mail-") as tmp:
         home = Path(tmp) / "home"
         smtp_port, web_port = _free_port(), _free_port()

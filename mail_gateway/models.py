@@ -33,3 +33,39 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
+
+
+SPOOL_STATES = ("pending", "quarantined")
+
+
+class SpooledMail(Model):
+    """Accepted mail not yet answered, in PostgreSQL (PARAPHE_DOCUMENT_STORE=postgres), so any
+    instance of the fleet finishes what another accepted (mail_gateway.spool_db).
+
+    One row per message and recipient, committed before the 250. A worker claims a row by
+    setting its lease (holder and expiry); a row whose lease expired is anyone's again, so a
+    killed instance loses nothing. A failure writes the next try (`not_before`, `attempts`)
+    here, so whichever instance takes it next honours it. The row is deleted once its answer
+    is recorded (the InboundMessage row), or kept as "quarantined" with its reason."""
+
+    id = fields.BigIntField(primary_key=True)
+    # The id `paraphe spool` shows: `<time ns>-<random>`, as the file spool names its files.
+    name = fields.CharField(max_length=64, unique=True)
+    envelope = fields.JSONField()
+    # The message as received (the column is `raw`; tortoise reserves the attribute name).
+    message = fields.BinaryField(source_field="raw")
+    state = fields.CharField(max_length=16, default="pending")
+    reason = fields.JSONField(null=True)
+    attempts = fields.IntField(default=0)
+    not_before = fields.DatetimeField()
+    lease_holder = fields.CharField(max_length=191, null=True, db_index=True)
+    lease_until = fields.DatetimeField(null=True)
+    # When it was accepted, or released from quarantine by an operator: its age for the
+    # deadline and for /metrics.
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "spooled_mail"
+        # The claim (pending, due, oldest first) and the oldest-unanswered gauge each read
+        # one index, never the table.
+        indexes = (("state", "not_before", "id"), ("state", "received_at"))

@@ -7,7 +7,6 @@ import asyncio
 import importlib
 import logging
 import time
-from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -19,9 +18,10 @@ from mail_gateway.context import MailContext
 from mail_gateway.errors import MessageUnreadableError
 from mail_gateway.models import InboundMessage
 from mail_gateway.sender_auth import parse_headers
-from mail_gateway.spool import Spool, age_seconds
+from mail_gateway import spool_db
+from mail_gateway.spools import Gone, age_seconds
 from paraphe import logs, metrics
-from workflows import clock
+from workflows import clock, holders
 from workflows.actors import Actor
 from workflows.errors import ParapheError
 from workflows.models import Person
@@ -39,49 +39,102 @@ RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
 # The spool is looked at again this often, for what an operator released from quarantine
 # (`paraphe spool retry`) or another instance left.
 RESCAN_SECONDS = 30.0
+# The shared spool (PostgreSQL) is polled this often for rows to claim: one indexed query a
+# second per instance, cheaper to run than a LISTEN connection is to keep (a dedicated
+# connection outside the pool, reconnected after every failover), and the accepting
+# instance does not wait for it: it leases what it accepts and starts at once.
+POLL_SECONDS = 1.0
 # A message over this size holds several copies of a big PDF while it is processed (raw,
 # parsed, decoded, signed); only one such message is processed at a time to bound memory.
 LARGE_MESSAGE = 2 * 1024 * 1024
 
 
 class SpoolWorker:
-    """Processes spool files with a few concurrent tasks; resumes what a restart finds."""
+    """Processes spool entries with a few concurrent tasks; resumes what a restart finds.
 
-    def __init__(self, svc: Services, spool: Spool, *, concurrency: int = 4) -> None:
+    On the files (this instance's alone) retries wait in memory and the spool is rescanned
+    every RESCAN_SECONDS. On the shared spool (mail_gateway.spool_db) the worker claims rows
+    with a lease, renewed while it holds them, looks for claimable rows every POLL_SECONDS,
+    and writes a failure's next try into the row.
+    """
+
+    def __init__(self, svc: Services, spool, *, concurrency: int = 4,
+                 holder: str | None = None) -> None:
         self.svc = svc
         self.spool = spool
         self.concurrency = concurrency
-        self.queue: asyncio.Queue[Path] = asyncio.Queue()
-        self._queued: set[Path] = set()
+        # The lease holder of this worker (the shared spool): host, home, pid, random.
+        self.holder = holder or holders.holder_name(svc.settings.home)
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
-        self._retries: dict[Path, int] = {}
+        self._retries: dict[str, int] = {}
         self._delayed: set[asyncio.Task] = set()
-        self._waiting: set[Path] = set()  # failed once, resubmitted after a delay
+        self._waiting: set[str] = set()  # failed once, resubmitted after a delay
         self.deadline = float(svc.settings.mail_retry_hours) * 3600.0
         self.idle = asyncio.Event()
         self._large = asyncio.Semaphore(1)
 
     def start(self) -> None:
-        self.spool.clean_tmp()
-        for path in self.spool.pending():
-            self.submit(path)
-        self._tasks = [asyncio.create_task(self._run(), name=f"spool-worker-{i}")
-                       for i in range(self.concurrency)]
-        self._tasks.append(asyncio.create_task(self._rescan(), name="spool-rescan"))
+        if self.spool.shared:
+            self._tasks.append(asyncio.create_task(self._poll(), name="spool-poll"))
+            self._tasks.append(asyncio.create_task(self._renew(), name="spool-leases"))
+        else:
+            self.spool.clean()
+            for ident in self.spool.files.pending():
+                self.submit(ident.name)
+            self._tasks.append(asyncio.create_task(self._rescan(), name="spool-rescan"))
+        self._tasks += [asyncio.create_task(self._run(), name=f"spool-worker-{i}")
+                        for i in range(self.concurrency)]
+
+    def room(self) -> int:
+        """How many more entries this worker takes now (it claims no more than it can start)."""
+        return max(0, 2 * self.concurrency - len(self._queued))
+
+    def lease_for_new(self) -> str | None:
+        """The holder to lease newly accepted mail to (shared spool): this worker when it has
+        room, else nobody, so that an idle instance claims it."""
+        return self.holder if self.room() > 0 else None
 
     async def _rescan(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(RESCAN_SECONDS)
             try:
-                pending = await loop.run_in_executor(None, self.spool.pending)
+                pending = await self.spool.pending_ids()
             except OSError:
                 log.exception("could not list the spool")
                 continue
-            for path in pending:
-                if path not in self._waiting:
-                    self.submit(path)
+            for ident in pending:
+                if ident not in self._waiting:
+                    self.submit(ident)
+
+    async def _poll(self) -> None:
+        """Claims due rows of the shared spool: those accepted by an instance with no room,
+        retries that are due, and those a killed instance's lease no longer holds."""
+        try:
+            await self.spool.release_dead(self.svc.settings.home, self.holder)
+        except Exception:  # noqa: BLE001 - the leases expire anyway.
+            log.exception("could not take back the leases of a killed process")
+        while True:
+            try:
+                for ident in await self.spool.claim(self.holder, self.room()):
+                    self.submit(ident)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be briefly away.
+                log.exception("could not claim spooled mail")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(spool_db.LEASE.total_seconds() / 4)
+            try:
+                await self.spool.renew(self.holder)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - tried again at the next period.
+                log.exception("could not renew the spool leases")
 
     async def stop(self) -> None:
         tasks = self._tasks + list(self._delayed)
@@ -91,107 +144,113 @@ class SpoolWorker:
         self._tasks = []
         self._delayed.clear()
 
-    def submit(self, path: Path) -> None:
-        if path in self._queued:
+    def submit(self, ident: str) -> None:
+        if ident in self._queued:
             return
-        self._queued.add(path)
+        self._queued.add(ident)
         self.idle.clear()
-        self.queue.put_nowait(path)
+        self.queue.put_nowait(ident)
 
     async def _run(self) -> None:
         while True:
-            path = await self.queue.get()
+            ident = await self.queue.get()
             try:
-                await self.process(path)
+                await self.process(ident)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - one bad message must not stop the worker.
-                log.exception("processing %s failed; it stays in the spool", path.name)
-                await self._after_failure(path)
+                log.exception("processing %s failed; it stays in the spool", ident)
+                await self._after_failure(ident)
             finally:
-                self._queued.discard(path)
+                self._queued.discard(ident)
                 self.queue.task_done()
                 if self.queue.empty() and not self._queued:
                     self.idle.set()
 
-    async def _after_failure(self, path: Path) -> None:
+    async def _after_failure(self, ident: str) -> None:
         """Retries a failed message later, or past its deadline answers it and sets it aside."""
-        loop = asyncio.get_running_loop()
         try:
-            envelope = await loop.run_in_executor(None, self.spool.envelope, path)
-        except FileNotFoundError:
+            envelope = await self.spool.envelope(ident)
+        except Gone:
             return
         except ValueError:  # Not even the envelope line can be read: nothing to retry.
-            await loop.run_in_executor(None, self.spool.quarantine, path,
-                                       _reason("envelope_unreadable"))
+            await self.spool.quarantine(ident, _reason("envelope_unreadable"))
             return
         left = self.deadline - age_seconds(envelope, clock.now())
         if left <= 0:
             try:
-                await self._give_up(path)
+                await self._give_up(ident)
                 return
             except Exception:  # noqa: BLE001 - retried like any failure.
-                log.exception("could not set %s aside", path.name)
+                log.exception("could not set %s aside", ident)
                 left = RETRY_DELAYS[-1]
-        self._retry_later(path, max(0.0, left))
+        await self._retry_later(ident, max(0.0, left))
 
-    def _retry_later(self, path: Path, left: float = float("inf")) -> None:
-        attempt = self._retries.get(path, 0)
-        self._retries[path] = attempt + 1
-        delay = min(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)], left)
-        self._waiting.add(path)
-        task = asyncio.create_task(self._resubmit(path, delay))
+    async def _retry_later(self, ident: str, left: float = float("inf")) -> None:
+        def delay_for(attempt: int) -> float:
+            return min(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)], left)
+
+        if self.spool.shared:
+            # In the row: whichever instance claims it next honours the delay.
+            await self.spool.postpone(ident, delay_for)
+            return
+        attempt = self._retries.get(ident, 0)
+        self._retries[ident] = attempt + 1
+        self._waiting.add(ident)
+        task = asyncio.create_task(self._resubmit(ident, delay_for(attempt)))
         self._delayed.add(task)
         task.add_done_callback(self._delayed.discard)
 
-    async def _resubmit(self, path: Path, delay: float) -> None:
+    async def _resubmit(self, ident: str, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
         finally:
-            self._waiting.discard(path)
-        if path.exists():
-            self.submit(path)
-
-    async def process(self, path: Path) -> str:
-        """Processes one spool file; returns what came of it (for logs and tests)."""
+            self._waiting.discard(ident)
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+            await self.spool.size(ident)
+        except Gone:
+            return
+        self.submit(ident)
+
+    async def process(self, ident: str) -> str:
+        """Processes one spool entry; returns what came of it (for logs and tests)."""
+        try:
+            size = await self.spool.size(ident)
+        except Gone:
             return "gone"  # Another task or instance finished it.
         if size > LARGE_MESSAGE:
             async with self._large:
-                return await self._process_file(path)
-        return await self._process_file(path)
+                return await self._process_entry(ident)
+        return await self._process_entry(ident)
 
-    async def _process_file(self, path: Path) -> str:
+    async def _process_entry(self, ident: str) -> str:
         # Every log line of this message's work, the core's included, carries its spool id.
-        with logs.scope(path.name):
+        with logs.scope(ident):
             started = time.perf_counter()
-            outcome = await self._process_spooled(path)
+            outcome = await self._process_spooled(ident)
             log.info("message processed: %s in %.1f ms", outcome,
                      (time.perf_counter() - started) * 1000)
             return outcome
 
-    async def _process_spooled(self, path: Path) -> str:
+    async def _process_spooled(self, ident: str) -> str:
         loop = asyncio.get_running_loop()
         try:
-            spooled = await loop.run_in_executor(None, self.spool.read, path)
-        except FileNotFoundError:
+            envelope, raw = await self.spool.read(ident)
+        except Gone:
             return "gone"
-        envelope = spooled.envelope
         if envelope.get("command") == BOUNCE:
-            outcome = await bounces.process(self.svc, envelope, spooled.raw)
-            await loop.run_in_executor(None, self.spool.remove, path)
-            self._retries.pop(path, None)
+            outcome = await bounces.process(self.svc, envelope, raw)
+            await self.spool.remove(ident)
+            self._retries.pop(ident, None)
             return outcome
-        content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
+        content_hash = await loop.run_in_executor(None, mime.content_sha256, raw)
         try:
-            mail = await loop.run_in_executor(None, mime.parse, spooled.raw)
+            mail = await loop.run_in_executor(None, mime.parse, raw)
         except MessageUnreadableError as exc:
             # Parsing again would fail again: answer now, and set the message aside.
-            return await self._set_aside(spooled, content_hash, exc)
-        headers = parse_headers(spooled.raw)  # the header section only, for the rules
-        del spooled
+            return await self._set_aside(ident, envelope, raw, content_hash, exc)
+        headers = parse_headers(raw)  # the header section only, for the rules
+        del raw
         key = _key(mail, content_hash, envelope)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
@@ -200,8 +259,10 @@ class SpoolWorker:
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
-        await loop.run_in_executor(None, self.spool.remove, path)
-        self._retries.pop(path, None)
+        # After the InboundMessage row recorded the answer: a crash between the two finds the
+        # entry again, and that row makes its second processing a "duplicate".
+        await self.spool.remove(ident)
+        self._retries.pop(ident, None)
         return outcome
 
     async def _process(self, key: str, content_hash: str, envelope: dict,
@@ -249,37 +310,34 @@ class SpoolWorker:
                            person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
                            mail_from=envelope.get("mail_from") or "", headers=headers)
 
-    async def _set_aside(self, spooled, content_hash: str, exc: ParapheError) -> str:
+    async def _set_aside(self, ident: str, envelope: dict, raw: bytes, content_hash: str,
+                         exc: ParapheError) -> str:
         """A message that cannot be read: its sender told why (unless a robot), then quarantined."""
-        envelope = spooled.envelope
-        mail = mime.parse_headers_only(spooled.raw)
-        headers = parse_headers(spooled.raw)
+        mail = mime.parse_headers_only(raw)
+        headers = parse_headers(raw)
         key = _key(mail, content_hash, envelope)
         record = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
-            await asyncio.get_running_loop().run_in_executor(None, self.spool.remove,
-                                                             spooled.path)
+            await self.spool.remove(ident)
             return "duplicate"
         reply = await self._answer(key, envelope, mail, headers,
                                    lambda ctx: replies.unreadable(ctx, exc), kind="unreadable")
         reason = _reason(exc.code, cause=errors.cause(exc), reply=reply)
         await InboundMessage.filter(id=record.id).update(
             state="quarantined", outcome={"quarantined": reason}, done_at=clock.now())
-        await asyncio.get_running_loop().run_in_executor(None, self.spool.quarantine,
-                                                         spooled.path, reason)
-        self._retries.pop(spooled.path, None)
+        await self.spool.quarantine(ident, reason)
+        self._retries.pop(ident, None)
         metrics.MAILS.labels("quarantined").inc()
         delivery.poke()
         return "quarantined"
 
-    async def _give_up(self, path: Path) -> None:
+    async def _give_up(self, ident: str) -> None:
         """Past the deadline: the sender is told it failed and nothing was billed; set aside."""
         loop = asyncio.get_running_loop()
-        spooled = await loop.run_in_executor(None, self.spool.read, path)
-        envelope = spooled.envelope
-        mail = mime.parse_headers_only(spooled.raw)
-        headers = parse_headers(spooled.raw)
-        content_hash = await loop.run_in_executor(None, mime.content_sha256, spooled.raw)
+        envelope, raw = await self.spool.read(ident)
+        mail = mime.parse_headers_only(raw)
+        headers = parse_headers(raw)
+        content_hash = await loop.run_in_executor(None, mime.content_sha256, raw)
         key = _key(mail, content_hash, envelope)
         reply = None
         try:
@@ -289,10 +347,9 @@ class SpoolWorker:
                 state="quarantined", outcome={"quarantined": _reason("deadline", reply=reply)},
                 done_at=clock.now())
         except Exception:  # noqa: BLE001 - the database may be what keeps failing.
-            log.exception("could not answer %s past its deadline", path.name)
-        await loop.run_in_executor(None, self.spool.quarantine, path,
-                                   _reason("deadline", reply=reply))
-        self._retries.pop(path, None)
+            log.exception("could not answer %s past its deadline", ident)
+        await self.spool.quarantine(ident, _reason("deadline", reply=reply))
+        self._retries.pop(ident, None)
         metrics.MAILS.labels("quarantined").inc()
         delivery.poke()
 

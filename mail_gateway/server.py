@@ -14,7 +14,7 @@ from mail_gateway.pipeline import SpoolWorker
 from mail_gateway.sender_auth import DnsResolver, SenderAuth, SenderAuthenticator, parse_headers
 from mail_gateway.errors import RecipientUnknownError, SenderUnknownError
 from mail_gateway.smtp_data import GatewaySMTP
-from mail_gateway.spool import Spool
+from mail_gateway.spools import open_spool
 from paraphe import metrics, networks
 from workflows import clock, deliveries, mail_in, people
 from workflows.errors import ParapheError
@@ -94,7 +94,7 @@ class GatewayHandler:
         except ParapheError as exc:
             log.info("refused a message from %s: %s", client_of(session), exc.code)
             return errors.smtp_status(exc)
-        except Exception:  # noqa: BLE001 - a broken disk must give 451, not a dropped session.
+        except Exception:  # noqa: BLE001 - a broken disk or database: 451, not a dropped session.
             log.exception("could not accept a message")
             return errors.TEMPORARY_FAILURE.line()
         metrics.MAILS.labels("accepted").inc()
@@ -108,7 +108,8 @@ class Gateway:
                  concurrency: int = 4) -> None:
         self.svc = svc
         self.settings = svc.settings
-        self.spool = Spool(self.settings.home / "spool")
+        # Files in PARAPHE_HOME, or rows in PostgreSQL that the fleet shares.
+        self.spool = open_spool(self.settings)
         self.authenticator = SenderAuthenticator(
             self.settings.trusted_authserv_id_list, dns,
             trusted_relays=self.settings.trusted_relay_networks,
@@ -158,7 +159,8 @@ class Gateway:
 
     async def accept(self, mail_from: str, recipients: list[tuple[Recipient, int | None]],
                      raw: bytes, *, peer=None) -> list:
-        """Authenticates the sender and spools one file per recipient; raises on refusal.
+        """Authenticates the sender and spools one entry per recipient (fsynced files, or
+        rows committed in one transaction); raises on refusal.
 
         Raises SenderUnauthenticatedError (or SenderNotAddressedError) and SenderUnknownError
         (all 550 5.7.1). Nothing is written unless every recipient is accepted: SMTP has one
@@ -191,13 +193,12 @@ class Gateway:
                 "peer": peer_ip,
                 "received_at": clock.now().isoformat(),
             })
-        loop = asyncio.get_running_loop()
-        paths = []
-        for plan in plans:
-            paths.append(await loop.run_in_executor(None, self.spool.write, plan, raw))
-        for path in paths:
-            self.worker.submit(path)
-        return paths
+        holder = self.worker.lease_for_new() if self.spool.shared else None
+        idents = await self.spool.write(plans, raw, holder=holder)
+        if holder is not None or not self.spool.shared:
+            for ident in idents:  # This instance processes them at once.
+                self.worker.submit(ident)
+        return idents
 
     def _bounce_plan(self, recipient: Recipient, mail_from: str, peer_ip: str) -> dict:
         """The envelope of a delivery report: no person, no sender authentication (a DSN

@@ -22,49 +22,55 @@ def register(sub) -> None:
         action.set_defaults(handler=handler)
 
 
-def _spool(ctx):
-    from mail_gateway.spool import Spool
+async def _spool(ctx):
+    """The deployment's spool; the database opened when the spool is kept there."""
+    from mail_gateway.spools import open_spool
 
-    return Spool(ctx.settings.home / "spool")
+    spool = open_spool(ctx.settings)
+    if spool.shared:
+        await ctx.open(services=False)
+    return spool
 
 
-def _describe(spool, path, *, headers: bool = False) -> dict:
-    from mail_gateway.spool import age_seconds
+def _describe(entry, *, headers: bool = False) -> dict:
+    from mail_gateway.spools import age_seconds
     from workflows import clock
 
-    quarantined = path.parent == spool.quarantine_dir
-    envelope = spool.envelope(path)
+    envelope = entry.envelope
     item = {
-        "id": path.stem, "state": "quarantined" if quarantined else "pending",
+        "id": entry.id, "state": entry.state,
         "received_at": envelope.get("received_at"),
         "age_seconds": round(age_seconds(envelope, clock.now()), 1),
         "command": envelope.get("command"), "to": envelope.get("rcpt"),
-        "mail_from": envelope.get("mail_from"), "size": path.stat().st_size,
-        "reason": spool.reason(path) if quarantined else None,
+        "mail_from": envelope.get("mail_from"), "size": entry.size,
+        "reason": entry.reason if entry.state == "quarantined" else None,
     }
     if headers:
         from mail_gateway import mime
 
-        mail = mime.parse_headers_only(spool.read(path).raw)
+        mail = mime.parse_headers_only(entry.raw)
         item.update(envelope=envelope, subject=mail.subject, message_id=mail.message_id,
                     from_address=mail.from_address)
     return item
 
 
-def _find(spool, ident: str):
-    path = spool.find(ident)
-    if path is None:
-        raise CliError(f"no message {ident!r} in the spool or the quarantine")
-    return path
+async def _find(spool, ident: str):
+    from mail_gateway.spools import Gone
+
+    try:
+        return await spool.find(ident)
+    except Gone:
+        raise CliError(f"no message {ident!r} in the spool or the quarantine") from None
 
 
 async def list_spool(args, ctx) -> int:
-    from mail_gateway.spool import oldest_unanswered
     from workflows import clock
 
-    spool = _spool(ctx)
-    items = [_describe(spool, p) for p in [*spool.pending(), *spool.quarantined()]]
-    oldest = oldest_unanswered(spool, clock.now())
+    spool = await _spool(ctx)
+    entries = await spool.entries()
+    items = [_describe(e) for e in entries if e.state == "pending"] + [
+        _describe(e) for e in entries if e.state == "quarantined"]
+    _, _, oldest = await spool.gauges(clock.now())
     if args.json:
         print_json({"spool": str(spool.root), "oldest_unanswered_seconds": round(oldest, 1),
                     "messages": items})
@@ -78,8 +84,8 @@ async def list_spool(args, ctx) -> int:
 
 
 async def show_mail(args, ctx) -> int:
-    spool = _spool(ctx)
-    item = _describe(spool, _find(spool, args.id), headers=True)
+    spool = await _spool(ctx)
+    item = _describe(await _find(spool, args.id), headers=True)
     if args.json:
         print_json(item)
         return 0
@@ -90,27 +96,36 @@ async def show_mail(args, ctx) -> int:
 
 
 async def retry_mail(args, ctx) -> int:
+    from mail_gateway.spools import Gone
     from workflows import clock
 
-    spool = _spool(ctx)
-    path = _find(spool, args.id)
-    if path.parent != spool.quarantine_dir:
+    spool = await _spool(ctx)
+    entry = await _find(spool, args.id)
+    if entry.state != "quarantined":
         raise CliError(f"{args.id} is not quarantined: it is already waiting to be processed")
     # A fresh deadline from now: the operator judged it worth another day of tries.
-    new = spool.release(path, {"retried_at": clock.now().isoformat()})
+    try:
+        new = await spool.release(args.id, {"retried_at": clock.now().isoformat()})
+    except Gone:
+        raise CliError(f"{args.id} was retried or dropped meanwhile") from None
     if args.json:
-        print_json({"id": new.stem, "state": "pending"})
+        print_json({"id": new, "state": "pending"})
     else:
-        print(f"{args.id} is back in the spool as {new.stem}")
+        print(f"{args.id} is back in the spool as {new}")
     return 0
 
 
 async def drop_mail(args, ctx) -> int:
-    spool = _spool(ctx)
-    path = _find(spool, args.id)
-    spool.drop(path)
+    from mail_gateway.spools import Gone
+
+    spool = await _spool(ctx)
+    entry = await _find(spool, args.id)
+    try:
+        await spool.drop(entry.id)
+    except Gone:
+        raise CliError(f"no message {args.id!r} in the spool or the quarantine") from None
     if args.json:
-        print_json({"id": path.stem, "dropped": True})
+        print_json({"id": entry.id, "dropped": True})
     else:
         print(f"{args.id} dropped")
     return 0

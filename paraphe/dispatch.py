@@ -13,10 +13,12 @@ reports), DeliveryRefused failed for good with its reason through workflows.deli
 
 A sender is any object with `async def send(self, notification) -> str | None`. Optional:
 `concurrent` (True: a batch is sent side by side; else one by one, in order),
-`resends_safely` (True: a claim left in "sending" by a killed process is taken back at
-start, since a second send gives one message), `accepts(notification)` (False: a person's
-notice is not sent on this channel), `close()` (awaited when the dispatcher stops). Rows of
-a channel with no sender here (a chat with no bot) are not claimed: they wait.
+`resends_safely` (True: a claim left in "sending" by a killed process of this host and
+home is taken back at start, since a second send into its Maildir gives one message; the
+claims of other instances, which may be alive, wait for CLAIM_TIMEOUT),
+`accepts(notification)` (False: a person's notice is not sent on this channel), `close()`
+(awaited when the dispatcher stops). Rows of a channel with no sender here (a chat with no
+bot) are not claimed: they wait.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from workflows import deliveries, notifications
+from workflows import deliveries, holders, notifications
 from workflows.models import Notification, Person, Signer
 from workflows.notifications import PERSON, DeliveryRefused
 from workflows.services import Services
@@ -43,8 +45,10 @@ class Dispatcher:
     sweep, `start` / `stop` run it on the loop, woken early by notifications.nudge()."""
 
     def __init__(self, svc: Services, senders: Mapping[str, Sender], *, batch: int = 20,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, holder: str | None = None) -> None:
         self.svc = svc
+        # Written on each claim (notification.claimed_by): says which process sends it.
+        self.holder = holder or holders.holder_name(svc.settings.home)
         self.senders = dict(senders)
         self.batch = batch
         self.poll_interval = poll_interval
@@ -88,13 +92,18 @@ class Dispatcher:
                 pass
 
     async def release_stale_claims(self) -> None:
-        """Takes back at once the claims a killed process left in "sending", on the channels
-        where a second send gives one message (the Maildir); elsewhere they wait for
-        CLAIM_TIMEOUT like any claim."""
+        """Takes back at once the claims a killed process of this instance (same host and
+        home, its pid gone) left in "sending", on the channels where a second send gives one
+        message (the Maildir of this home). Claims of other instances of the fleet, which may
+        be sending right now into their own Maildir, and every claim elsewhere, wait for
+        CLAIM_TIMEOUT (notifications.claim_due)."""
         for channel, sender in self.senders.items():
             if getattr(sender, "resends_safely", False):
-                await Notification.filter(channel=channel, state="sending").update(
-                    state="pending")
+                taken = await notifications.release_claims_of_dead(
+                    channel, self.svc.settings.home, self.holder)
+                if taken:
+                    log.info("took back %d %s notification(s) a killed process left", taken,
+                             channel)
 
     async def run_once(self) -> int:
         """Sends what is due now; returns how many notifications went out."""
@@ -103,7 +112,8 @@ class Dispatcher:
     async def sweep(self) -> tuple[int, int]:
         """One batch: (how many were claimed, how many went out). A full batch claimed is
         followed by another at once."""
-        claimed = await notifications.claim_due(self.batch, channels=[*self.senders, PERSON])
+        claimed = await notifications.claim_due(self.batch, channels=[*self.senders, PERSON],
+                                                holder=self.holder)
         if not claimed:
             return 0, 0
         by_channel: dict[str, list[tuple[Notification, bool]]] = {}

@@ -69,3 +69,6 @@ def configure(kind: str = "text", level: str = "INFO", stream: IO[str] | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosmtpd logs every command line and recipient at INFO ("recip: seal+<secret>@…"): a
+    # person's secret mail-in address authenticates their mail, so its lines stop at warnings.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, root.level))

@@ -42,6 +42,9 @@ class SweepLeases:
                 (self.held.add if won else self.held.discard)(name)
             if not won:
                 return None
+            # One line per run, whichever instance makes it: the fleet's logs show each sweep
+            # ran once per period (tests/paraphe/test_fleet_haproxy.py reads them).
+            log.info("sweep %s: running for this period", name)
             # Runs and durations per sweep in /metrics (paraphe_sweep_seconds).
             with observations.timed("sweep", sweep=name):
                 return await sweep(svc)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,9 +16,9 @@ from workflows.ports import CoreSettings
 from workflows.services import Services
 
 
-# A part's own metric families for /metrics, from the settings. Run in a thread, since they
-# may read files (the mail spool's, mail_gateway.metrics).
-MetricsSource = Callable[[CoreSettings], list[Metric]]
+# A part's own metric families for /metrics, from the settings: a coroutine function (it may
+# query the database and run its file reading in a thread, as mail_gateway.metrics does).
+MetricsSource = Callable[[CoreSettings], Awaitable[list[Metric]]]
 
 
 class _Scrape:
@@ -65,8 +64,7 @@ def add_routes(app: web.Application, svc: Services, *, sources: tuple[MetricsSou
         families.extend(await outbox_families())
         families.extend(process_metrics.REGISTRY.collect())
         for source in sources:
-            families.extend(await asyncio.get_running_loop().run_in_executor(
-                None, source, svc.settings))
+            families.extend(await source(svc.settings))
         return web.Response(body=exposition(families),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -128,6 +128,18 @@ async def _warn_if_low(entry: LedgerEntry, threshold: int | None) -> None:
                                         threshold=threshold, entry_id=entry.id)
 
 
+async def lock_balance(cabinet_id: int) -> None:
+    """Takes the cabinet's row (its balance) until the caller's transaction ends.
+
+    Every transaction that moves a balance and records evidence takes the cabinet's row
+    before the evidence log's head, as a seal does (its debit, then its evidence): in the
+    other order, two such transactions of one cabinet deadlock on PostgreSQL, one holding
+    the head and waiting for the row, the other the reverse. A transaction that records
+    evidence before it reserves, captures or releases calls this first.
+    """
+    await _move(cabinet_id, 0)
+
+
 async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str = "",
                 low_credit_threshold: int | None = None) -> int:
     """Takes `amount` from the available balance at once; returns the balance left.

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from workflows import clock
+from workflows import clock, holders
 from workflows.models import Membership, Notification, Person, Signer
 from workflows.transactions import in_transaction
 
@@ -120,9 +120,11 @@ async def recorded(dedup_key: str) -> bool:
 
 
 async def claim_due(limit: int = 20, *, channel: str | None = None,
-                    channels: Iterable[str] | None = None) -> list[Notification]:
+                    channels: Iterable[str] | None = None,
+                    holder: str | None = None) -> list[Notification]:
     """Claims up to `limit` notifications that are due, each by a conditional update; of
-    one `channel`, or of any of `channels` (rows of other channels are left alone)."""
+    one `channel`, or of any of `channels` (rows of other channels are left alone). The
+    claims name `holder` (workflows.holders), so a restart can tell its own from others'."""
     now = clock.now()
     query = Notification.filter(state="pending", next_attempt_at__lte=now)
     stale = Notification.filter(state="sending", next_attempt_at__lte=now - CLAIM_TIMEOUT)
@@ -136,7 +138,7 @@ async def claim_due(limit: int = 20, *, channel: str | None = None,
     claimed = []
     for n in candidates[:limit]:
         won = await Notification.filter(id=n.id, state=n.state, attempts=n.attempts).update(
-            state="sending", attempts=F("attempts") + 1, next_attempt_at=now)
+            state="sending", attempts=F("attempts") + 1, next_attempt_at=now, claimed_by=holder)
         if won == 1:
             claimed.append(await Notification.get(id=n.id))
     return claimed
@@ -150,6 +152,19 @@ async def resolve(notification: Notification, channel: str, recipient: str,
                                                          language=language)
     notification.channel, notification.recipient = channel, recipient
     notification.language = language
+
+
+async def release_claims_of_dead(channel: str, home, holder: str) -> int:
+    """Takes back the claims of `channel` left in "sending" by `holder` or by a dead process
+    of this host and home (workflows.holders); returns how many. The claims of other
+    processes, maybe live instances of the fleet, wait for CLAIM_TIMEOUT."""
+    sending = await Notification.filter(
+        channel=channel, state="sending", claimed_by__startswith=holders.same_place_prefix(home)
+    ).values_list("id", "claimed_by")
+    mine = [i for i, by in sending if by == holder or holders.left_by_dead_process(by, home)]
+    if not mine:
+        return 0
+    return await Notification.filter(id__in=mine, state="sending").update(state="pending")
 
 
 async def release(notification: Notification) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-from pathlib import Path
 
+from mail_gateway.spools import open_spool
 from tests.pdfs import make_pdf
 
 
@@ -55,12 +54,17 @@ async def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.05):
         await asyncio.sleep(interval)
 
 
-def quarantined(home: Path) -> list[tuple[Path, dict]]:
-    """The quarantined messages and their reasons."""
-    folder = Path(home) / "spool" / "quarantine"
-    return [(p, json.loads(p.with_suffix(".json").read_text()))
-            for p in sorted(folder.glob("*.eml"))]
+async def quarantined(settings) -> list[tuple[str, dict]]:
+    """The quarantined messages' ids and their reasons, in the deployment's spool (files or
+    PostgreSQL)."""
+    return [(e.id, e.reason) for e in await open_spool(settings).entries()
+            if e.state == "quarantined"]
 
 
-def pending(home: Path) -> list[Path]:
-    return sorted((Path(home) / "spool" / "new").glob("*.eml"))
+async def pending(settings) -> list[str]:
+    """The ids of the messages waiting in the spool."""
+    return [e.id for e in await open_spool(settings).entries() if e.state == "pending"]
+
+
+async def raw_of(settings, ident: str) -> bytes:
+    return (await open_spool(settings).find(ident)).raw

@@ -204,7 +204,8 @@ async def _wait_for_mail(home, address: str, count: int = 1) -> list:
 
 
 async def _spool_empty(gateway) -> bool:
-    return not gateway.spool.pending() and gateway.worker.idle.is_set()
+    waiting = [e for e in await gateway.spool.entries() if e.state == "pending"]
+    return not waiting and gateway.worker.idle.is_set()
 
 
 async def test_delayed_is_recorded_and_a_delivered_reminder_clears_the_mark(svc, firm, gateway,

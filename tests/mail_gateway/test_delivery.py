@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import dkim
 
@@ -11,7 +12,7 @@ from tests.cli import paraphe
 from tests.fakes.dns import FakeDns, make_dkim_key
 from tests.fakes.smtp_sink import SmtpSink
 from tests.mail_gateway.mailer import outbox
-from workflows import clock, deliveries, notifications
+from workflows import clock, deliveries, holders, notifications
 from workflows.models import Notification
 
 THREAD = {"subject": "Re: Bilan", "in_reply_to": "<q1@dupont.fr>",
@@ -41,9 +42,19 @@ async def test_maildir_gets_each_reply_once_even_when_sent_again(svc, settings):
     assert (await Notification.get(id=n.id)).state == "sent"
 
 
+def _dead_holder(home) -> str:
+    """The claim name of a process of this host and home that was killed."""
+    proc = subprocess.Popen(["true"])  # noqa: S603, S607
+    proc.wait()
+    return holders.SEPARATOR.join((holders.same_place_prefix(home).rstrip(holders.SEPARATOR),
+                                   str(proc.pid), "dead0000"))
+
+
 async def test_stale_claims_are_taken_back_at_start(svc, settings):
     n = await _reply()
-    await Notification.filter(id=n.id).update(state="sending")  # a worker killed mid-send
+    # A process of this instance (same host and home) killed mid-send.
+    await Notification.filter(id=n.id).update(state="sending",
+                                              claimed_by=_dead_holder(settings.home))
     worker = mail_dispatcher(svc, poll_interval=0.05)
     worker.start()
     try:
@@ -54,6 +65,26 @@ async def test_stale_claims_are_taken_back_at_start(svc, settings):
     finally:
         await worker.stop()
     assert len(outbox(settings.home)) == 1
+
+
+async def test_claims_of_another_live_instance_wait_for_the_claim_timeout(svc, settings,
+                                                                          tmp_path):
+    n = await _reply()
+    # Another instance of the fleet (another home), maybe writing into its own Maildir now;
+    # and a live process of this home: neither claim is taken back at start.
+    other = holders.holder_name(tmp_path / "other-home")
+    live = holders.holder_name(settings.home)
+    m = await _reply(dedup="t:2")
+    await Notification.filter(id=n.id).update(state="sending", claimed_by=other)
+    await Notification.filter(id=m.id).update(state="sending", claimed_by=live)
+    worker = mail_dispatcher(svc)
+    await worker.release_stale_claims()
+    assert await worker.run_once() == 0
+    assert {x.state for x in await Notification.all()} == {"sending"}
+    assert outbox(settings.home) == []
+    clock.fast_forward(seconds=notifications.CLAIM_TIMEOUT.total_seconds() + 1)
+    assert await worker.run_once() == 2  # stale: the claims of dead workers, taken back
+    assert len(outbox(settings.home)) == 2
 
 
 async def test_relay_delivery_retries_with_backoff_and_signs_with_dkim(svc, settings, tmp_path):

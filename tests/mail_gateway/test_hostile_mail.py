@@ -10,7 +10,8 @@ import pytest
 
 from mail_gateway import pipeline
 from mail_gateway.models import InboundMessage
-from tests.mail_gateway.hostile import message, nested, pending, quarantined, wait_for
+from tests.mail_gateway.hostile import (message, nested, pending, quarantined, raw_of,
+                                       wait_for)
 from tests.mail_gateway.mailer import body_text, outbox, pdf_attachments, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, clock
@@ -51,7 +52,7 @@ async def test_control_characters_in_subject_and_message_id_never_reach_storage_
     note = await Notification.get(channel="mail", recipient="paul@dupont.fr")
     assert not CONTROLS & set("".join(str(v) for v in note.thread.values()))
     await asyncio.sleep(0.5)  # answered once: no retry sends a second reply
-    assert len(outbox(settings.home)) == 1 and not pending(settings.home)
+    assert len(outbox(settings.home)) == 1 and not await pending(settings)
 
 
 @pytest.mark.parametrize("data, detail", [
@@ -65,12 +66,12 @@ async def test_unreadable_mime_is_answered_once_and_quarantined_with_its_reason(
 
     (reply,) = await wait_outbox(settings.home, 1)
     assert "could not be read" in body_text(reply) and "nothing was billed" in body_text(reply)
-    assert await wait_for(lambda: quarantined(settings.home))
-    ((path, reason),) = quarantined(settings.home)
+    assert await wait_for(lambda: quarantined(settings))
+    ((path, reason),) = await quarantined(settings)
     assert reason["reason"] == "message_unreadable" and reason["cause"]["reason"] == detail
     assert reason["reply"] == "sender/unreadable"
-    assert path.read_bytes().endswith(data)
-    assert not pending(settings.home)
+    assert (await raw_of(settings, path)).endswith(data)
+    assert not await pending(settings)
     assert (await InboundMessage.get()).state == "quarantined"
     assert await LedgerEntry.filter(kind="debit").count() == 0
     await asyncio.sleep(0.5)
@@ -83,8 +84,8 @@ async def test_unreadable_mail_from_a_robot_is_quarantined_without_a_reply(
                    extra=b"Auto-Submitted: auto-replied\r\n")
     await send(gateway.port, data, mail_from="paul@dupont.fr",
                rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
-    assert await wait_for(lambda: quarantined(settings.home))
-    ((_, reason),) = quarantined(settings.home)
+    assert await wait_for(lambda: quarantined(settings))
+    ((_, reason),) = await quarantined(settings)
     assert reason["reason"] == "message_unreadable" and reason["reply"] is None
     await asyncio.sleep(0.5)
     assert outbox(settings.home) == [] and await Notification.all().count() == 0
@@ -100,13 +101,13 @@ async def test_a_mail_failing_past_the_deadline_is_answered_and_set_aside(
     await send(gateway.port, message(pdf=make_pdf(text="Lettre")), mail_from="paul@dupont.fr",
                rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
     await asyncio.sleep(1.0)  # several attempts fail, within the deadline: it waits in the spool
-    assert len(pending(settings.home)) == 1 and outbox(settings.home) == []
+    assert len(await pending(settings)) == 1 and outbox(settings.home) == []
 
     clock.fast_forward(hours=settings.mail_retry_hours + 1)
     (reply,) = await wait_outbox(settings.home, 1)
     assert "Nothing was billed" in body_text(reply) and reply["In-Reply-To"] == "<m@dupont.fr>"
-    assert await wait_for(lambda: quarantined(settings.home))
-    ((_, reason),) = quarantined(settings.home)
+    assert await wait_for(lambda: quarantined(settings))
+    ((_, reason),) = await quarantined(settings)
     assert reason["reason"] == "deadline" and reason["reply"] == "sender/internal_error"
-    assert not pending(settings.home)
+    assert not await pending(settings)
     assert await LedgerEntry.filter(kind="debit").count() == 0

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from mail_gateway.mime import content_sha256
 from mail_gateway.models import InboundMessage
-from mail_gateway.spool import Spool, age_seconds
+from mail_gateway.spools import age_seconds
 from tests.mail_gateway import mail_strategies
 from workflows import billing, clock
 from workflows.actors import Actor
@@ -37,7 +37,11 @@ BATCH = 25
 REPLY_KINDS = ("reply", "unreadable", "failed")
 
 
-async def _settle(hashes: dict, spool: Spool, timeout: float) -> dict:
+async def _waiting(spool) -> list:
+    return [e for e in await spool.entries() if e.state == "pending"]
+
+
+async def _settle(hashes: dict, spool, timeout: float) -> dict:
     """Waits until every accepted mail has its final record, its replies went out and the
     spool is empty; returns the records by content hash."""
     loop = asyncio.get_running_loop()
@@ -46,14 +50,14 @@ async def _settle(hashes: dict, spool: Spool, timeout: float) -> dict:
         rows = await InboundMessage.filter(content_sha256__in=list(hashes),
                                            state__in=("done", "quarantined"))
         final = {row.content_sha256: row for row in rows}
-        if len(final) == len(hashes) and not spool.pending():
+        if len(final) == len(hashes) and not await _waiting(spool):
             keys = [f"mail:{row.key}:{kind}" for row in rows for kind in REPLY_KINDS]
             if not await Notification.filter(dedup_key__in=keys).exclude(state="sent").exists():
                 return final
         if loop.time() > deadline:
             missing = [hashes[h].raw[:400] for h in hashes if h not in final]
             raise AssertionError(f"{len(missing)} accepted mails not settled in {timeout:.0f}s "
-                                 f"({len(spool.pending())} in the spool): {missing[:3]!r}")
+                                 f"({len(await _waiting(spool))} in the spool): {missing[:3]!r}")
         await asyncio.sleep(0.1)
 
 
@@ -88,9 +92,12 @@ async def _check(hashes: dict, gateway, settings, stats: Counter) -> None:
     sealed = sum(r.outcome.get("sealed", 0) for r in await InboundMessage.all())
     assert await LedgerEntry.filter(kind="debit").count() == sealed
     deadline = settings.mail_retry_hours * 3600
-    assert all(age_seconds(spool.envelope(p), clock.now()) < deadline for p in spool.pending())
-    for path in spool.quarantined():
-        assert spool.reason(path).get("reason"), path.name
+    entries = await spool.entries()
+    assert all(age_seconds(e.envelope, clock.now()) < deadline for e in entries
+               if e.state == "pending")
+    for entry in entries:
+        if entry.state == "quarantined":
+            assert (entry.reason or {}).get("reason"), entry.id
     assert len(maildir.messages()) == await Notification.filter(channel="mail",
                                                                 state="sent").count()
 

@@ -12,6 +12,7 @@ from mail_gateway.models import InboundMessage
 from mail_gateway.server import size_limit
 from tests.fakes.dns import make_dkim_key
 from tests.mail_gateway.mailer import body_text, build, pdf_attachments, raw, send, wait_outbox
+from tests.mail_gateway.hostile import pending
 from tests.pdfs import make_pdf
 from workflows import billing, mail_in
 from workflows.actors import Actor
@@ -20,8 +21,8 @@ from workflows.models import LedgerEntry
 SEAL = "seal@paraphe.localhost"
 
 
-def spooled(settings) -> list:
-    return list((settings.home / "spool" / "new").glob("*.eml"))
+async def spooled(settings) -> list:
+    return await pending(settings)
 
 
 def _ehlo(port: int):
@@ -44,7 +45,7 @@ async def test_size_is_advertised_and_enforced(gateway, firm, dupont_key, settin
     assert ("Le message depasse la taille maximale : 10 Mo de pieces jointes au plus. / "
             "The message exceeds the size limit: at most 10 MB of attachments.") in str(
                 refused.value)
-    assert spooled(settings) == []
+    assert await spooled(settings) == []
 
 
 def _mail_with_size(port: int, size: int):
@@ -109,7 +110,7 @@ async def test_forged_sender_is_refused_at_end_of_data(forgery, gateway, firm, d
     assert refused.value.smtp_code == 550
     assert refused.value.smtp_error.startswith(b"5.7.1 Expediteur non authentifie : ")
     assert b" / Sender not authenticated: " in refused.value.smtp_error
-    assert spooled(settings) == []
+    assert await spooled(settings) == []
     await asyncio.sleep(0)  # nothing was queued, so nothing can arrive later either
     assert await InboundMessage.all().count() == 0
     assert await gateway.delivery.run_once() == 0
@@ -201,7 +202,7 @@ async def test_redelivered_message_is_processed_once(gateway, firm, dupont_key, 
     assert len(await wait_outbox(settings.home, 2, timeout=1)) == 1
     assert await LedgerEntry.filter(kind="debit").count() == 1
     assert await InboundMessage.all().count() == 1
-    assert spooled(settings) == []
+    assert await spooled(settings) == []
 
 
 async def test_same_message_id_with_other_content_is_another_message(gateway, firm, dupont_key,

@@ -127,6 +127,8 @@ async def create_collection(svc: Services, actor: Actor, *, cabinet: str | None,
     now = clock.now()
     try:
         async with in_transaction():
+            if launch:  # The reservation comes after the evidence of the creation.
+                await billing.lock_balance(cab.id)
             collection = await Collection.create(
                 cabinet=cab, created_by=person, state="draft", ordered=bool(ordered),
                 title=title, message=message,
@@ -213,10 +215,13 @@ async def approve_collection(svc: Services, actor: Actor, collection_id) -> Coll
     await terms.require_accepted(cabinet, svc.settings, person)
     basis = "operator" if person is None else await delegations.require(person, cabinet, "launch")
     async with in_transaction():
+        # The collection's row, then the balance (reserved below), then the evidence head:
+        # the order of a cancel and of a seal (billing.lock_balance).
+        await Collection.filter(id=collection.id).update(approved_by_id=actor.person_id)
+        await billing.lock_balance(cabinet.id)
         await evidence.record("collection.approved", actor, cabinet_id=cabinet.id,
                               person_id=actor.person_id, collection_id=collection.id,
                               data={"basis": basis})
-        await Collection.filter(id=collection.id).update(approved_by_id=actor.person_id)
         await _launch(svc, actor, collection, basis=basis,
                       sources=("draft", "awaiting_approval"))
         if collection.created_by_id != actor.person_id:

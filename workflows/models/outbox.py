@@ -22,6 +22,9 @@ class Notification(Model):
     dedup_key = fields.CharField(max_length=191, unique=True, null=True)
     state = fields.CharField(max_length=16, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
+    # Who holds the claim while it is "sending" (workflows.holders): a restarted process
+    # takes back at start only the claims of its dead predecessor on the same host and home.
+    claimed_by = fields.CharField(max_length=191, null=True)
     next_attempt_at = fields.DatetimeField(db_index=True)
     sent_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
