@@ -212,6 +212,9 @@ async def test_a_long_message_keeps_its_lease_while_it_is_processed(
     monkeypatch.setattr(pipeline, "_answer_command", slow_command)
     rcpt, data = _mail(firm, "long")
     await send(gateway.port, data, mail_from="paul@dupont.fr", rcpts=rcpt)
+    # A is full from now on: it claims nothing more, so only its renewals keep the row; B is
+    # idle and polls.
+    monkeypatch.setattr(gateway.worker, "room", lambda: 0)
     await wait_outbox(settings.home, 1)
     assert await wait_for(lambda: _spool_is_empty())
     await asyncio.sleep(0.5)
