@@ -144,6 +144,16 @@ class SpoolWorker:
         self._tasks = []
         self._delayed.clear()
 
+    async def release_leases(self) -> None:
+        """On a clean stop (not a crash): frees this worker's leases on the shared spool, so
+        another instance takes its rows now rather than when the leases expire."""
+        if not self.spool.shared:
+            return
+        try:
+            await self.spool.release_held(self.holder)
+        except Exception:  # noqa: BLE001 - they expire anyway.
+            log.exception("could not free the spool leases")
+
     def submit(self, ident: str) -> None:
         if ident in self._queued:
             return

@@ -156,6 +156,7 @@ class Gateway:
                 session.transport.close()
         self._sessions.clear()
         await self.worker.stop()
+        await self.worker.release_leases()
 
     async def accept(self, mail_from: str, recipients: list[tuple[Recipient, int | None]],
                      raw: bytes, *, peer=None) -> list:

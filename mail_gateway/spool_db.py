@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from tortoise import connections
 
 from mail_gateway.models import SpooledMail
-from mail_gateway.spools import Entry, Gone
+from mail_gateway.spool_entry import Entry, Gone
 from workflows import clock, holders
 from workflows.transactions import in_transaction
 
@@ -92,6 +92,11 @@ class DatabaseSpool:
         """Extends every lease `holder` has (the rows it has queued or is processing)."""
         return await SpooledMail.filter(lease_holder=holder, state="pending").update(
             lease_until=clock.now() + LEASE)
+
+    async def release_held(self, holder: str) -> int:
+        """Frees the leases `holder` has: another instance may claim the rows at once."""
+        return await SpooledMail.filter(lease_holder=holder, state="pending").update(
+            lease_holder=None, lease_until=None)
 
     async def release_dead(self, home, holder: str) -> int:
         """Frees at once the leases of a killed process of this host and home (its restart

@@ -11,28 +11,12 @@ are this instance's alone, retried from memory and rescanned.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from mail_gateway.spool import Spool, age_seconds, oldest_unanswered
+from mail_gateway.spool_entry import Entry, Gone
 from workflows.ports import CoreSettings
-
-
-class Gone(Exception):
-    """The entry was finished, dropped or set aside meanwhile."""
-
-
-@dataclass
-class Entry:
-    """One entry as `paraphe spool` shows it."""
-
-    id: str
-    state: str  # pending | quarantined
-    envelope: dict
-    size: int
-    reason: dict | None
-    raw: bytes | None = None
 
 
 def open_spool(settings: CoreSettings):

@@ -212,6 +212,9 @@ async def test_a_long_message_keeps_its_lease_while_it_is_processed(
     monkeypatch.setattr(pipeline, "_answer_command", slow_command)
     rcpt, data = _mail(firm, "long")
     await send(gateway.port, data, mail_from="paul@dupont.fr", rcpts=rcpt)
+    # A is full from now on: it claims nothing more, so only its renewals keep the row; B is
+    # idle and polls.
+    monkeypatch.setattr(gateway.worker, "room", lambda: 0)
     await wait_outbox(settings.home, 1)
     assert await wait_for(lambda: _spool_is_empty())
     await asyncio.sleep(0.5)
@@ -251,3 +254,20 @@ async def test_a_crash_between_the_answer_and_the_removal_answers_once(
     assert len(outbox(settings.home)) == 1
     assert await InboundMessage.filter(state="done").count() == 1
     assert await LedgerEntry.filter(kind="debit").count() == 1
+
+
+@postgres_only
+async def test_an_instance_stopped_cleanly_hands_its_mail_over_at_once(
+        gateway, firm, settings, other_instance, monkeypatch):
+    monkeypatch.setattr(pipeline, "POLL_SECONDS", 0.1)
+    second = await other_instance()
+    await gateway.worker.stop()  # A is busy elsewhere: what it accepts waits under its lease
+    rcpt, data = _mail(firm, "handover")
+    await send(gateway.port, data, mail_from="paul@dupont.fr", rcpts=rcpt)
+    assert (await SpooledMail.get()).lease_holder == gateway.worker.holder
+    await gateway.close()  # SIGTERM: its leases are freed, no expiry to wait for
+    (reply,) = await wait_outbox(settings.home, 1)  # well before the 2-minute expiry
+    assert reply["In-Reply-To"] == "<handover@dupont.fr>"
+    assert await wait_for(lambda: _spool_is_empty())
+    assert second.worker.holder != gateway.worker.holder
+    assert (await InboundMessage.get()).state == "done"
