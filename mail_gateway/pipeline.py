@@ -4,6 +4,7 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import time
@@ -19,6 +20,7 @@ from mail_gateway.errors import MessageUnreadableError
 from mail_gateway.models import InboundMessage
 from mail_gateway.sender_auth import parse_headers
 from mail_gateway import spool_db
+from mail_gateway.spool import Spool
 from mail_gateway.spools import Gone, age_seconds
 from paraphe import logs, metrics
 from workflows import clock, holders
@@ -75,9 +77,14 @@ class SpoolWorker:
         self.deadline = float(svc.settings.mail_retry_hours) * 3600.0
         self.idle = asyncio.Event()
         self._large = asyncio.Semaphore(1)
+        # Mail this instance accepted without room to lease it: the claim runs again as soon
+        # as a worker is free, not at the next poll (a burst would wait a second a batch).
+        self._backlog = False
+        self._wake = asyncio.Event()
 
     def start(self) -> None:
         if self.spool.shared:
+            self._tasks.append(asyncio.create_task(self._adopt_files(), name="spool-adopt"))
             self._tasks.append(asyncio.create_task(self._poll(), name="spool-poll"))
             self._tasks.append(asyncio.create_task(self._renew(), name="spool-leases"))
         else:
@@ -94,8 +101,11 @@ class SpoolWorker:
 
     def lease_for_new(self) -> str | None:
         """The holder to lease newly accepted mail to (shared spool): this worker when it has
-        room, else nobody, so that an idle instance claims it."""
-        return self.holder if self.room() > 0 else None
+        room, else nobody, so that an idle instance claims it (or this one, once free)."""
+        if self.room() > 0:
+            return self.holder
+        self._backlog = True
+        return None
 
     async def _rescan(self) -> None:
         while True:
@@ -117,14 +127,49 @@ class SpoolWorker:
         except Exception:  # noqa: BLE001 - the leases expire anyway.
             log.exception("could not take back the leases of a killed process")
         while True:
+            self._wake.clear()
             try:
-                for ident in await self.spool.claim(self.holder, self.room()):
+                room = self.room()
+                claimed = await self.spool.claim(self.holder, room)
+                for ident in claimed:
                     self.submit(ident)
+                if len(claimed) < room:
+                    self._backlog = False  # Nothing claimable is left behind.
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the database may be briefly away.
                 log.exception("could not claim spooled mail")
-            await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _adopt_files(self) -> None:
+        """Mail an instance accepted into its file spool before it moved to the shared one
+        (PARAPHE_DOCUMENT_STORE=postgres): each message is committed to the table, then its
+        file removed, so nothing accepted is left behind on this disk. A crash in between
+        processes it twice, which its InboundMessage row makes harmless."""
+        folder = self.svc.settings.home / "spool"
+        if not (folder / "new").is_dir():
+            return
+        files = Spool(folder)
+        loop = asyncio.get_running_loop()
+        adopted = 0
+        for path in await loop.run_in_executor(None, files.pending):
+            try:
+                spooled = await loop.run_in_executor(None, files.read, path)
+                await self.spool.write([spooled.envelope], spooled.raw)
+            except (FileNotFoundError, ValueError):
+                continue
+            except Exception:  # noqa: BLE001 - the files stay; the next start tries again.
+                log.exception("could not move the spool file %s to the database", path.name)
+                return
+            await loop.run_in_executor(None, files.remove, path)
+            adopted += 1
+        if adopted:
+            log.info("%d message(s) of the file spool moved to the shared spool", adopted)
+        left = await loop.run_in_executor(None, files.quarantined)
+        if left:
+            log.warning("%d quarantined message(s) stay in %s (paraphe spool on a files "
+                        "deployment reads them)", len(left), folder / "quarantine")
 
     async def _renew(self) -> None:
         while True:
@@ -174,6 +219,8 @@ class SpoolWorker:
             finally:
                 self._queued.discard(ident)
                 self.queue.task_done()
+                if self._backlog:
+                    self._wake.set()
                 if self.queue.empty() and not self._queued:
                     self.idle.set()
 

@@ -271,3 +271,44 @@ async def test_an_instance_stopped_cleanly_hands_its_mail_over_at_once(
     assert await wait_for(lambda: _spool_is_empty())
     assert second.worker.holder != gateway.worker.holder
     assert (await InboundMessage.get()).state == "done"
+
+
+@postgres_only
+async def test_a_burst_beyond_the_workers_room_is_claimed_as_they_free_up(
+        gateway, firm, settings, monkeypatch):
+    # The timer would claim the overflow only in ten minutes: what is answered below was
+    # claimed because a worker came free.
+    monkeypatch.setattr(pipeline, "POLL_SECONDS", 600.0)
+    gateway.worker._wake.set()  # the poll's current wait ends; the next one is 600 s
+    await asyncio.sleep(0.2)
+    monkeypatch.setattr(gateway.worker, "concurrency", 1)  # room for two at a time
+    tags = [f"burst{i}" for i in range(6)]
+    for tag in tags:
+        rcpt, data = _mail(firm, tag)
+        await send(gateway.port, data, mail_from="paul@dupont.fr", rcpts=rcpt)
+    assert any(row.lease_holder is None for row in await SpooledMail.all())  # overflow
+    replies = await wait_outbox(settings.home, len(tags))
+    assert sorted(r["In-Reply-To"] for r in replies) == sorted(f"<{t}@dupont.fr>" for t in tags)
+    assert await wait_for(lambda: _spool_is_empty())
+
+
+@postgres_only
+async def test_mail_left_in_the_file_spool_moves_to_the_shared_one_at_start(
+        svc, firm, settings, other_instance, tmp_path):
+    from mail_gateway.spool import Spool
+
+    rcpt, data = _mail(firm, "left")
+    files = Spool(tmp_path / "b" / "spool")  # what the instance accepted on the files
+    files.write({"mail_from": "paul@dupont.fr", "rcpt": f"seal+…@{settings.mail_domain}",
+                 "command": "seal", "cabinet": None, "person_id": firm.paul.id,
+                 "auth": {"method": "secret"}, "peer": "127.0.0.1",
+                 "received_at": clock.now().isoformat()}, data)
+    gw = await other_instance()  # now on the shared spool
+    assert await wait_for(lambda: _answered("<left@dupont.fr>"))
+    assert files.pending() == []
+    assert await wait_for(lambda: _spool_is_empty())
+    assert gw.spool.shared
+
+
+async def _answered(message_id: str) -> bool:
+    return await InboundMessage.filter(message_id=message_id).exists()
