@@ -13,6 +13,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 
 from workflows import clock, credit_notices, evidence, observations
+from workflows.caches import Cache
 from workflows.actors import Actor
 from workflows.errors import (
     CreditAmountInvalidError,
@@ -24,6 +25,9 @@ from workflows.transactions import atomic, in_transaction
 
 OPERATIONS = ("seal", "signature")
 DEFAULT_TARIFFS = {"seal": 1, "signature": 1}
+# Prices by (cabinet id, operation): read on every seal and signature, emptied by any write
+# to the tariff table (workflows.caches).
+_PRICES = Cache("price", "tariffs")
 
 
 def _check_amount(amount: int) -> int:
@@ -36,10 +40,14 @@ async def price(cabinet: Cabinet, operation: str) -> int:
     """The price of one operation for this cabinet: its own tariff, else the platform's."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
-    prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
-                                      operation=operation).values_list("cabinet_id", "price"))
-    return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
+    async def read() -> int:
+        # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
+        prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
+                                          operation=operation).values_list("cabinet_id",
+                                                                           "price"))
+        return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
+
+    return await _PRICES.load((cabinet.id, operation), read)
 
 
 async def set_tariff(cabinet: Cabinet | None, operation: str, amount: int) -> None:
