@@ -23,10 +23,9 @@ from mail_gateway import spool_db
 from mail_gateway.spool import Spool
 from mail_gateway.spools import Gone, age_seconds
 from paraphe import logs, metrics
-from workflows import clock, holders
+from workflows import clock, holders, lookups
 from workflows.actors import Actor
 from workflows.errors import ParapheError
-from workflows.models import Person
 from workflows.services import Services
 
 
@@ -324,12 +323,13 @@ class SpoolWorker:
 
     async def _process(self, key: str, content_hash: str, envelope: dict,
                        mail: mime.InboundMail, headers) -> str:
-        record = await _record(key, content_hash, envelope, mail)
+        record, created = await _record(key, content_hash, envelope, mail, attempt=True)
         if record.state == "done":
             log.info("message %s already processed; redelivery ignored", mail.message_id)
             return "duplicate"
-        await InboundMessage.filter(id=record.id).update(attempts=F("attempts") + 1)
-        person = await Person.get_or_none(id=envelope["person_id"])
+        if not created:  # A new row counted this attempt when it was inserted.
+            await InboundMessage.filter(id=record.id).update(attempts=F("attempts") + 1)
+        person = await lookups.person(envelope["person_id"])
         if person is None:
             await _done(record, {"ignored": "no person"})
             return "ignored"
@@ -373,7 +373,7 @@ class SpoolWorker:
         mail = mime.parse_headers_only(raw)
         headers = parse_headers(raw)
         key = _key(mail, content_hash, envelope)
-        record = await _record(key, content_hash, envelope, mail)
+        record, _ = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
             await self.spool.remove(ident)
             return "duplicate"
@@ -414,7 +414,7 @@ class SpoolWorker:
                       *, kind: str) -> str | None:
         """Records a reply built by `make(ctx)` unless there is no one to answer (no person, or
         a robot by rules.robot_marker); returns its template."""
-        person = await Person.get_or_none(id=envelope.get("person_id"))
+        person = await lookups.person(envelope.get("person_id"))
         if person is None or rules.robot_marker(envelope.get("mail_from") or "", headers):
             return None
         ctx = self._context(key, envelope, mail, person, headers)
@@ -445,19 +445,21 @@ def _key(mail: mime.InboundMail, content_hash: str, envelope: dict) -> str:
                             envelope["command"] + "+" + (envelope.get("cabinet") or ""))
 
 
-async def _record(key: str, content_hash: str, envelope: dict,
-                  mail: mime.InboundMail) -> InboundMessage:
-    record = await InboundMessage.get_or_none(key=key)
-    if record is not None:
-        return record
+async def _record(key: str, content_hash: str, envelope: dict, mail: mime.InboundMail, *,
+                  attempt: bool = False) -> tuple[InboundMessage, bool]:
+    """The message's row and whether it is new. With `attempt`, a new row counts this
+    attempt already; on the object, `attempts` is always those before this one."""
+    # Inserted first, read only when it exists: a message is new but for a retry.
     try:
-        return await InboundMessage.create(
+        record = await InboundMessage.create(
             key=key, message_id=mail.message_id, content_sha256=content_hash,
             command=envelope["command"], sender=(mail.from_address or "")[:254],
             person_id=envelope.get("person_id"), auth=envelope.get("auth", {}),
-            received_at=clock.now())
-    except IntegrityError:  # Another instance recorded it first.
-        return await InboundMessage.get(key=key)
+            received_at=clock.now(), attempts=int(attempt))
+    except IntegrityError:  # A retry, or another instance recorded it first.
+        return await InboundMessage.get(key=key), False
+    record.attempts = 0
+    return record, True
 
 
 async def _done(record: InboundMessage, outcome: dict) -> None:

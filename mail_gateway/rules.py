@@ -11,7 +11,7 @@ import re
 
 from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
-from workflows import people
+from workflows import lookups
 from workflows.errors import CabinetNotFoundError, DocumentMissingError, NotAMemberError
 from workflows.text import clean_line
 
@@ -90,12 +90,13 @@ class CabinetChosen:
         if slug is None:
             tags = ctx.mail.subject_tags()
             if tags:
-                own = {m.cabinet.slug for m in await people.memberships_of(ctx.person)}
+                own = {m.cabinet.slug for m in await lookups.memberships(ctx.person.id)}
                 # Other bracketed words ("[EXT]", "[Urgent]") may sit in a subject: a tag that
                 # names one of the sender's cabinets wins; otherwise the first tag is meant.
                 slug = next((t for t in tags if t in own), tags[0])
         try:
-            ctx.cabinet = await people.resolve_cabinet(ctx.person, slug)
+            # Cached: the seal itself asks the same again (workflows.sealing).
+            ctx.cabinet = (await lookups.acting_membership(ctx.person.id, slug)).cabinet
         except NotAMemberError as exc:
             if slug is None:
                 raise

@@ -69,10 +69,13 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> None:
         await _migrate(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url, reader=True),
                         _enable_global_fallback=True)
+    from workflows import caches
     from workflows.evidence import ensure_head
     from workflows.terms import forget_cache
 
-    forget_cache()  # A fresh database may reuse the cabinet ids the cache knows.
+    # A fresh database may reuse the ids the caches know.
+    forget_cache()
+    caches.forget_all()
     await ensure_head()
 
 

@@ -45,7 +45,9 @@ async def requests(request: web.Request, handler):
             seconds = time.perf_counter() - started
             metrics.REQUEST_SECONDS.labels(area(request.path), f"{status // 100}xx").observe(
                 seconds)
-            access.info("%s %s %s %.1f ms", request.method, route_of(request), status,
-                        seconds * 1000)
+            # The route is looked up only when the line is written.
+            if access.isEnabledFor(logging.INFO):
+                access.info("%s %s %s %.1f ms", request.method, route_of(request), status,
+                            seconds * 1000)
     response.headers["X-Request-Id"] = request_id
     return response

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from workflows import clock, evidence, people, text
 from workflows.actors import Actor
+from workflows.caches import Cache
 from workflows.errors import (
     ApiKeyInvalidError,
     ApiKeyNotFoundError,
@@ -27,6 +28,9 @@ PREFIX = "pk_"
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 # A hash of a full key that no key has: lookups of unknown prefixes still compare a digest.
 _DUMMY_HASH = hashlib.sha256(b"paraphe-no-such-key").hexdigest()
+# Keys by prefix, with cabinet and person: read on every API request, emptied by any write to
+# the people tables (a revocation is an UPDATE of api_key), elsewhere within caches.TTL.
+_BY_PREFIX = Cache("api_key", "people")
 
 
 @dataclass(frozen=True)
@@ -112,9 +116,9 @@ async def authenticate(token: str | None) -> ApiKey:
     prefix = ""
     if token and token.startswith(PREFIX) and len(token) < 200:
         prefix = token[len(PREFIX):].split("_", 1)[0]
-    # One joined query: this runs on every API request.
-    key = await ApiKey.filter(prefix=prefix).select_related("cabinet", "person").first() \
-        if prefix else None
+    # One joined query, cached: this runs on every API request.
+    key = await _BY_PREFIX.load(prefix, ApiKey.filter(prefix=prefix).select_related(
+        "cabinet", "person").first) if prefix else None
     # Compare a digest even for unknown prefixes, so timing tells nothing about which exist.
     expected = key.key_hash if key is not None else _DUMMY_HASH
     matches = hmac.compare_digest(_digest(token or ""), expected)

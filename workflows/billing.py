@@ -13,6 +13,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 
 from workflows import clock, credit_notices, evidence, observations
+from workflows.caches import Cache
 from workflows.actors import Actor
 from workflows.errors import (
     CreditAmountInvalidError,
@@ -24,6 +25,9 @@ from workflows.transactions import atomic, in_transaction
 
 OPERATIONS = ("seal", "signature")
 DEFAULT_TARIFFS = {"seal": 1, "signature": 1}
+# Prices by (cabinet id, operation): read on every seal and signature, emptied by any write
+# to the tariff table (workflows.caches).
+_PRICES = Cache("price", "tariffs")
 
 
 def _check_amount(amount: int) -> int:
@@ -36,10 +40,14 @@ async def price(cabinet: Cabinet, operation: str) -> int:
     """The price of one operation for this cabinet: its own tariff, else the platform's."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
-    prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
-                                      operation=operation).values_list("cabinet_id", "price"))
-    return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
+    async def read() -> int:
+        # Both rows in one query: the cabinet's own (cabinet_id set) wins over the platform's.
+        prices = dict(await Tariff.filter(Q(cabinet_id=cabinet.id) | Q(cabinet_id__isnull=True),
+                                          operation=operation).values_list("cabinet_id",
+                                                                           "price"))
+        return prices.get(cabinet.id, prices.get(None, DEFAULT_TARIFFS[operation]))
+
+    return await _PRICES.load((cabinet.id, operation), read)
 
 
 async def set_tariff(cabinet: Cabinet | None, operation: str, amount: int) -> None:
@@ -112,12 +120,17 @@ async def _take(cabinet_id: int, amount: int) -> int:
     """Takes `amount` from the available balance; returns the balance left."""
     left = await _move(cabinet_id, -amount)
     if left is None:
-        available = await Cabinet.get(id=cabinet_id).values_list("credit_balance", flat=True)
-        observations.emit("credit_refused")
-        raise CreditInsufficientError(
-            f"not enough credit: {amount} needed, {available} available",
-            needed=amount, available=available)
+        await _refuse(cabinet_id, amount)
     return left
+
+
+async def _refuse(cabinet_id: int, amount: int) -> None:
+    """Raises CreditInsufficientError naming the balance (a debit of `amount` found it short)."""
+    available = await Cabinet.get(id=cabinet_id).values_list("credit_balance", flat=True)
+    observations.emit("credit_refused")
+    raise CreditInsufficientError(
+        f"not enough credit: {amount} needed, {available} available",
+        needed=amount, available=available)
 
 
 async def _warn_if_low(entry: LedgerEntry, threshold: int | None) -> None:
@@ -150,11 +163,43 @@ async def debit(cabinet: Cabinet, amount: int, *, operation: str, reference: str
     """
     _check_amount(amount)
     async with atomic():
-        entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
-                               reference=reference,
-                               balance_after=await _take(cabinet.id, amount))
+        entry = await _take_and_journal(cabinet.id, amount, operation, reference)
+        if entry is None:
+            entry = await _journal(cabinet.id, "debit", -amount, operation=operation,
+                                   reference=reference,
+                                   balance_after=await _take(cabinet.id, amount))
         await _warn_if_low(entry, low_credit_threshold)
     return entry.balance_after
+
+
+# PostgreSQL takes the credit and journals it in one statement (a data-modifying WITH);
+# SQLite has none, and runs the two.
+_DEBIT_PG = (
+    'WITH moved AS (UPDATE "cabinet" SET "credit_balance"="credit_balance"-$1::bigint '
+    'WHERE "id"=$2::integer AND "credit_balance">=$1::bigint RETURNING "credit_balance") '
+    'INSERT INTO "ledger_entry" ("kind","amount","balance_after","operation","reference","at",'
+    '"cabinet_id","reservation_id") SELECT \'debit\',-$1::bigint,"credit_balance",$3::text,'
+    '$4::text,$5::timestamptz,$2::integer,NULL FROM moved RETURNING "id","balance_after"')
+
+
+async def _take_and_journal(cabinet_id: int, amount: int, operation: str,
+                            reference: str) -> LedgerEntry | None:
+    """On PostgreSQL, the debit and its journal entry in one statement; raises
+    CreditInsufficientError when the balance is short. None elsewhere (do it in two)."""
+    db = LedgerEntry._meta.db  # The caller's transaction when there is one.
+    if db.capabilities.dialect != "postgres":
+        return None
+    at = clock.now()
+    rows = await db.execute_query_dict(
+        _DEBIT_PG, [int(amount), int(cabinet_id), operation, reference[:128], at])
+    if not rows:
+        await _refuse(cabinet_id, amount)
+    entry = LedgerEntry(cabinet_id=cabinet_id, kind="debit", amount=-amount,
+                        balance_after=rows[0]["balance_after"], operation=operation,
+                        reference=reference[:128], reservation_id=None, at=at)
+    entry.id = rows[0]["id"]
+    entry._saved_in_db = True
+    return entry
 
 
 async def reserve(cabinet: Cabinet, amount: int, *, reference: str = "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tortoise.exceptions import IntegrityError
 
-from workflows import clock, evidence
+from workflows import clock, evidence, lookups
 from workflows.actors import Actor
 from workflows.errors import (
     DelegationMissingError,
@@ -35,7 +35,8 @@ async def require(person: Person, cabinet: Cabinet, action: str) -> str:
     DelegationUnknownError, NotAMemberError or DelegationMissingError.
     """
     check_action(action)
-    membership = await Membership.get_or_none(person_id=person.id, cabinet_id=cabinet.id)
+    # Cached (workflows.caches): a removal or a revocation on this instance shows at once.
+    membership = await lookups.membership(person.id, cabinet.id)
     if membership is None:
         raise NotAMemberError(f"{person.email} is not a member of {cabinet.slug}",
                               cabinet=cabinet.slug)
@@ -47,7 +48,7 @@ async def basis(person: Person, cabinet: Cabinet, membership: Membership, action
     check_action(action)
     if membership.role == "expert":
         return "expert"
-    if await Delegation.exists(membership_id=membership.id, action=action):
+    if await lookups.holds(membership.id, action):
         return f"delegation:{action}"
     raise DelegationMissingError(
         f"{person.email} does not hold the {action!r} delegation for {cabinet.slug}",

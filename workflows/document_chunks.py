@@ -28,6 +28,11 @@ async def _insert(sha256: str, seq: int, data: bytes) -> None:
 
 async def store_bytes(sha256: str, data: bytes) -> None:
     """Stores `data` (whose SHA-256 the caller computed) unless it is stored already."""
+    if len(data) <= CHUNK_BYTES:
+        # One chunk (most documents): its insert, a no-op when stored already, is atomic by
+        # itself, without a look-up first nor a transaction around it.
+        await _insert(sha256, 0, bytes(data))
+        return
     if await stored(sha256):
         return
     view = memoryview(data)

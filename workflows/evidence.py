@@ -67,28 +67,53 @@ async def record(kind: str, actor: Actor, *, data: dict | None = None,
     payload = json.loads(canonical(payload))
     at = clock.now()
 
-    def link(prev: tuple[int, str]) -> str:
-        return event_hash(seq=prev[0] + 1, at=at, kind=kind, channel=actor.channel,
-                          cabinet_id=cabinet_id, person_id=person_id,
-                          collection_id=collection_id, data=payload, prev_hash=prev[1])
+    def next_after(prev: tuple[int, str]) -> dict:
+        row = dict(seq=prev[0] + 1, at=at, kind=kind, channel=actor.channel,
+                   cabinet_id=cabinet_id, person_id=person_id, collection_id=collection_id,
+                   data=payload, prev_hash=prev[1])
+        return {**row, "hash": event_hash(**row)}
 
     async with atomic():
         # Move the head from the one this process last wrote, in one statement whose
         # condition checks that guess. When another process (or a rolled-back
         # transaction) moved it since, nothing matches: lock and read the real head.
-        prev = _last_head
-        digest = link(prev)
-        if not await _advance(prev, digest):
+        event = await _append(next_after(_last_head))
+        if event is None:
             head = await EvidenceHead.select_for_update().get(id=HEAD_ID)
-            prev = (head.seq, head.hash)
-            digest = link(prev)
-            if not await _advance(prev, digest):  # Cannot happen under the row lock: a guard.
+            event = await _append(next_after((head.seq, head.hash)))
+            if event is None:  # Cannot happen under the row lock: a guard.
                 raise RuntimeError("evidence head moved during append")
-        event = await EvidenceEvent.create(
-            seq=prev[0] + 1, at=at, kind=kind, channel=actor.channel, cabinet_id=cabinet_id,
-            person_id=person_id, collection_id=collection_id, data=payload,
-            prev_hash=prev[1], hash=digest)
-    _remember(prev[0] + 1, digest)
+    _remember(event.seq, event.hash)
+    return event
+
+
+# PostgreSQL moves the head and inserts the event in one statement (a data-modifying WITH,
+# the insert made only when the head matched); SQLite has none, and runs the two.
+_APPEND_PG = (
+    'WITH head AS (UPDATE "evidence_head" SET "seq"=$1::bigint,"hash"=$2::text '
+    'WHERE "id"=$3::integer AND "seq"=$1::bigint-1 AND "hash"=$4::text RETURNING "seq") '
+    'INSERT INTO "evidence_event" ("seq","at","kind","channel","cabinet_id","person_id",'
+    '"collection_id","data","prev_hash","hash") SELECT "seq",$5::timestamptz,$6::text,$7::text,'
+    '$8::integer,$9::integer,$10::integer,$11::jsonb,$4::text,$2::text FROM head RETURNING "id"')
+
+
+async def _append(row: dict) -> EvidenceEvent | None:
+    """Moves the head to `row` and inserts it, when the head is still at the event `row`
+    follows; None (nothing written) when it moved."""
+    db = EvidenceEvent._meta.db  # The caller's transaction.
+    if db.capabilities.dialect != "postgres":
+        if not await _advance((row["seq"] - 1, row["prev_hash"]), row["hash"]):
+            return None
+        return await EvidenceEvent.create(**row)
+    data = EvidenceEvent._meta.fields_map["data"].to_db_value(row["data"], None)
+    found = await db.execute_query_dict(_APPEND_PG, [
+        row["seq"], row["hash"], HEAD_ID, row["prev_hash"], row["at"], row["kind"],
+        row["channel"], row["cabinet_id"], row["person_id"], row["collection_id"], data])
+    if not found:
+        return None
+    event = EvidenceEvent(**row)
+    event.id = found[0]["id"]
+    event._saved_in_db = True
     return event
 
 

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 
-from workflows import links
+from workflows import links, lookups
 from workflows.models import Person
 from workflows.ports import CoreSettings
 
@@ -50,7 +50,7 @@ async def find_person(settings: CoreSettings, secret: str | None) -> Person | No
     person_id = int(derived[1])
     if person_id > MAX_ID:
         return None
-    person = await Person.get_or_none(id=person_id)
+    person = await lookups.person(person_id)  # Cached: every RCPT TO asks.
     if person is None:
         return None
     expected = _mac(settings, person.id, person.mail_secret_generation)

@@ -10,6 +10,7 @@ recorded on its channel ("mail"), and goes there.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from collections.abc import Iterable
 
@@ -18,7 +19,7 @@ from tortoise.expressions import F
 
 from workflows import clock, holders
 from workflows.models import Membership, Notification, Person, Signer
-from workflows.transactions import in_transaction
+from workflows.transactions import in_transaction, in_transaction_now
 
 # Retry delays after each failed attempt; after the last one the notification is failed for good.
 BACKOFF = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),
@@ -47,13 +48,13 @@ async def enqueue(*, channel: str, template: str, recipient: str, language: str 
     `signer_id` names the collection signer the message is about (their invitation, reminder
     or code), so that a bounce can mark them (workflows.deliveries).
     """
-    if dedup_key:
-        existing = await Notification.get_or_none(dedup_key=dedup_key)
-        if existing is not None:
-            return existing
     now = clock.now()
+    # Inserted first, the key read only when it was taken: a dedup key seldom repeats (a
+    # retry), and the look-up before every insert cost a statement per message. Inside a
+    # caller's transaction a savepoint keeps a duplicate from aborting it (PostgreSQL);
+    # alone, one INSERT needs no transaction.
     try:
-        async with in_transaction():
+        async with in_transaction() if in_transaction_now() else contextlib.nullcontext():
             return await Notification.create(
                 channel=channel, template=template, recipient=recipient, language=language,
                 context=context or {}, attachments=list(attachments), thread=thread or {},

@@ -15,6 +15,7 @@ from workflows import (
     clock,
     delegations,
     evidence,
+    lookups,
     observations,
     people,
     terms,
@@ -60,7 +61,7 @@ async def _cabinet_for(actor: Actor, cabinet: str | None
         if not cabinet:
             raise CabinetNotFoundError("name the cabinet whose seal to apply")
         return None, await people.get_cabinet(cabinet), None
-    membership = await people.acting_membership(actor.person_id, cabinet)
+    membership = await lookups.acting_membership(actor.person_id, cabinet)
     return membership.person, membership.cabinet, membership
 
 
@@ -84,9 +85,10 @@ async def seal_document(svc: Services, actor: Actor, *, cabinet: str | None, fil
     if person is not None:
         await delegations.basis(person, cab, membership, "seal")
     cost = await billing.price(cab, "seal")
-    # Refuse before any signing work when the credit is already short. `cab` was read just
-    # now; the debit at commit is the check that counts.
-    if cost and (available := cab.credit_balance) < cost:
+    # Refuse before any signing work when the credit is already short. `cab` may come from a
+    # cache: its balance only says when to read the real one; the debit at commit is the
+    # check that counts.
+    if cost and cab.credit_balance < cost and (available := await billing.balance(cab)) < cost:
         observations.emit("credit_refused")
         raise CreditInsufficientError(f"not enough credit: {cost} needed, {available} available",
                                       needed=cost, available=available)

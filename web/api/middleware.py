@@ -9,9 +9,8 @@ from web.api.context import API_KEY, BASE
 from web.api.ratelimit import ApiBuckets, TokenBuckets
 from web.errors import ApiRateLimitedError
 from web.problems import TITLES, from_error, problem
-from workflows import apikeys
+from workflows import apikeys, lookups
 from workflows.errors import NotAMemberError, ParapheError
-from workflows.models import Membership
 
 PUBLIC_PATHS = (f"{BASE}/openapi.json",)
 BUCKETS = web.AppKey("api_buckets", ApiBuckets)
@@ -49,7 +48,7 @@ async def authenticate(request: web.Request, handler):
         exc = ApiRateLimitedError("too many requests with this API key; retry later",
                                   retry_after=TokenBuckets.retry_after(wait))
         return from_error(exc, headers={"Retry-After": TokenBuckets.retry_after(wait)})
-    if not await Membership.exists(person_id=key.person_id, cabinet_id=key.cabinet_id):
+    if await lookups.membership(key.person_id, key.cabinet_id) is None:
         raise NotAMemberError(f"{key.person.email} is no longer a member of {key.cabinet.slug}")
     request[API_KEY] = key
     return await handler(request)

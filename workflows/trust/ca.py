@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from workflows import clock
+from workflows import caches, clock
 from workflows.errors import (
     CabinetSirenMissingError,
     CertificateMissingError,
@@ -46,6 +46,12 @@ __all__ = ["TrustService", "SigningKeyRef", "ValidationBundle"]
 KEY_KIND = "ec-p256"
 # A cabinet's seal certificate is renewed this long before it expires.
 RENEW_BEFORE = timedelta(days=30)
+
+
+# The current seal certificate per (cabinet id, subject) and the revocation state per set of
+# CAs: read on every seal, changed only by a certificate row's INSERT or UPDATE.
+_SEAL_CERTIFICATES = caches.Cache("seal_certificate", "certificates")
+_REVOCATIONS = caches.Cache("revocations", "certificates", size=256)
 
 
 @dataclass
@@ -318,15 +324,20 @@ class TrustService:
         subject = profiles.seal_subject(name, siren)
         cabinet_id = cabinet.id if cabinet is not None else None
 
+        subject_text = subject.rfc4514_string()[:512]
+
         def current():
             return Certificate.filter(
-                kind="seal", cabinet_id=cabinet_id, revoked_at=None,
-                subject=subject.rfc4514_string()[:512],
+                kind="seal", cabinet_id=cabinet_id, revoked_at=None, subject=subject_text,
                 not_after__gt=clock.now() + RENEW_BEFORE).order_by("-not_after").first()
 
-        # Every seal comes here: the usual case (a valid certificate) takes no lock, so
-        # concurrent seals of one cabinet do not queue behind each other's lookup.
-        if (found := await current()) is not None:
+        # Every seal comes here: the usual case (a valid certificate, cached until a
+        # certificate row changes) takes no query and no lock.
+        key = (cabinet_id, subject_text)
+        found = _SEAL_CERTIFICATES.get(key)
+        if found is not caches.MISS and found.not_after > clock.now() + RENEW_BEFORE:
+            return found
+        if (found := await _SEAL_CERTIFICATES.load(key, current)) is not None:
             return found
         async with self._issue_locks.setdefault(("seal", cabinet_id), asyncio.Lock()):
             if (found := await current()) is not None:  # Issued while this one waited.
@@ -450,14 +461,23 @@ class TrustService:
 
     @staticmethod
     async def _revocations(cas: list[Authority]) -> dict[int, dict[str, tuple]]:
-        """For each CA (by row id), what it revoked: serial -> (revoked_at, reason)."""
-        found: dict[int, dict[str, tuple]] = {ca.row.id: {} for ca in cas}
-        rows = await Certificate.filter(
-            issuer_id__in=list(found), revoked_at__isnull=False).values_list(
-            "issuer_id", "serial", "revoked_at", "revocation_reason")
-        for issuer_id, serial, at, reason in rows:
-            found[issuer_id][serial] = (at, reason)
-        return found
+        """For each CA (by row id), what it revoked: serial -> (revoked_at, reason).
+
+        Cached until a certificate row changes (a revocation is an UPDATE of one), so a
+        revocation made here shows in the next bundle, one made elsewhere within
+        caches.TTL; callers do not modify the result."""
+        ids = tuple(sorted({ca.row.id for ca in cas}))
+
+        async def read() -> dict[int, dict[str, tuple]]:
+            found: dict[int, dict[str, tuple]] = {ca_id: {} for ca_id in ids}
+            rows = await Certificate.filter(
+                issuer_id__in=list(ids), revoked_at__isnull=False).values_list(
+                "issuer_id", "serial", "revoked_at", "revocation_reason")
+            for issuer_id, serial, at, reason in rows:
+                found[issuer_id][serial] = (at, reason)
+            return found
+
+        return await _REVOCATIONS.load(ids, read)
 
     async def _crl_of(self, ca: Authority, revocations: dict[str, tuple]) -> bytes:
         name = ca.spec.name
