@@ -84,19 +84,30 @@ class SigningEngine:
         self.settings = settings
         configured = workers if workers is not None else getattr(settings, "signing_workers", 0)
         self.workers = int(configured or 0) or default_workers()
-        self._pool: ProcessPoolExecutor | None = None
+        # One single-process pool per worker rather than one pool of them all: the
+        # signatures of one document go to the worker that made the previous one, which
+        # still holds the digest state of the version it wrote (_prefix_state) and need
+        # not hash the whole file again. Other jobs go to the least busy worker.
+        self._pools: list[ProcessPoolExecutor | None] = [None] * self.workers
+        self._busy = [0] * self.workers
         self._spool: Path | None = None
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def _slot(self, affinity: str | None) -> int:
+        if affinity is not None:
+            return int(hashlib.sha256(affinity.encode()).hexdigest()[:8], 16) % self.workers
+        return min(range(self.workers), key=self._busy.__getitem__)
+
+    def _executor(self, slot: int) -> ProcessPoolExecutor:
+        pool = self._pools[slot]
+        if pool is None:
             # forkserver: workers do not inherit the service's sockets, database
             # connections or threads, and start from a process that has imported pyHanko.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["workflows.pdf.engine"])
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context,
+            pool = self._pools[slot] = ProcessPoolExecutor(
+                max_workers=1, mp_context=context,
                 initializer=_init_worker, initargs=(self.settings,))
-        return self._pool
+        return pool
 
     def _spool_dir(self) -> Path:
         if self._spool is None:
@@ -107,14 +118,18 @@ class SigningEngine:
             self._spool = Path(tempfile.mkdtemp(prefix="signing-", dir=base))
         return self._spool
 
-    async def _run(self, fn, *args):
+    async def _run(self, fn, *args, affinity: str | None = None, slot: int | None = None):
         loop = asyncio.get_running_loop()
+        slot = self._slot(affinity) if slot is None else slot
+        self._busy[slot] += 1
         try:
-            return await loop.run_in_executor(self._executor(), fn, *args)
+            return await loop.run_in_executor(self._executor(slot), fn, *args)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool for the next call.
-            self._pool = None
+            self._pools[slot] = None
             raise TrustServiceError("the signing worker stopped; try again") from None
+        finally:
+            self._busy[slot] -= 1
 
     async def _run_on_file(self, data: bytes, fn, *args) -> bytes:
         """Runs `fn(path, *args)` in a worker on a spool file holding `data`; returns what
@@ -134,7 +149,7 @@ class SigningEngine:
 
     async def warm_up(self) -> None:
         """Starts every worker now, so the first seals do not pay for process start."""
-        await asyncio.gather(*(self._run(_ping) for _ in range(self.workers)))
+        await asyncio.gather(*(self._run(_ping, slot=slot) for slot in range(self.workers)))
 
     async def sign(self, data: bytes, key, *, reason: str | None, location: str | None = None,
                    name: str | None = None, stamp: StampSpec | None = None, bundle,
@@ -160,20 +175,26 @@ class SigningEngine:
 
     async def sign_file(self, source: Path, key, *, reason: str | None,
                         name: str | None = None, stamp: StampSpec | None = None, bundle,
-                        field_name: str | None = None, level: str = "B-LT"
+                        field_name: str | None = None, level: str = "B-LT",
+                        source_sha256: str | None = None, lineage: str | None = None
                         ) -> tuple[Path, str]:
         """Like `sign`, for a stored file that stays untouched: the worker copies it (in the
         kernel), signs the copy and hashes it, so a large document never crosses the
         service's process. Returns the signed copy, in the spool folder (the caller moves
         it away or unlinks it), and its SHA-256. Raises what `sign` raises, and
-        DocumentNotFoundError when `source` is missing."""
+        DocumentNotFoundError when `source` is missing.
+
+        `source_sha256` (the stored version's digest) lets the worker that wrote that
+        version hash only the bytes this signature appends; `lineage` (e.g. a collection
+        document) sends every signature of one document to the same worker, so it does."""
         job = _SignJob(key=key, material=_material(bundle), reason=reason, location=None,
                        name=name, stamp=stamp, field_name=field_name, strict=True, intake=None,
                        level=level, clock_offset=clock.offset())
         fd, target = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
         os.close(fd)
         try:
-            sha256 = await self._run(_sign_copy_in_worker, str(source), target, job)
+            sha256 = await self._run(_sign_copy_in_worker, str(source), target, job,
+                                     source_sha256, affinity=lineage)
         except FileNotFoundError:
             os.unlink(target)
             raise DocumentNotFoundError(f"{source.name} is not in the store") from None
@@ -215,9 +236,10 @@ class SigningEngine:
 
     def close(self) -> None:
         """Stops the workers (waits for the jobs under way) and removes the spool folder."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for slot, pool in enumerate(self._pools):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._pools[slot] = None
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
@@ -244,6 +266,7 @@ def _init_worker(settings: CoreSettings) -> None:
     _state["settings"] = settings
     _state["loop"] = asyncio.new_event_loop()
     _state["materials"] = OrderedDict()
+    _state["prefixes"] = OrderedDict()
 
 
 # Up to this size a document crosses the process boundary inside the job (pickled), which
@@ -424,11 +447,54 @@ def _sign_in_worker(path: str, job: _SignJob) -> None:
     _settle()
 
 
-def _sign_copy_in_worker(source: str, target: str, job: _SignJob) -> str:
+# Digest states of the versions this worker wrote, by their SHA-256: (size, hash state).
+PREFIX_ENTRIES = 64
+
+
+def _prefix_state(sha256: str | None, size: int):
+    """A copy of the SHA-256 state after the `size` bytes of the version `sha256`, when this
+    worker wrote that version (its file in the store is named by that digest)."""
+    found = _state["prefixes"].get(sha256) if sha256 else None
+    if found is None or found[0] != size:
+        return None
+    _state["prefixes"].move_to_end(sha256)
+    return found[1].copy()
+
+
+def _remember_prefix(sha256: str, size: int, state) -> None:
+    prefixes: OrderedDict = _state["prefixes"]
+    prefixes[sha256] = (size, state.copy())
+    while len(prefixes) > PREFIX_ENTRIES:
+        prefixes.popitem(last=False)
+
+
+def _hash_from(fh, state, start: int):
+    """`state` fed with the file's bytes from `start` to its end."""
+    fh.seek(start)
+    while chunk := fh.read(pades.CHUNK):
+        state.update(chunk)
+    return state
+
+
+def _sign_copy_in_worker(source: str, target: str, job: _SignJob,
+                         source_sha256: str | None = None) -> str:
+    """Copies the stored version `source` to `target`, signs the copy (appending to it) and
+    returns its SHA-256. The copy's hash starts from the state this worker kept for the
+    version it wrote last, so a signature hashes only what it appends; on a miss the
+    version is hashed once, and checked against `source_sha256`."""
     shutil.copyfile(source, target)
+    size = os.stat(target).st_size
+    state = _prefix_state(source_sha256, size)
+    if state is None:
+        with open(target, "rb") as fh:
+            state = _hash_from(fh, hashlib.sha256(), 0)
+        if source_sha256 is not None and state.hexdigest() != source_sha256:
+            raise DocumentBrokenError("the stored document does not match its digest")
     _sign_in_worker(target, job)
     with open(target, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        sha256 = _hash_from(fh, state, size).hexdigest()
+    _remember_prefix(sha256, os.stat(target).st_size, state)
+    return sha256
 
 
 # Room for a document timestamp: the token with the TSA's chain.
