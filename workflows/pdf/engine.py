@@ -412,7 +412,34 @@ def _check_signable_in_worker(path: str, filename: str, max_bytes: int):
     return _intake(path, filename, max_bytes, check_signable)
 
 
-def _sign_in_worker(path: str, job: _SignJob) -> None:
+class _Lineage:
+    """A file being appended to: the SHA-256 state after its first `size` bytes, and the
+    digests of prefixes of it known to this worker (what compat.pyhanko's reader may
+    splice kept sections for: known_prefixes)."""
+
+    def __init__(self, size: int, state, known) -> None:
+        self.size, self.state, self.known = size, state, list(known)
+
+    def copy(self) -> _Lineage:
+        return _Lineage(self.size, self.state.copy(), self.known)
+
+    def advance(self, fh) -> None:
+        """Hashes what was appended to `fh` since, and knows the digest of the whole."""
+        _hash_from(fh, self.state, self.size)
+        self.size = fh.tell()
+        self.known = [*self.known, (self.size, self.state.hexdigest())][-KNOWN_PREFIXES:]
+
+    def reading(self, fh):
+        return compat_pyhanko.known_prefixes(fh, self.known)
+
+
+# The prefixes of a lineage worth knowing: the last few revisions.
+KNOWN_PREFIXES = 4
+
+
+def _sign_in_worker(path: str, job: _SignJob, lineage: _Lineage | None = None):
+    """Signs the file at `path` in place; with `lineage` (what the worker knows of the file
+    it starts from), returns the lineage of the signed file."""
     if job.clock_offset is not None:
         clock.set_offset(job.clock_offset)
     strict, pages = job.strict, None
@@ -425,45 +452,55 @@ def _sign_in_worker(path: str, job: _SignJob) -> None:
     reserved = _reserve_for(job.key)
 
     async def attempt(fh, factor: int):
+        # A retry starts again from the file as it was: from the lineage as it was too.
+        known = lineage.copy() if lineage is not None else None
         fh.seek(0)
         timestamper = _timestamper()
-        contents = await pades.sign_pdf(
-            fh, signer=signer, timestamper=timestamper, bytes_reserved=reserved * factor,
-            reason=job.reason, location=job.location, name=job.name, stamp=job.stamp,
-            field_name=job.field_name, page_count=pages, strict=strict)
+        with known.reading(fh) if known else contextlib.nullcontext():
+            contents = await pades.sign_pdf(
+                fh, signer=signer, timestamper=timestamper, bytes_reserved=reserved * factor,
+                reason=job.reason, location=job.location, name=job.name, stamp=job.stamp,
+                field_name=job.field_name, page_count=pages, strict=strict)
+        if known:
+            known.advance(fh)
         # Answered now, after the signature's timestamp, for the DSS update that follows.
         fresh = answer_orders(settings, material.orders)
         fh.seek(0)
-        if job.level == "B-LTA":
-            await pades.timestamp_pdf(fh, timestamper=timestamper, material=material,
-                                      extra_ocsps=fresh, sig_contents=contents,
-                                      bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
-                                      strict=strict)
-        else:
-            pades.add_validation_data(fh, material=material, extra_ocsps=fresh,
-                                      sig_contents=contents, strict=strict)
+        with known.reading(fh) if known else contextlib.nullcontext():
+            if job.level == "B-LTA":
+                await pades.timestamp_pdf(fh, timestamper=timestamper, material=material,
+                                          extra_ocsps=fresh, sig_contents=contents,
+                                          bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
+                                          strict=strict)
+            else:
+                pades.add_validation_data(fh, material=material, extra_ocsps=fresh,
+                                          sig_contents=contents, strict=strict)
+        if known:
+            known.advance(fh)
+        return known
 
-    _in_place(path, attempt)
+    signed = _in_place(path, attempt)
     _settle()
+    return signed
 
 
-# Digest states of the versions this worker wrote, by their SHA-256: (size, hash state).
+# Lineages of the versions this worker wrote, by their SHA-256.
 PREFIX_ENTRIES = 64
 
 
-def _prefix_state(sha256: str | None, size: int):
-    """A copy of the SHA-256 state after the `size` bytes of the version `sha256`, when this
-    worker wrote that version (its file in the store is named by that digest)."""
+def _kept_lineage(sha256: str | None, size: int) -> _Lineage | None:
+    """What this worker knows of the version `sha256` of `size` bytes when it wrote that
+    version (the store names its file by that digest, and never changes it)."""
     found = _state["prefixes"].get(sha256) if sha256 else None
-    if found is None or found[0] != size:
+    if found is None or found.size != size:
         return None
     _state["prefixes"].move_to_end(sha256)
-    return found[1].copy()
+    return found.copy()
 
 
-def _remember_prefix(sha256: str, size: int, state) -> None:
+def _keep_lineage(sha256: str, lineage: _Lineage) -> None:
     prefixes: OrderedDict = _state["prefixes"]
-    prefixes[sha256] = (size, state.copy())
+    prefixes[sha256] = lineage.copy()
     while len(prefixes) > PREFIX_ENTRIES:
         prefixes.popitem(last=False)
 
@@ -473,7 +510,17 @@ def _hash_from(fh, state, start: int):
     fh.seek(start)
     while chunk := fh.read(pades.CHUNK):
         state.update(chunk)
+        _hashed[0] += len(chunk)
     return state
+
+
+# Bytes this worker hashed itself for stored versions (pyHanko's signature digest apart).
+_hashed = [0]
+
+
+def hashed_bytes() -> int:
+    """In a worker: how many bytes `_hash_from` read so far (what the tests count)."""
+    return _hashed[0]
 
 
 def _sign_copy_in_worker(source: str, target: str, job: _SignJob,
@@ -484,16 +531,16 @@ def _sign_copy_in_worker(source: str, target: str, job: _SignJob,
     version is hashed once, and checked against `source_sha256`."""
     shutil.copyfile(source, target)
     size = os.stat(target).st_size
-    state = _prefix_state(source_sha256, size)
-    if state is None:
+    lineage = _kept_lineage(source_sha256, size)
+    if lineage is None:
         with open(target, "rb") as fh:
             state = _hash_from(fh, hashlib.sha256(), 0)
         if source_sha256 is not None and state.hexdigest() != source_sha256:
             raise DocumentBrokenError("the stored document does not match its digest")
-    _sign_in_worker(target, job)
-    with open(target, "rb") as fh:
-        sha256 = _hash_from(fh, state, size).hexdigest()
-    _remember_prefix(sha256, os.stat(target).st_size, state)
+        lineage = _Lineage(size, state, [(size, state.hexdigest())])
+    signed = _sign_in_worker(target, job, lineage)
+    sha256 = signed.known[-1][1]
+    _keep_lineage(sha256, signed)
     return sha256
 
 
