@@ -41,8 +41,10 @@ are always parsed afresh. The service's own process keeps pyHanko's reader as it
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
+import hashlib
 import os
 from collections import OrderedDict
 from itertools import chain, islice
@@ -72,11 +74,13 @@ _chains: OrderedDict = OrderedDict()
 # The stream being signed, with the digests of prefixes of it the signing worker knows
 # (size -> SHA-256): set by `known_prefixes` for one job.
 _known: tuple = (None, {})
+# The stream being signed with (size, SHA-256 state after its first `size` bytes).
+_digest_state: tuple = (None, None)
 # The last builder that ran, handed to the xref cache and the reader built from it.
 _built = None
 # Sections read (parsed, or found in the cache by their bytes) and chains spliced in this
 # process: what tells that a signature read only the revisions it adds.
-counts = {"sections_read": 0, "chains_spliced": 0}
+counts = {"sections_read": 0, "chains_spliced": 0, "field_names_kept": 0, "digest_bytes": 0}
 # The replacements that ran in this process (each notes itself once per file opened, not
 # per object): what `report()` tells the canaries.
 used: set[str] = set()
@@ -150,21 +154,26 @@ class _Chain:
     freeing: tuple  # the sections that free objects
     max_size: int  # the largest /Size declared
     has_xref_stream: bool
+    # The sizes and digests of the prefixes of the file kept so far, this one last.
+    lineage: tuple = ((), ())
 
 
 @contextlib.contextmanager
-def known_prefixes(stream, known):
+def known_prefixes(stream, known, digest_state=None):
     """While signing `stream`, whose first `size` bytes have the SHA-256 `digest` for each
     (size, digest) of `known`: a reader of it splices in the sections kept for such a
     prefix (read by this process from a file of that digest) instead of parsing them, and
-    keeps the sections of the file it read when its whole size is in `known`. The caller
-    vouches for the digests (it hashed the bytes, or they are the stored version's)."""
-    global _known
-    _known = (stream, dict(known))
+    keeps the sections of the file it read when its whole size is in `known`. With
+    `digest_state` (size, hashlib SHA-256 state after the stream's first `size` bytes), a
+    signature's document digest starts from that state rather than from the first byte.
+    The caller vouches for the digests (it hashed the bytes, or they are the stored
+    version's)."""
+    global _known, _digest_state
+    _known, _digest_state = (stream, dict(known)), (stream, digest_state)
     try:
         yield
     finally:
-        _known = (None, {})
+        _known, _digest_state = (None, {}), (None, None)
 
 
 def _attested_chain(stream, startxref: int, strict: bool) -> _Chain | None:
@@ -200,12 +209,17 @@ def _keep_chain(reader_) -> None:
     at = stream.tell()
     size = stream.seek(0, os.SEEK_END)
     stream.seek(at)
-    digest = known.get(size)
-    if digest is None or digest in _chains:
-        return
     prior = built.spliced
-    kept = len(prior.sections) if prior else 0
-    new = [_unbound(s) for s in built.chrono[kept:]]
+    digest = known.get(size)
+    kept = _chains.get(digest) if digest is not None else None
+    if kept is not None or digest is None:
+        # What this reader may trust of its bytes: the prefixes it continues.
+        source = kept or prior
+        if source is not None:
+            reader_.kept_lineage = source.lineage
+        return
+    count = len(prior.sections) if prior else 0
+    new = [_unbound(s) for s in built.chrono[count:]]
     if len(new) != len(built.templates):
         return
     templates = tuple(built.templates) + (prior.templates if prior else ())
@@ -220,7 +234,10 @@ def _keep_chain(reader_) -> None:
         stream_refs=frozenset(reader_.xrefs.xref_stream_refs),
         freeing=(prior.freeing if prior else ()) + tuple(s for s in new if s.xref_data.freed),
         max_size=max([prior.max_size if prior else 0, *(s.meta_info.size for s in new)]),
-        has_xref_stream=built.has_xref_stream)
+        has_xref_stream=built.has_xref_stream,
+        lineage=((*prior.lineage[0], size), (*prior.lineage[1], digest)) if prior
+        else ((size,), (digest,)))
+    reader_.kept_lineage = _chains[digest].lineage
     while len(_chains) > CHAIN_ENTRIES:
         _chains.popitem(last=False)
 
@@ -491,15 +508,57 @@ class IndexedXRefCache(xref.XRefCache):
         return None
 
 
+# Field names, by the prefix of a lineage that holds the field's bytes (its digest), the
+# field's offset and its reference: `_field_name`.
+FIELD_NAMES = 200_000
+_field_names: OrderedDict = OrderedDict()
+_UNNAMED = object()
+
+
+def _read_name(field_ref):
+    field = field_ref.get_object()
+    if not isinstance(field, generic.DictionaryObject) or "/T" not in field:
+        return _UNNAMED, False
+    return str(field["/T"]), not isinstance(field.raw_get("/T"), generic.IndirectObject)
+
+
+def _field_name(field_ref):
+    """The /T of a field (or _UNNAMED), read once per lineage: a field whose bytes lie in a
+    prefix the signing worker vouched for (`known_prefixes`) has the same name in every
+    later revision of that file that did not move it, so it is not parsed again."""
+    ref = field_ref.reference
+    handler = ref.pdf
+    lineage = getattr(handler, "kept_lineage", None)
+    if lineage is None:
+        return _read_name(field_ref)[0]
+    xrefs = handler.xrefs
+    marker = xrefs.get_historical_ref(ref, xrefs.total_revisions - 1)
+    sizes, digests = lineage
+    at = bisect.bisect_right(sizes, marker) if isinstance(marker, int) else len(sizes)
+    if at == len(sizes):
+        return _read_name(field_ref)[0]
+    # The smallest prefix holding the field: the same for every file of the lineage.
+    key = (digests[at], marker, ref.idnum, ref.generation)
+    name = _field_names.get(key)
+    if name is None:
+        name, plain = _read_name(field_ref)
+        if plain:
+            _field_names[key] = name
+            while len(_field_names) > FIELD_NAMES:
+                _field_names.popitem(last=False)
+    else:
+        counts["field_names_kept"] += 1
+    return name
+
+
 def _may_lead_to(field_ref, parent_name: str, with_name: str, refs_seen) -> bool:
     """False only for a field pyHanko would pass over: a named field that is neither the
     one asked for nor one of its ancestors."""
     if not isinstance(field_ref, generic.IndirectObject) or field_ref.reference in refs_seen:
         return True
-    field = field_ref.get_object()
-    if not isinstance(field, generic.DictionaryObject) or "/T" not in field:
+    name = _field_name(field_ref)
+    if name is _UNNAMED:
         return True
-    name = field["/T"]
     full = f"{parent_name}.{name}" if parent_name else name
     return with_name.startswith(full)
 
@@ -515,6 +574,49 @@ def enumerate_fields_in(field_list, filled_status=None, with_name=None, parent_n
     return form_tools.enumerate_fields_in(
         field_list, filled_status, with_name, parent_name, parents, refs_seen=refs_seen,
         target_field_type=target_field_type)
+
+
+_fill = pdf_byterange.PdfByteRangeDigest.fill
+
+
+def fill(self, writer, md_algorithm, in_place=False, output=None,
+         chunk_size=misc.DEFAULT_CHUNK_SIZE):
+    """pyHanko's `PdfByteRangeDigest.fill`, whose document digest starts from the state
+    `known_prefixes` gave for the stream's first bytes when they precede the signature's
+    /Contents: a signature hashes the revision it adds, not the whole file again."""
+    stream, state = _digest_state
+    if not (in_place and state is not None and md_algorithm == "sha256"
+            and isinstance(writer, incremental_writer.IncrementalPdfFileWriter)
+            and writer.prev.stream is stream):
+        return (yield from _fill(self, writer, md_algorithm, in_place, output, chunk_size))
+    used.add("fill")
+    writer.digest_aware_write = True
+    output = writer.prev.stream
+    writer.write_in_place()
+    eof = output.tell()
+    sig_start, sig_end = self.contents.offsets
+    self.byte_range.fill_offsets(output, sig_start, sig_end, eof)
+    size, md = state[0], state[1].copy()
+    if sig_start < size:  # Not an appended revision: hash it all as pyHanko does.
+        size, md = 0, hashlib.sha256()
+    _digest_range(output, md, size, sig_start, chunk_size)
+    _digest_range(output, md, sig_end, eof, chunk_size)
+    prepared = pdf_byterange.PreparedByteRangeDigest(
+        document_digest=md.digest(), reserved_region_start=sig_start,
+        reserved_region_end=sig_end)
+    cms_data = yield prepared, output
+    yield prepared.fill_with_cms(output, cms_data)
+
+
+def _digest_range(stream, md, start: int, end: int, chunk_size: int) -> None:
+    stream.seek(start)
+    while start < end:
+        chunk = stream.read(min(chunk_size, end - start))
+        if not chunk:
+            raise misc.PdfReadError("the file ended before its byte range")
+        md.update(chunk)
+        start += len(chunk)
+        counts["digest_bytes"] += len(chunk)
 
 
 _check_consistency = xref._check_xref_consistency
@@ -595,6 +697,7 @@ PATCHES = (
     (reader, "XRefCache", IndexedXRefCache),
     (incremental_writer, "PdfFileReader", CachingReader),
     (fields, "enumerate_fields_in", enumerate_fields_in),
+    (pdf_byterange.PdfByteRangeDigest, "fill", fill),
 )
 
 
@@ -683,6 +786,13 @@ def _check() -> None:
     c.uses(fields.prepare_sig_field, "enumerate_fields_in")
     c.uses(c.name(xref.XRefBuilder, "read_xrefs", ("self",)), "_check_xref_consistency")
     c.params(_check_consistency, ("all_sections",))
+    c.name(pdf_byterange.PdfByteRangeDigest, "fill",
+           ("self", "writer", "md_algorithm", "in_place", "output", "chunk_size"))
+    c.uses(pdf_byterange.PdfByteRangeDigest.fill, "digest_aware_write", "write_in_place",
+           "contents", "offsets", "byte_range", "fill_offsets", "fill_with_cms")
+    c.fields(pdf_byterange.PreparedByteRangeDigest, "document_digest",
+             "reserved_region_start", "reserved_region_end")
+    c.attribute(incremental_writer.IncrementalPdfFileWriter, "write_in_place")
     c.name(xref, "_check_freed_refs", ("ix", "section", "all_sections"))
     c.name(xref.XRefSectionData, "higher_generation_refs", ("self",))
     c.name(xref.TrailerDictionary, "flatten", ("self", "revision"))

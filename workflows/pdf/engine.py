@@ -430,7 +430,7 @@ class _Lineage:
         self.known = [*self.known, (self.size, self.state.hexdigest())][-KNOWN_PREFIXES:]
 
     def reading(self, fh):
-        return compat_pyhanko.known_prefixes(fh, self.known)
+        return compat_pyhanko.known_prefixes(fh, self.known, (self.size, self.state))
 
 
 # The prefixes of a lineage worth knowing: the last few revisions.

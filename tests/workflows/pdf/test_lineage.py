@@ -67,8 +67,15 @@ async def test_a_signature_reads_and_hashes_only_what_it_adds(trust, two_workers
     # written since the file it continues, whatever the number of earlier revisions (14).
     assert after["chains_spliced"] - before["chains_spliced"] == 2
     assert after["sections_read"] - before["sections_read"] == 2
-    # The worker hashed the bytes the signature appended, not the whole file again.
-    assert hashed_after - hashed_before == current.stat().st_size - size_before
+    # Of the six earlier signature fields only the last one (added by the previous
+    # signature, never read since) was read to learn its name: each is read once.
+    assert after["field_names_kept"] - before["field_names_kept"] == 5
+    # The worker hashed the bytes the signature appended, not the whole file again, and so
+    # did the signature's own digest (what it covers of the new revision).
+    appended = current.stat().st_size - size_before
+    assert hashed_after - hashed_before == appended
+    assert 0 < after["digest_bytes"] - before["digest_bytes"] < appended
+    assert "fill" in after["used"]
 
 
 async def test_a_version_the_worker_did_not_write_is_hashed_once(
