@@ -151,6 +151,7 @@ class _Chain:
     keys: frozenset
     index: dict  # IndexedXRefCache's, shared (never changed in place)
     stream_refs: frozenset
+    stream_ids: frozenset  # the same as (number, generation) pairs
     freeing: tuple  # the sections that free objects
     max_size: int  # the largest /Size declared
     has_xref_stream: bool
@@ -232,6 +233,7 @@ def _keep_chain(reader_) -> None:
         flat=flat, keys=frozenset(flat.keys()) | (prior.keys if prior else frozenset()),
         index=reader_.xrefs._by_id,
         stream_refs=frozenset(reader_.xrefs.xref_stream_refs),
+        stream_ids=frozenset((r.idnum, r.generation) for r in reader_.xrefs.xref_stream_refs),
         freeing=(prior.freeing if prior else ()) + tuple(s for s in new if s.xref_data.freed),
         max_size=max([prior.max_size if prior else 0, *(s.meta_info.size for s in new)]),
         has_xref_stream=built.has_xref_stream,
@@ -647,15 +649,16 @@ def _check_appended(sections, kept: _Chain) -> bool:
             s.meta_info.xref_section_type not in _PLAIN or s.xref_data.hybrid is not None
             or next(s.xref_data.higher_generation_refs(), None) is not None for s in new):
         return False
-    streams = {(r.idnum, r.generation) for r in kept.stream_refs}
+    added: set = set()
     largest = kept.max_size
     for section in new:
-        if streams & section.xref_data.explicit_refs_in_revision:
+        written = section.xref_data.explicit_refs_in_revision
+        if not kept.stream_ids.isdisjoint(written) or not added.isdisjoint(written):
             raise misc.PdfStrictReadError(
                 "XRef stream objects must not be clobbered in strict mode.")
         if section.meta_info.stream_ref is not None:
             ref = section.meta_info.stream_ref
-            streams.add((ref.idnum, ref.generation))
+            added.add((ref.idnum, ref.generation))
         if section.meta_info.size < largest:
             raise misc.PdfStrictReadError(
                 f"XRef section sizes must be nondecreasing; found XRef section "
