@@ -3,7 +3,7 @@
 Three things, each with its canary in tests/compat/test_pyhanko.py:
 
 - `pyhanko.revisions`: pyHanko's reader, tuned for files with hundreds of incremental
-  revisions (below). Five names of pyHanko are replaced, three of them private; signing
+  revisions (below). Six names of pyHanko are replaced, three of them private; signing
   workers call `install_reader()`.
 - `pyhanko.pades_cms`: workflows.trust.signers.KeptKeySigner overrides `Signer.async_sign`
   and assembles the CMS pyHanko would build (workflows.trust.pades_cms) when
@@ -37,6 +37,16 @@ trailer that knows which keys its revisions hold, and a field search that passes
 fields whose name cannot match before pyHanko reads their value. Encrypted files, streams,
 objects inside object streams and hybrid sections (whose data lies elsewhere in the file)
 are always parsed afresh. The service's own process keeps pyHanko's reader as it is.
+
+Kept across signatures. That still reads every section and field once per signature,
+and hashes the whole file for the signature's digest. A signing worker that wrote a
+version knows its digest, and signs the next one (workflows.pdf.engine routes the
+signatures of a document to one worker); inside `known_prefixes(stream, known, state)`
+a reader splices in the whole chain of sections it kept for a prefix whose digest the
+worker vouches for and parses only the sections after it (their strict check against
+the chain in time proportional to them), names a field whose bytes lie in such a prefix
+from what it read before, and `fill` starts the document digest from the SHA-256 state
+after the prefix. Outside it (any other file, any other process) nothing changes.
 """
 
 from __future__ import annotations
