@@ -86,15 +86,20 @@ class SigningEngine:
         self.workers = int(configured or 0) or default_workers()
         # One single-process pool per worker rather than one pool of them all: the
         # signatures of one document go to the worker that made the previous one, which
-        # still holds the digest state of the version it wrote (_prefix_state) and need
-        # not hash the whole file again. Other jobs go to the least busy worker.
+        # still holds the digest state and the parse of the version it wrote
+        # (_kept_lineage, compat.pyhanko.known_prefixes) and need not hash nor parse the
+        # whole file again. Other jobs go to the least busy worker.
         self._pools: list[ProcessPoolExecutor | None] = [None] * self.workers
         self._busy = [0] * self.workers
         self._spool: Path | None = None
 
     def _slot(self, affinity: str | None) -> int:
         if affinity is not None:
-            return int(hashlib.sha256(affinity.encode()).hexdigest()[:8], 16) % self.workers
+            slot = int(hashlib.sha256(affinity.encode()).hexdigest()[:8], 16) % self.workers
+            # Its worker, unless it is busy (a long report) while another is idle: then a
+            # worker that parses and hashes the document afresh is still the quicker.
+            if self._busy[slot] == 0 or min(self._busy) > 0:
+                return slot
         return min(range(self.workers), key=self._busy.__getitem__)
 
     def _executor(self, slot: int) -> ProcessPoolExecutor:
