@@ -76,7 +76,8 @@ async def _sign_documents(svc: Services, collection: Collection, signer: Signer,
         signed, sha256 = await svc.engine.sign_file(
             await svc.documents.local_path(base.sha256), key, reason=reason, name=signer.name,
             stamp=stamp_for(signer.position), bundle=bundle,
-            field_name=f"Signature-{collection.id}-{signer.position}")
+            field_name=f"Signature-{collection.id}-{signer.position}",
+            source_sha256=base.sha256, lineage=f"collection-document:{row.id}")
         stored = await svc.documents.adopt(signed, sha256)
         out.append((row, row.version, base.sha256, stored))
     return out
@@ -177,9 +178,11 @@ async def _commit(svc: Services, collection: Collection, signer: Signer, code_ro
                                 for row, _v, before, stored in signed]})
         await notices.to_initiator(collection, "signed", key=f"signed:{signer.id}",
                                    signer=signer.name)
-        remaining = await Signer.filter(collection_id=collection.id, state="pending").order_by(
-            "position")
-        if not remaining:
+        # Only the next pending signer, not every one: the first signer of a 1,000-signer
+        # collection would otherwise load 999 rows to learn that some remain.
+        following = await Signer.filter(collection_id=collection.id, state="pending").order_by(
+            "position").first()
+        if following is None:
             await Collection.filter(id=collection.id, state="in_progress").update(
                 state="completed", ended_at=now)
             if fresh.reservation_id:  # Closes the reservation; what was not used comes back.
@@ -191,5 +194,5 @@ async def _commit(svc: Services, collection: Collection, signer: Signer, code_ro
                                       collection_id=collection.id).count()})
             return True
         if collection.ordered:
-            await notices.invite_all(svc, fresh, remaining[:1], Actor.system())
+            await notices.invite_all(svc, fresh, [following], Actor.system())
     return False

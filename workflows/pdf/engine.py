@@ -85,19 +85,35 @@ class SigningEngine:
         self.settings = settings
         configured = workers if workers is not None else getattr(settings, "signing_workers", 0)
         self.workers = int(configured or 0) or default_workers()
-        self._pool: ProcessPoolExecutor | None = None
+        # One single-process pool per worker rather than one pool of them all: the
+        # signatures of one document go to the worker that made the previous one, which
+        # still holds the digest state and the parse of the version it wrote
+        # (_kept_lineage, compat.pyhanko.known_prefixes) and need not hash nor parse the
+        # whole file again. Other jobs go to the least busy worker.
+        self._pools: list[ProcessPoolExecutor | None] = [None] * self.workers
+        self._busy = [0] * self.workers
         self._spool: Path | None = None
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def _slot(self, affinity: str | None) -> int:
+        if affinity is not None:
+            slot = int(hashlib.sha256(affinity.encode()).hexdigest()[:8], 16) % self.workers
+            # Its worker, unless it is busy (a long report) while another is idle: then a
+            # worker that parses and hashes the document afresh is still the quicker.
+            if self._busy[slot] == 0 or min(self._busy) > 0:
+                return slot
+        return min(range(self.workers), key=self._busy.__getitem__)
+
+    def _executor(self, slot: int) -> ProcessPoolExecutor:
+        pool = self._pools[slot]
+        if pool is None:
             # forkserver: workers do not inherit the service's sockets, database
             # connections or threads, and start from a process that has imported pyHanko.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["workflows.pdf.engine"])
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context,
+            pool = self._pools[slot] = ProcessPoolExecutor(
+                max_workers=1, mp_context=context,
                 initializer=_init_worker, initargs=(self.settings,))
-        return self._pool
+        return pool
 
     def _spool_dir(self) -> Path:
         if self._spool is None:
@@ -108,19 +124,22 @@ class SigningEngine:
             self._spool = Path(tempfile.mkdtemp(prefix="signing-", dir=base))
         return self._spool
 
-    async def _run(self, fn, *args):
+    async def _run(self, fn, *args, affinity: str | None = None, slot: int | None = None):
         loop = asyncio.get_running_loop()
+        slot = self._slot(affinity) if slot is None else slot
+        self._busy[slot] += 1
         # For the workers' utilisation (paraphe.metrics): jobs in the pool beside its size,
         # and each job's time there (waiting for a worker included).
         observations.emit("signing_job_started", workers=self.workers)
         started = time.perf_counter()
         try:
-            return await loop.run_in_executor(self._executor(), fn, *args)
+            return await loop.run_in_executor(self._executor(slot), fn, *args)
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start a fresh pool for the next call.
-            self._pool = None
+            self._pools[slot] = None
             raise TrustServiceError("the signing worker stopped; try again") from None
         finally:
+            self._busy[slot] -= 1
             observations.emit("signing_job", seconds=time.perf_counter() - started)
 
     async def _run_on_file(self, data: bytes, fn, *args) -> bytes:
@@ -141,7 +160,7 @@ class SigningEngine:
 
     async def warm_up(self) -> None:
         """Starts every worker now, so the first seals do not pay for process start."""
-        await asyncio.gather(*(self._run(_ping) for _ in range(self.workers)))
+        await asyncio.gather(*(self._run(_ping, slot=slot) for slot in range(self.workers)))
 
     async def sign(self, data: bytes, key, *, reason: str | None, location: str | None = None,
                    name: str | None = None, stamp: StampSpec | None = None, bundle,
@@ -167,20 +186,26 @@ class SigningEngine:
 
     async def sign_file(self, source: Path, key, *, reason: str | None,
                         name: str | None = None, stamp: StampSpec | None = None, bundle,
-                        field_name: str | None = None, level: str = "B-LT"
+                        field_name: str | None = None, level: str = "B-LT",
+                        source_sha256: str | None = None, lineage: str | None = None
                         ) -> tuple[Path, str]:
         """Like `sign`, for a stored file that stays untouched: the worker copies it (in the
         kernel), signs the copy and hashes it, so a large document never crosses the
         service's process. Returns the signed copy, in the spool folder (the caller moves
         it away or unlinks it), and its SHA-256. Raises what `sign` raises, and
-        DocumentNotFoundError when `source` is missing."""
+        DocumentNotFoundError when `source` is missing.
+
+        `source_sha256` (the stored version's digest) lets the worker that wrote that
+        version hash only the bytes this signature appends; `lineage` (e.g. a collection
+        document) sends every signature of one document to the same worker, so it does."""
         job = _SignJob(key=key, material=_material(bundle), reason=reason, location=None,
                        name=name, stamp=stamp, field_name=field_name, strict=True, intake=None,
                        level=level, clock_offset=clock.offset())
         fd, target = tempfile.mkstemp(suffix=".pdf", dir=self._spool_dir())
         os.close(fd)
         try:
-            sha256 = await self._run(_sign_copy_in_worker, str(source), target, job)
+            sha256 = await self._run(_sign_copy_in_worker, str(source), target, job,
+                                     source_sha256, affinity=lineage)
         except FileNotFoundError:
             os.unlink(target)
             raise DocumentNotFoundError(f"{source.name} is not in the store") from None
@@ -222,9 +247,10 @@ class SigningEngine:
 
     def close(self) -> None:
         """Stops the workers (waits for the jobs under way) and removes the spool folder."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for slot, pool in enumerate(self._pools):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._pools[slot] = None
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
@@ -251,6 +277,7 @@ def _init_worker(settings: CoreSettings) -> None:
     _state["settings"] = settings
     _state["loop"] = asyncio.new_event_loop()
     _state["materials"] = OrderedDict()
+    _state["prefixes"] = OrderedDict()
 
 
 # Up to this size a document crosses the process boundary inside the job (pickled), which
@@ -396,7 +423,34 @@ def _check_signable_in_worker(path: str, filename: str, max_bytes: int):
     return _intake(path, filename, max_bytes, check_signable)
 
 
-def _sign_in_worker(path: str, job: _SignJob) -> None:
+class _Lineage:
+    """A file being appended to: the SHA-256 state after its first `size` bytes, and the
+    digests of prefixes of it known to this worker (what compat.pyhanko's reader may
+    splice kept sections for: known_prefixes)."""
+
+    def __init__(self, size: int, state, known) -> None:
+        self.size, self.state, self.known = size, state, list(known)
+
+    def copy(self) -> _Lineage:
+        return _Lineage(self.size, self.state.copy(), self.known)
+
+    def advance(self, fh) -> None:
+        """Hashes what was appended to `fh` since, and knows the digest of the whole."""
+        _hash_from(fh, self.state, self.size)
+        self.size = fh.tell()
+        self.known = [*self.known, (self.size, self.state.hexdigest())][-KNOWN_PREFIXES:]
+
+    def reading(self, fh):
+        return compat_pyhanko.known_prefixes(fh, self.known, (self.size, self.state))
+
+
+# The prefixes of a lineage worth knowing: the last few revisions.
+KNOWN_PREFIXES = 4
+
+
+def _sign_in_worker(path: str, job: _SignJob, lineage: _Lineage | None = None):
+    """Signs the file at `path` in place; with `lineage` (what the worker knows of the file
+    it starts from), returns the lineage of the signed file."""
     if job.clock_offset is not None:
         clock.set_offset(job.clock_offset)
     strict, pages = job.strict, None
@@ -409,33 +463,96 @@ def _sign_in_worker(path: str, job: _SignJob) -> None:
     reserved = _reserve_for(job.key)
 
     async def attempt(fh, factor: int):
+        # A retry starts again from the file as it was: from the lineage as it was too.
+        known = lineage.copy() if lineage is not None else None
         fh.seek(0)
         timestamper = _timestamper()
-        contents = await pades.sign_pdf(
-            fh, signer=signer, timestamper=timestamper, bytes_reserved=reserved * factor,
-            reason=job.reason, location=job.location, name=job.name, stamp=job.stamp,
-            field_name=job.field_name, page_count=pages, strict=strict)
+        with known.reading(fh) if known else contextlib.nullcontext():
+            contents = await pades.sign_pdf(
+                fh, signer=signer, timestamper=timestamper, bytes_reserved=reserved * factor,
+                reason=job.reason, location=job.location, name=job.name, stamp=job.stamp,
+                field_name=job.field_name, page_count=pages, strict=strict)
+        if known:
+            known.advance(fh)
         # Answered now, after the signature's timestamp, for the DSS update that follows.
         fresh = answer_orders(settings, material.orders)
         fh.seek(0)
-        if job.level == "B-LTA":
-            await pades.timestamp_pdf(fh, timestamper=timestamper, material=material,
-                                      extra_ocsps=fresh, sig_contents=contents,
-                                      bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
-                                      strict=strict)
-        else:
-            pades.add_validation_data(fh, material=material, extra_ocsps=fresh,
-                                      sig_contents=contents, strict=strict)
+        with known.reading(fh) if known else contextlib.nullcontext():
+            if job.level == "B-LTA":
+                await pades.timestamp_pdf(fh, timestamper=timestamper, material=material,
+                                          extra_ocsps=fresh, sig_contents=contents,
+                                          bytes_reserved=DOC_TIMESTAMP_RESERVE * factor,
+                                          strict=strict)
+            else:
+                pades.add_validation_data(fh, material=material, extra_ocsps=fresh,
+                                          sig_contents=contents, strict=strict)
+        if known:
+            known.advance(fh)
+        return known
 
-    _in_place(path, attempt)
+    signed = _in_place(path, attempt)
     _settle()
+    return signed
 
 
-def _sign_copy_in_worker(source: str, target: str, job: _SignJob) -> str:
+# Lineages of the versions this worker wrote, by their SHA-256.
+PREFIX_ENTRIES = 64
+
+
+def _kept_lineage(sha256: str | None, size: int) -> _Lineage | None:
+    """What this worker knows of the version `sha256` of `size` bytes when it wrote that
+    version (the store names its file by that digest, and never changes it)."""
+    found = _state["prefixes"].get(sha256) if sha256 else None
+    if found is None or found.size != size:
+        return None
+    _state["prefixes"].move_to_end(sha256)
+    return found.copy()
+
+
+def _keep_lineage(sha256: str, lineage: _Lineage) -> None:
+    prefixes: OrderedDict = _state["prefixes"]
+    prefixes[sha256] = lineage.copy()
+    while len(prefixes) > PREFIX_ENTRIES:
+        prefixes.popitem(last=False)
+
+
+def _hash_from(fh, state, start: int):
+    """`state` fed with the file's bytes from `start` to its end."""
+    fh.seek(start)
+    while chunk := fh.read(pades.CHUNK):
+        state.update(chunk)
+        _hashed[0] += len(chunk)
+    return state
+
+
+# Bytes this worker hashed itself for stored versions (pyHanko's signature digest apart).
+_hashed = [0]
+
+
+def hashed_bytes() -> int:
+    """In a worker: how many bytes `_hash_from` read so far (what the tests count)."""
+    return _hashed[0]
+
+
+def _sign_copy_in_worker(source: str, target: str, job: _SignJob,
+                         source_sha256: str | None = None) -> str:
+    """Copies the stored version `source` to `target`, signs the copy (appending to it) and
+    returns its SHA-256. The copy's hash starts from the state this worker kept for the
+    version it wrote last, so a signature hashes only what it appends; on a miss the
+    version is hashed once, and checked against `source_sha256`."""
     shutil.copyfile(source, target)
-    _sign_in_worker(target, job)
-    with open(target, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    size = os.stat(target).st_size
+    lineage = _kept_lineage(source_sha256, size)
+    if lineage is None:
+        with open(target, "rb") as fh:
+            state = _hash_from(fh, hashlib.sha256(), 0)
+        if source_sha256 is not None and state.hexdigest() != source_sha256:
+            raise DocumentBrokenError("the stored document does not match its digest")
+        lineage = _Lineage(size, state, [(size, state.hexdigest())])
+    signed = _sign_in_worker(target, job, lineage)
+    sha256 = signed.known[-1][1]
+    _keep_lineage(sha256, signed)
+    return sha256
 
 
 # Room for a document timestamp: the token with the TSA's chain.

@@ -32,7 +32,10 @@ def timestamps_of(path: str) -> list[dict]:
 def _signature_timestamps(signer_info) -> list:
     """The SignedData of each signature timestamp token (an unsigned attribute)."""
     attrs = signer_info["unsigned_attrs"]
-    if not attrs or attrs.native is None:
+    # Absent attributes parse as Void, which is falsy. Not `attrs.native`: it converts every
+    # attribute (the tokens with their certificates), 0.16 s per signature, which made the
+    # evidence report of a 300-signer collection take 50 s.
+    if not attrs:
         return []
     return [value["content"] for attr in attrs
             if attr["type"].native == "signature_time_stamp_token" for value in attr["values"]]
