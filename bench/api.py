@@ -58,25 +58,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def cpu_seconds(root: int) -> dict[int, float]:
-    """User + system CPU seconds of process `root` and of each of its descendants (/proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    procs: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:  # The process ended meanwhile.
-            continue
-        procs[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    found, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        found[pid] = procs[pid][1]
-        todo += [child for child, (parent, _) in procs.items() if parent == pid]
-    return found
-
-
 async def client(session, url, token, pdfs, count, latencies, statuses, keys=False):
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     for i in range(count):
@@ -140,7 +121,7 @@ async def main(args) -> dict:
                                    for i in range(args.clients)))
             base = f"http://127.0.0.1:{info['port']}"
             metrics_before = scrape(base)
-            cpu_before = cpu_seconds(server.pid) if args.cpu else {}
+            cpu_before = fleet.cpu_seconds(server.pid) if args.cpu else {}
             client_before = time.process_time()
             started = time.perf_counter()
             await asyncio.gather(*(client(session, url, tokens[i], pdfs, per_client, latencies,
@@ -148,7 +129,7 @@ async def main(args) -> dict:
                                    for i in range(args.clients)))
             elapsed = time.perf_counter() - started
             client_cpu = time.process_time() - client_before
-            cpu_after = cpu_seconds(server.pid) if args.cpu else {}
+            cpu_after = fleet.cpu_seconds(server.pid) if args.cpu else {}
             metrics_after = scrape(base)
     finally:
         server.stdin.close()
@@ -170,9 +151,12 @@ async def main(args) -> dict:
         "idempotency_keys": args.idempotency_keys,
         "database": info["database"],
         "cpus": os.cpu_count(),
-        "targets": {"seals_per_second": 40, "p95_ms": 300},
+        # Issue 21's (2 cores, SQLite, 20 clients, quiet machine).
+        "targets": {"seals_per_second": ">= 300", "p95_ms": "<= 100",
+                    "main_cpu_ms_per_op": "<= 2.5"},
     }
-    result["meets_targets"] = (result["seals_per_second"] >= 40 and result["p95_ms"] <= 300
+    result["meets_targets"] = (result["seals_per_second"] >= 300 and result["p95_ms"] <= 100
+                               and (result.get("main_cpu_ms_per_op") or 0) <= 2.5
                                and ok == len(latencies))
     if args.cpu and ok:
         used = {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after}

@@ -361,7 +361,9 @@ async def _run(signers: int, concurrency: int, verify: str, think: tuple[float, 
             "final_pdf_bytes": len(final),
             "stored_documents_bytes": sum(f.stat().st_size for f in
                                           (home / "documents").rglob("*") if f.is_file()),
-            "targets": {"1000_signers_total_s_max": 300, "page_code_p95_ms_max": 100},
+            # Issue 21's, with --signers 1000 --think 0 0.
+            "targets": {"1000_signers_total_s_max": 60, "late_over_early_max": 1.5,
+                        "page_code_p95_ms_max": 100},
         }
         if verify != "none":
             result["validation"] = await _validate(svc, final, verify, port)
