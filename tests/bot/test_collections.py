@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from tests.bot.conftest import link
 from tests.fakes.telegram import User
 from tests.pdfs import make_pdf
-from workflows.models import Collection, EvidenceEvent
+from workflows.delivery_state import invitation_key
+from workflows.models import Collection, EvidenceEvent, Notification, Signer
 
 
 async def _prepare(tg, bob: User) -> Collection:
@@ -139,12 +141,14 @@ async def test_reject_by_button_then_status_cancel_remind(tg, bot, firm, svc):
     await tg.expect(anne.id, f"n° {launched.id} validée")
     # The preparer's notice of the launch names the collection too: let it arrive first.
     await tg.expect(bob.id, f"no. {launched.id} \"contract.pdf\" (dupont): approved")
+    # The service's dispatcher runs here: wait for the invitation to go out (the Maildir),
+    # as a preparer asking for the status a moment later would. Marie's turn comes later (a
+    # set order): no invitation yet, so nothing said about one.
+    await _invitation_sent(launched.id, "jean@client.test")
     n = len(tg.chat(bob.id))
     await tg.send_text(bob, f"/status {launched.id}")
     status = await tg.expect(bob.id, "Jean Client <jean@client.test>", after=n)
     assert f"Collection no. {launched.id}" in status.text
-    # The service's dispatcher runs here: the invitation went out (the Maildir). Marie's
-    # turn comes later (a set order): no invitation yet, so nothing said about one.
     assert "\n- Jean Client <jean@client.test>: pending (invitation sent)\n" in status.text
     assert status.text.rstrip().endswith("\n- Marie Client <marie@client.test>: pending")
     await tg.send_text(bob, "/status")
@@ -186,3 +190,13 @@ async def test_a_french_preparer_uses_the_french_commands(tg, bot, firm, svc):
     await tg.send_text(chloe, "/abandon")
     await tg.expect(chloe.id, "Collecte abandonnée", after=n)
     assert not await Collection.filter(cabinet_id=firm.cabinet.id).exists()
+
+
+async def _invitation_sent(collection_id: int, email: str, timeout: float = 30.0) -> None:
+    """Waits until the dispatcher sent the signer's invitation (fails after `timeout`)."""
+    signer = await Signer.get(collection_id=collection_id, email=email)
+    key = invitation_key(collection_id, signer.id)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await Notification.filter(dedup_key=key, state="sent").exists():
+        assert asyncio.get_running_loop().time() < deadline, "the invitation was not sent"
+        await asyncio.sleep(0.05)
