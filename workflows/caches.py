@@ -83,15 +83,18 @@ class Cache:
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
-    async def load(self, key: Hashable, loader: Callable[[], Awaitable[Any]]) -> Any:
+    async def load(self, key: Hashable, loader: Callable[[], Awaitable[Any]], *,
+                   keep_none: bool = True) -> Any:
         """The cached value for `key`, else `await loader()` kept for next time. A loader's
-        exception is not cached."""
+        exception is not cached, nor its None with `keep_none=False` (for a row about to be
+        made: whoever finds none makes it, and the next caller must look again)."""
         value = self.get(key)
-        if value is not _MISS:
+        if value is not _MISS and (keep_none or value is not None):
             return value
         generation = _generations[self.topic]
         value = await loader()
-        self.put(key, value, generation)
+        if keep_none or value is not None:
+            self.put(key, value, generation)
         return value
 
 

@@ -7,8 +7,11 @@ import asyncio
 
 import pytest
 
-from workflows import billing, caches, delegations, lookups, people
+from tests.workflows.collection_world import (  # noqa: F401 - world_settings: a fixture
+    make_services, pdf, seed, world_settings)
+from workflows import billing, caches, delegations, lookups, people, sealing
 from workflows.actors import Actor
+from workflows.trust import ca, profiles
 from workflows.models import Delegation, Membership, Tariff
 from workflows.transactions import in_transaction
 
@@ -124,3 +127,49 @@ async def test_a_rolled_back_write_does_not_leave_what_it_saw(firm):
             raise RuntimeError("rolled back")
     assert await lookups.holds(membership.id, "seal") is True
     assert await delegations.may(collab, cab, "seal") is True
+
+
+async def test_a_none_not_to_keep_is_looked_up_again():
+    cache = caches.Cache("test none", "certificates")
+    answers = [None, "issued"]
+
+    async def read():
+        return answers.pop(0)
+
+    assert await cache.load("k", read, keep_none=False) is None
+    assert cache.get("k") is caches.MISS
+    assert await cache.load("k", read, keep_none=False) == "issued"
+    assert cache.get("k") == "issued"
+
+
+async def test_the_first_seals_of_a_new_cabinet_at_once_all_succeed(db, world_settings):
+    """Its seal certificate does not exist yet: one caller issues it, the others wait for it
+    and find it (none may be served a cached "none yet")."""
+    svc = await make_services(world_settings)
+    try:
+        w = await seed(svc)
+        fresh = await people.create_cabinet(OP, slug="neuf", name="Cabinet Neuf",
+                                            siren="732829320")
+        callers = []
+        for _ in range(8):  # Arriving one after the other while the first one issues.
+            callers.append(asyncio.create_task(svc.trust.seal_key_for(fresh)))
+            await asyncio.sleep(0.005)
+        found = await asyncio.gather(*callers, return_exceptions=True)
+        assert [r for r in found if isinstance(r, BaseException)] == []
+        assert len({cert.serial for cert, _ in found}) == 1
+        # A caller finding a "none yet" its peer read just before issuing (the race seen
+        # under load) looks again rather than take None for a certificate.
+        other = await people.create_cabinet(OP, slug="autre2", name="Cabinet Deux",
+                                            siren="443061841")
+        key = (other.id, profiles.seal_subject(other.name, other.siren).rfc4514_string()[:512])
+        ca._SEAL_CERTIFICATES.put(key, None, caches._generations["certificates"])
+        cert, _ = await svc.trust.seal_key_for(other)
+        assert cert.cabinet_id == other.id
+        results = await asyncio.gather(*(
+            sealing.seal_document(svc, w.actor(w.expert, channel="api"), cabinet="dupre",
+                                  filename=f"f{i}.pdf", data=pdf(f"F{i}"))
+            for i in range(4)), return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert len({r.certificate_serial for r in results}) == 1
+    finally:
+        svc.engine.close()

@@ -335,9 +335,12 @@ class TrustService:
         # certificate row changes) takes no query and no lock.
         key = (cabinet_id, subject_text)
         found = _SEAL_CERTIFICATES.get(key)
-        if found is not caches.MISS and found.not_after > clock.now() + RENEW_BEFORE:
+        if found is not caches.MISS and found is not None \
+                and found.not_after > clock.now() + RENEW_BEFORE:
             return found
-        if (found := await _SEAL_CERTIFICATES.load(key, current)) is not None:
+        # "None yet" is never kept: the caller that finds none issues one, and the others,
+        # which waited for it, must look again.
+        if (found := await _SEAL_CERTIFICATES.load(key, current, keep_none=False)) is not None:
             return found
         async with self._issue_locks.setdefault(("seal", cabinet_id), asyncio.Lock()):
             if (found := await current()) is not None:  # Issued while this one waited.
