@@ -137,15 +137,7 @@ async def main(args) -> dict:
         shutil.rmtree(home, ignore_errors=True)
     ok = statuses.get(201, 0)
     result = {
-        "benchmark": "api_seal",
-        "clients": args.clients,
-        "requests": len(latencies),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "seconds": round(elapsed, 3),
-        "seals_per_second": round(ok / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(percentile(latencies, 0.95), 1),
-        "max_ms": round(max(latencies), 1),
+        **_load_figures(args, latencies, statuses, elapsed),
         **per_operation(metrics_before, metrics_after, ok),
         "pdf": "1 page",
         "idempotency_keys": args.idempotency_keys,
@@ -168,6 +160,22 @@ async def main(args) -> dict:
             "total": round(1000 * (main_cpu + sum(used.values()) + client_cpu) / ok, 2),
         }
     return result
+
+
+def _load_figures(args, latencies: list[float], statuses: dict[int, int],
+                  elapsed: float) -> dict:
+    """What every run reports: the answers, the rate of seals made, the latencies."""
+    return {
+        "benchmark": "api_seal",
+        "clients": args.clients,
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(elapsed, 3),
+        "seals_per_second": round(statuses.get(201, 0) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "max_ms": round(max(latencies), 1),
+    }
 
 
 async def _fleet_load(args, urls: list[str], tokens: list[str], cluster) -> dict:
@@ -194,16 +202,8 @@ async def _fleet_load(args, urls: list[str], tokens: list[str], cluster) -> dict
     statements = sum(a.get(STATEMENTS, 0.0) - b.get(STATEMENTS, 0.0)
                      for b, a in zip(metrics_before, metrics_after, strict=True))
     return {
-        "benchmark": "api_seal",
+        **_load_figures(args, latencies, statuses, elapsed),
         "instances": len(urls),
-        "clients": args.clients,
-        "requests": len(latencies),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "seconds": round(elapsed, 3),
-        "seals_per_second": round(ok / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(percentile(latencies, 0.95), 1),
-        "max_ms": round(max(latencies), 1),
         "statements_per_op": round(statements / ok, 1) if ok else None,
         "cpu_ms_per_seal": fleet.cpu_per_operation(metrics_before, metrics_after, tree_before,
                                                    tree_after, ok),

@@ -14,6 +14,9 @@ from tests.bot.conftest import free_port
 class Serve:
     """One `paraphe serve` process and what it printed."""
 
+    # Seconds a SIGTERM gets to end it cleanly before its process group is killed.
+    stop_timeout = 30
+
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc, self.lines = proc, []
         self._reader = asyncio.create_task(self._read())
@@ -49,7 +52,7 @@ class Serve:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.proc.wait(), 30)
+                await asyncio.wait_for(self.proc.wait(), self.stop_timeout)
             except TimeoutError:
                 pass
         try:  # Whatever is left of its process group (workers) goes too.

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
-import signal
 import smtplib
 import sys
 import time
@@ -30,6 +28,7 @@ import pytest
 
 from bot import sweeps as bot_sweeps
 from mail_gateway.spool_db import LEASE
+from tests.bot.fleet import Serve
 from tests.cli import cli_env, paraphe
 from tests.conftest import BACKEND, require_tool
 from tests.fakes.smtp_sink import SmtpSink
@@ -53,15 +52,16 @@ SIGNERS_PER_COLLECTION = 2
 TAKEOVER = LEASE.total_seconds() + 60
 
 
-class Instance:
+class Instance(Serve):
     """One `paraphe serve` in its own session (kill -9 takes its signing workers too), its
     output (announces on stdout, JSON log lines on stderr) kept line by line."""
 
+    stop_timeout = 40
+
     def __init__(self, number: int, proc: asyncio.subprocess.Process, web: int,
                  smtp: int) -> None:
-        self.number, self.proc, self.web, self.smtp = number, proc, web, smtp
-        self.lines: list[str] = []
-        self._reader = asyncio.create_task(self._read())
+        super().__init__(proc)
+        self.number, self.web, self.smtp = number, web, smtp
 
     @classmethod
     async def start(cls, number: int, env: dict, home: Path) -> Instance:
@@ -74,10 +74,6 @@ class Instance:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True)
         return cls(number, proc, web, smtp)
-
-    async def _read(self) -> None:
-        async for line in self.proc.stdout:
-            self.lines.append(line.decode(errors="replace").rstrip())
 
     def said(self, text: str) -> bool:
         return any(text in line for line in self.lines)
@@ -92,27 +88,6 @@ class Instance:
 
     def logs(self) -> list[dict]:
         return [json.loads(line) for line in self.lines if line.startswith("{")]
-
-    async def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        await self.proc.wait()
-
-    async def close(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 40)
-            except TimeoutError:
-                pass
-        try:  # Whatever is left of its session (signing workers) goes too.
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        await self.proc.wait()
-        try:
-            await asyncio.wait_for(self._reader, 10)
-        except TimeoutError:
-            pass
 
 
 async def _setup(settings) -> dict:

@@ -66,6 +66,20 @@ async def _start(settings, rate_limit=None):
     return svc, runner, port
 
 
+async def stop_all(started) -> None:
+    """Stops what `_start` started."""
+    for svc, runner, _ in started:
+        await runner.cleanup()
+        await svc.close()
+
+
+async def credit_status(session, base: str, key: str) -> tuple[int, str | None]:
+    """GET /credit with `key`: the status and the Retry-After given (rate-limit tests)."""
+    async with session.get(base + "/credit", headers={"Authorization": f"Bearer {key}"}) as r:
+        await r.read()
+        return r.status, r.headers.get("Retry-After")
+
+
 def _app_with_limit(svc, rate_limit):
     from web import health
     from web.api_v1 import add_routes

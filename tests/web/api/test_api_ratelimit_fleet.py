@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import BACKEND
-from tests.web.api.conftest import _start, seed
+from tests.web.api.conftest import _start, credit_status, seed, stop_all
 from web.api.ratelimit import RateLimit
 from workflows import rate_buckets
 
@@ -26,31 +26,23 @@ async def two_instances(settings, db):
     keys = await seed(settings)
     async with aiohttp.ClientSession() as session:
         yield session, [f"http://127.0.0.1:{port}/api/v1" for _, _, port in started], keys
-    for svc, runner, _ in started:
-        await runner.cleanup()
-        await svc.close()
-
-
-async def _credit(session, base: str, key: str) -> tuple[int, str | None]:
-    async with session.get(base + "/credit", headers={"Authorization": f"Bearer {key}"}) as r:
-        await r.read()
-        return r.status, r.headers.get("Retry-After")
+    await stop_all(started)
 
 
 async def test_two_instances_allow_one_burst_between_them(two_instances):
     session, (a, b), keys = two_instances
     assert rate_buckets.shared()
-    answers = [await _credit(session, base, keys["expert"]) for base in (a, b, a, b, a, b)]
+    answers = [await credit_status(session, base, keys["expert"]) for base in (a, b, a, b, a, b)]
     assert [status for status, _ in answers] == [200, 200, 200, 429, 429, 429]
     # The wait told is the bucket's: about 100 s for the next token.
     assert all(60 <= int(after) <= 101 for _, after in answers[3:])
     # Another key has its own bucket, on either instance.
-    assert (await _credit(session, b, keys["beta"]))[0] == 200
+    assert (await credit_status(session, b, keys["beta"]))[0] == 200
 
 
 async def test_a_burst_at_both_instances_at_once_gets_one_bucket(two_instances):
     session, (a, b), keys = two_instances
-    answers = await asyncio.gather(*(_credit(session, base, keys["sealer"])
+    answers = await asyncio.gather(*(credit_status(session, base, keys["sealer"])
                                      for base in [a, b] * 10))
     assert sorted(status for status, _ in answers) == [200] * 3 + [429] * 17
 

@@ -12,7 +12,7 @@ import pytest
 from redis import asyncio as aioredis
 
 from tests.conftest import BACKEND, IN_CI
-from tests.web.api.conftest import _start, seed
+from tests.web.api.conftest import _start, credit_status, seed, stop_all
 from web.api.ratelimit import RateLimit
 from web.api.redis_buckets import PREFIX
 
@@ -44,36 +44,24 @@ async def _instances(settings, url: str, count: int):
     return [await _start(shared, rate_limit=LIMIT) for _ in range(count)]
 
 
-async def _stop(started) -> None:
-    for svc, runner, _ in started:
-        await runner.cleanup()
-        await svc.close()
-
-
-async def _credit(session, base: str, key: str) -> tuple[int, str | None]:
-    async with session.get(base + "/credit", headers={"Authorization": f"Bearer {key}"}) as r:
-        await r.read()
-        return r.status, r.headers.get("Retry-After")
-
-
 async def test_two_instances_share_one_bucket_in_redis(settings, db, redis_db):
     started = await _instances(settings, REDIS_URL, 2)
     keys = await seed(settings)
     try:
         a, b = (f"http://127.0.0.1:{port}/api/v1" for _, _, port in started)
         async with aiohttp.ClientSession() as session:
-            answers = [await _credit(session, base, keys["expert"])
+            answers = [await credit_status(session, base, keys["expert"])
                        for base in (a, b, a, b, a, b)]
             assert [status for status, _ in answers] == [200, 200, 200, 429, 429, 429]
             assert all(60 <= int(after) <= 101 for _, after in answers[3:])
             # A burst at both at once takes from one bucket too.
-            burst = await asyncio.gather(*(_credit(session, base, keys["sealer"])
+            burst = await asyncio.gather(*(credit_status(session, base, keys["sealer"])
                                            for base in [a, b] * 10))
             assert sorted(status for status, _ in burst) == [200] * 3 + [429] * 17
             # Another key has its own bucket.
-            assert (await _credit(session, b, keys["beta"]))[0] == 200
+            assert (await credit_status(session, b, keys["beta"]))[0] == 200
     finally:
-        await _stop(started)
+        await stop_all(started)
     # The buckets are in Redis, each with an expiry: nothing stays once it would be full.
     names = sorted(n.decode() for n in await redis_db.keys(PREFIX + "*"))
     assert len(names) == 3 and all(n.startswith(PREFIX + "api:") for n in names)
@@ -89,12 +77,12 @@ async def test_an_unreachable_redis_leaves_the_api_up_and_limited(settings, db, 
         base = f"http://127.0.0.1:{started[0][2]}/api/v1"
         with caplog.at_level(logging.WARNING, logger="web.api.redis_buckets"):
             async with aiohttp.ClientSession() as session:
-                answers = [await _credit(session, base, keys["expert"]) for _ in range(5)]
+                answers = [await credit_status(session, base, keys["expert"]) for _ in range(5)]
         assert [status for status, _ in answers] == [200, 200, 200, 429, 429]
         warnings = [r.getMessage() for r in caplog.records if r.name == "web.api.redis_buckets"]
         assert len(warnings) == 1 and "limiting in memory" in warnings[0]
     finally:
-        await _stop(started)
+        await stop_all(started)
 
 
 def test_a_redis_url_must_name_redis(settings):
