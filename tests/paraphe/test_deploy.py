@@ -75,11 +75,14 @@ def test_the_haproxy_configuration_of_deploy_runs_in_front_of_an_instance(settin
         lb_env[f"PARAPHE_SMTP_{n}"] = f"127.0.0.1:{free_port()}"
     service = subprocess.Popen([sys.executable, "-m", "paraphe.cli", "serve"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    balancer = subprocess.Popen([haproxy, "-db", "-f", str(DEPLOY / "haproxy.cfg")],
-                                env=lb_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    balancer = None
     try:
+        # The instance binds its ports before the balancer starts: the balancer's health
+        # checks open connections from ephemeral ports, which could take the instance's.
         wait_http(f"http://127.0.0.1:{web}/healthz", service)
+        balancer = subprocess.Popen([haproxy, "-db", "-f", str(DEPLOY / "haproxy.cfg")],
+                                    env=lb_env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         # Through the balancer: an id is given to the request and returned by the instance.
         deadline = time.monotonic() + 30
         while True:
@@ -110,9 +113,10 @@ def test_the_haproxy_configuration_of_deploy_runs_in_front_of_an_instance(settin
         (reply,) = list(outbox.iterdir())
         assert b"facture-scelle.pdf" in reply.read_bytes()
     finally:
-        balancer.terminate()
+        if balancer is not None:
+            balancer.terminate()
+            balancer.wait(timeout=30)
         service.terminate()
-        balancer.wait(timeout=30)
         _out, err = service.communicate(timeout=60)
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     (access,) = [x for x in lines if x.get("correlation_id") == request_id]

@@ -291,6 +291,15 @@ async def test_three_instances_behind_haproxy_lose_nothing_when_one_is_killed(
                PARAPHE_TELEGRAM_API_BASE=tg.base_url)
     # All three at once on a database that has no trust service yet, as systemd starts them.
     instances = [await Instance.start(n, env, tmp_path / f"instance-{n}") for n in (1, 2, 3)]
+    # Their ports are bound before the balancer starts: its health checks open connections
+    # from ephemeral ports, which could take an instance's port before it binds it.
+    try:
+        for instance in instances:
+            await instance.wait_for("Paraphe is running")
+    except BaseException:
+        for instance in instances:
+            await instance.close()
+        raise
     lb_env = {"PATH": "/usr/sbin:/usr/bin:/bin", "PARAPHE_LB_HOST": "127.0.0.1",
               "PARAPHE_LB_HTTP_PORT": str(lb_http), "PARAPHE_LB_SMTP_PORT": str(lb_smtp),
               "PARAPHE_LB_STATS_PORT": str(stats)}
@@ -307,8 +316,6 @@ async def test_three_instances_behind_haproxy_lose_nothing_when_one_is_killed(
                                        "seal,read", "--json"))
         assert key.code == 0, key.err
         api_key = key.json()["key"]
-        for instance in instances:
-            await instance.wait_for("Paraphe is running")
         (poller,) = [i for i in instances if i.said("telegram bot: polling")]
         await _when_balanced(lb_http, lb_smtp)
         ready = time.monotonic()

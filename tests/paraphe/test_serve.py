@@ -22,7 +22,9 @@ def wait_http(url: str, proc, timeout: float = 60) -> bytes:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stdout.read()}")
+            streams = (proc.stdout, proc.stderr)
+            said = "".join(stream.read() for stream in streams if stream is not None)
+            raise AssertionError(f"serve exited early ({proc.returncode}): {said}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return resp.read()
