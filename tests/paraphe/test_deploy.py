@@ -5,6 +5,8 @@ SMTP port reaches the instance behind its PROXY header and is answered sealed.""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import smtplib
 import subprocess
@@ -42,16 +44,24 @@ def _secret_address(settings) -> str:
         "mail_in_address"]
 
 
-def _when_smtp_answers(port: int, timeout: float = 30) -> None:
+def _when_checked(stats: int, timeout: float = 60) -> None:
+    """Until the balancer's health checks found instance 1 up and 2 and 3 down, in both
+    backends (HAProxy presumes a server up until its checks fail: a connection sent to a
+    missing instance meanwhile, then redispatched to the other missing one, is closed)."""
     deadline = time.monotonic() + timeout
+    wanted = {"paraphe1": "UP", "paraphe2": "DOWN", "paraphe3": "DOWN"}
     while True:
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
-                client.noop()
+            with urllib.request.urlopen(f"http://127.0.0.1:{stats}/;csv", timeout=5) as resp:
+                rows = list(csv.DictReader(io.StringIO(resp.read().decode().lstrip("# "))))
+            seen = {(row["pxname"], row["svname"]): row["status"] for row in rows}
+            if all(seen.get((backend, server)) == state for server, state in wanted.items()
+                   for backend in ("paraphe_web", "paraphe_smtp")):
                 return
-        except (OSError, smtplib.SMTPException):
-            assert time.monotonic() < deadline, "the balancer's SMTP port did not answer"
-            time.sleep(0.3)
+        except OSError:
+            seen = {}
+        assert time.monotonic() < deadline, f"the balancer's checks did not settle: {seen}"
+        time.sleep(0.3)
 
 
 def test_the_haproxy_configuration_of_deploy_runs_in_front_of_an_instance(settings):
@@ -83,6 +93,7 @@ def test_the_haproxy_configuration_of_deploy_runs_in_front_of_an_instance(settin
         balancer = subprocess.Popen([haproxy, "-db", "-f", str(DEPLOY / "haproxy.cfg")],
                                     env=lb_env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
+        _when_checked(stats)
         # Through the balancer: an id is given to the request and returned by the instance.
         deadline = time.monotonic() + 30
         while True:
@@ -102,7 +113,6 @@ def test_the_haproxy_configuration_of_deploy_runs_in_front_of_an_instance(settin
         msg.set_content("Bonjour,\n")
         msg.add_attachment(make_pdf(text="Facture"), maintype="application", subtype="pdf",
                            filename="facture.pdf")
-        _when_smtp_answers(lb_smtp)  # the balancer's checks find the instance up
         with smtplib.SMTP("127.0.0.1", lb_smtp, timeout=60) as client:
             client.send_message(msg, from_addr="paul@lb.fr", to_addrs=[secret])
         outbox = settings.home / "outbox" / "new"
