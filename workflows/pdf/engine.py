@@ -19,8 +19,6 @@ import shutil
 import tempfile
 import time
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from workflows.pdf import pades
 from workflows.pdf.intake import check_pdf, check_signable
 from workflows.pdf.stamp import StampSpec
 from workflows.pdf.timestamps import timestamps_of
+from workflows.pdf.workers import Worker, WorkerError
 from workflows.ports import CoreSettings
 from workflows.trust.signers import (
     EmbeddedTimeStamper,
@@ -85,12 +84,12 @@ class SigningEngine:
         self.settings = settings
         configured = workers if workers is not None else getattr(settings, "signing_workers", 0)
         self.workers = int(configured or 0) or default_workers()
-        # One single-process pool per worker rather than one pool of them all: the
-        # signatures of one document go to the worker that made the previous one, which
-        # still holds the digest state and the parse of the version it wrote
-        # (_kept_lineage, compat.pyhanko.known_prefixes) and need not hash nor parse the
-        # whole file again. Other jobs go to the least busy worker.
-        self._pools: list[ProcessPoolExecutor | None] = [None] * self.workers
+        # One channel per worker rather than one queue for them all: the signatures of one
+        # document go to the worker that made the previous one, which still holds the
+        # digest state and the parse of the version it wrote (_kept_lineage,
+        # compat.pyhanko.known_prefixes) and need not hash nor parse the whole file again.
+        # Other jobs go to the least busy worker.
+        self._workers: list[Worker | None] = [None] * self.workers
         self._busy = [0] * self.workers
         self._spool: Path | None = None
 
@@ -103,17 +102,19 @@ class SigningEngine:
                 return slot
         return min(range(self.workers), key=self._busy.__getitem__)
 
-    def _executor(self, slot: int) -> ProcessPoolExecutor:
-        pool = self._pools[slot]
-        if pool is None:
-            # forkserver: workers do not inherit the service's sockets, database
-            # connections or threads, and start from a process that has imported pyHanko.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["workflows.pdf.engine"])
-            pool = self._pools[slot] = ProcessPoolExecutor(
-                max_workers=1, mp_context=context,
-                initializer=_init_worker, initargs=(self.settings,))
-        return pool
+    def _worker(self, slot: int) -> Worker:
+        worker = self._workers[slot]
+        if worker is not None and worker.alive and worker.loop is asyncio.get_running_loop():
+            return worker
+        if worker is not None:  # Stopped (its jobs failed), or left by a loop now gone.
+            worker.stop(timeout=5)
+        # forkserver: workers do not inherit the service's sockets, database
+        # connections or threads, and start from a process that has imported pyHanko.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["workflows.pdf.engine"])
+        worker = self._workers[slot] = Worker(context, _init_worker, (self.settings,),
+                                              name=f"signing-worker-{slot}")
+        return worker
 
     def _spool_dir(self) -> Path:
         if self._spool is None:
@@ -125,7 +126,6 @@ class SigningEngine:
         return self._spool
 
     async def _run(self, fn, *args, affinity: str | None = None, slot: int | None = None):
-        loop = asyncio.get_running_loop()
         slot = self._slot(affinity) if slot is None else slot
         self._busy[slot] += 1
         # For the workers' utilisation (paraphe.metrics): jobs in the pool beside its size,
@@ -133,11 +133,10 @@ class SigningEngine:
         observations.emit("signing_job_started", workers=self.workers)
         started = time.perf_counter()
         try:
-            return await loop.run_in_executor(self._executor(slot), fn, *args)
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): start a fresh pool for the next call.
-            self._pools[slot] = None
-            raise TrustServiceError("the signing worker stopped; try again") from None
+            return await self._worker(slot).submit(fn, args)
+        except WorkerError as exc:
+            # Its worker died (killed, out of memory): the next job starts a fresh one.
+            raise TrustServiceError(f"{exc}; try again") from None
         finally:
             self._busy[slot] -= 1
             observations.emit("signing_job", seconds=time.perf_counter() - started)
@@ -246,14 +245,19 @@ class SigningEngine:
             raise DocumentBrokenError(f"cannot read the timestamps: {exc}") from None
 
     def close(self) -> None:
-        """Stops the workers (waits for the jobs under way) and removes the spool folder."""
-        for slot, pool in enumerate(self._pools):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-                self._pools[slot] = None
+        """Stops the workers (each ends the job under way; the jobs still waiting fail) and
+        removes the spool folder."""
+        for slot, worker in enumerate(self._workers):
+            if worker is not None:
+                worker.stop(timeout=CLOSE_SECONDS)
+                self._workers[slot] = None
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
+
+
+# How long close() waits for a worker to end its job before killing it.
+CLOSE_SECONDS = 30
 
 
 def _material(bundle) -> pades.ValidationMaterial:
@@ -264,7 +268,7 @@ def _material(bundle) -> pades.ValidationMaterial:
                                     orders=tuple(getattr(bundle, "orders", ())))
 
 
-# --- Worker side: everything below runs in the pool's processes. ----------------------
+# --- Worker side: everything below runs in the worker processes. ----------------------
 
 _state: dict = {}
 
