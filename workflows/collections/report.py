@@ -44,6 +44,10 @@ REPORT_FORMAT = "paraphe-evidence-report/2"
 LANGUAGES = ("fr", "en")
 # The printed appendix: hashed bodies cut in lines of this many characters.
 APPENDIX_WIDTH = 92
+# ...laid out in blocks of this many lines: WeasyPrint lays out the whole rest of a
+# preformatted block for each of its lines (quadratic: the body of an event naming 1,000
+# signers is 800 lines), and a block per line takes twice the time of a few lines together.
+APPENDIX_BLOCK = 16
 VISIBLE_SPACE = "\u2423"  # ␣: a space that survives copying from the printed page
 
 
@@ -222,7 +226,7 @@ def render_certificate(svc: Services, data: dict, json_sha256: str, language: st
     """The certificate's HTML from templates/reports/collection/certificate."""
     return svc.templates.render_html(
         "reports/collection/certificate", language, report=data, json_sha256=json_sha256,
-        timeline=timeline(data), lang=language, zone=zone,
+        timeline=timeline(data), lang=language, zone=zone, appendix_block=APPENDIX_BLOCK,
         appendix=[{"seq": e["seq"], "hash": e["hash"], "lines": appendix_lines(e)}
                   for e in data["events"]],
         local=lambda value, pattern: dates.local(value, pattern, language, zone),
