@@ -177,8 +177,13 @@ def printable_json(value) -> str:
     """The canonical JSON of `value` with nothing a printed page can lose: spaces shown as ␣
     (a real ␣ escaped as \\u2423), other blanks and invisible characters as \\uXXXX escapes.
     Parsing it after turning ␣ back into spaces gives `value` again."""
+    text = evidence.canonical(value).decode("utf-8")
+    if text.isprintable() and VISIBLE_SPACE not in text:
+        # Nothing but spaces to show (isprintable: no character of categories C and Z
+        # but the space), as for almost every event: no loop over its characters.
+        return text.replace(" ", VISIBLE_SPACE)
     out = []
-    for ch in evidence.canonical(value).decode("utf-8"):
+    for ch in text:
         if ch == " ":
             out.append(VISIBLE_SPACE)
         elif ch == VISIBLE_SPACE or ch.isspace() or unicodedata.category(ch)[0] in "CZ":
