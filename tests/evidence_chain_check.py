@@ -41,6 +41,10 @@ def events_from_appendix(text):
     for raw in text.splitlines():
         line = raw.strip()
         if block is not None:
+            if " " in line:
+                # A page's footer amid a body printed over several pages: a body's lines
+                # have no space (␣ stands for one).
+                continue
             block.append(line)
             try:
                 body = json.loads("".join(block).replace(VISIBLE_SPACE, " "))

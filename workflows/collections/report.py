@@ -44,6 +44,10 @@ REPORT_FORMAT = "paraphe-evidence-report/2"
 LANGUAGES = ("fr", "en")
 # The printed appendix: hashed bodies cut in lines of this many characters.
 APPENDIX_WIDTH = 92
+# ...laid out in blocks of this many lines: WeasyPrint lays out the whole rest of a
+# preformatted block for each of its lines (quadratic: the body of an event naming 1,000
+# signers is 800 lines), and a block per line takes twice the time of a few lines together.
+APPENDIX_BLOCK = 16
 VISIBLE_SPACE = "\u2423"  # ␣: a space that survives copying from the printed page
 
 
@@ -173,8 +177,13 @@ def printable_json(value) -> str:
     """The canonical JSON of `value` with nothing a printed page can lose: spaces shown as ␣
     (a real ␣ escaped as \\u2423), other blanks and invisible characters as \\uXXXX escapes.
     Parsing it after turning ␣ back into spaces gives `value` again."""
+    text = evidence.canonical(value).decode("utf-8")
+    if text.isprintable() and VISIBLE_SPACE not in text:
+        # Nothing but spaces to show (isprintable: no character of categories C and Z
+        # but the space), as for almost every event: no loop over its characters.
+        return text.replace(" ", VISIBLE_SPACE)
     out = []
-    for ch in evidence.canonical(value).decode("utf-8"):
+    for ch in text:
         if ch == " ":
             out.append(VISIBLE_SPACE)
         elif ch == VISIBLE_SPACE or ch.isspace() or unicodedata.category(ch)[0] in "CZ":
@@ -222,7 +231,7 @@ def render_certificate(svc: Services, data: dict, json_sha256: str, language: st
     """The certificate's HTML from templates/reports/collection/certificate."""
     return svc.templates.render_html(
         "reports/collection/certificate", language, report=data, json_sha256=json_sha256,
-        timeline=timeline(data), lang=language, zone=zone,
+        timeline=timeline(data), lang=language, zone=zone, appendix_block=APPENDIX_BLOCK,
         appendix=[{"seq": e["seq"], "hash": e["hash"], "lines": appendix_lines(e)}
                   for e in data["events"]],
         local=lambda value, pattern: dates.local(value, pattern, language, zone),
