@@ -11,23 +11,17 @@ the notification's VERP address, bounce+<token>@<mail domain>, where its bounces
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import os
 import re
-import secrets
-from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 
 import aiosmtplib
-import dkim
 
-from mail_gateway import dkim_key
-from mail_gateway.html_mail import html_part
+from mail_gateway import composing, dkim_key
+from mail_gateway.composing import render_mail
+from mail_gateway.maildir import Maildir
 from mail_gateway.mime import thread_id
 from mail_gateway.reply_to import reply_to
-from paraphe.templating import render
 from workflows import clock, deliveries, notifications
 from workflows.services import Services
 from workflows.text import clean_line
@@ -38,124 +32,19 @@ from workflows.models import Document, Notification
 # base64 text and the message bytes at once.
 LARGE_REPLY = 2 * 1024 * 1024
 
+# What the outbox command and the tests import from here.
+__all__ = ["Maildir", "MailSender", "permanent_refusal", "poke", "render_mail"]
+
 
 def poke() -> None:
     """Wakes the dispatchers of this process: a reply was just recorded."""
     notifications.nudge()
 
 
-# Refusals may reach someone who reads no French (a sender the service does not know well
-# yet, a foreign firm's assistant): in French, the English follows below.
-BILINGUAL = frozenset({"mail/sender/refused", "mail/sender/unreadable",
-                       "mail/sender/internal_error"})
-ENGLISH_BELOW = "\n\n— English version below —\n\n"
-SIGNATURE = "\n-- \n"
-
-
-def _subject_and_body(path: str, language: str, context: dict) -> tuple[str, str]:
-    text = render(path, language, **context)
-    first, _, body = text.partition("\n")
-    if not first.lower().startswith("subject:"):
-        raise ValueError(f"template {path} does not start with a Subject: line")
-    return first.split(":", 1)[1].strip(), body.lstrip("\n")
-
-
-def render_mail(path: str, language: str, context: dict) -> tuple[str, str]:
-    """Renders templates/<path>; its first line is `Subject: …`, then a blank line, then the
-    body. A refusal in French carries the English text below the French one, one signature."""
-    subject, body = _subject_and_body(path, language, context)
-    if path not in BILINGUAL or language == "en":
-        return subject, body
-    _, english = _subject_and_body(path, "en", context)
-    french, separator, _ = body.rpartition(SIGNATURE)
-    return subject, (french if separator else body).rstrip() + ENGLISH_BELOW + english
-
-
 def message_id_for(notification: Notification, domain: str) -> str:
     """A Message-ID stable across retries of the same notification."""
     seed = f"{notification.id}:{notification.dedup_key or ''}:{notification.created_at.isoformat()}"
     return f"<paraphe.{notification.id}.{hashlib.sha256(seed.encode()).hexdigest()[:16]}@{domain}>"
-
-
-_PLAIN_HEADER_RE = re.compile(r"[ -~]*")
-# UTF-8 bytes per encoded word: 39 make 52 base64 characters, a 64-character word (RFC 2047
-# allows 75).
-_WORD_BYTES = 39
-
-
-class VerbatimHeader(str):
-    """A header value already encoded and folded (LF before each continuation line), which
-    the email package writes as it is. Given text holding `=?…?=` (in a subject, or in a
-    Message-ID), its header parser would read encoded words of the sender's making, and fail
-    on `unknown-8bit` ones: text from a sender must never be read so."""
-
-    def __new__(cls, name: str, value: str) -> VerbatimHeader:
-        obj = super().__new__(cls, value)
-        obj.name = name
-        return obj
-
-    def fold(self, *, policy) -> str:
-        return f"{self.name}: {self.replace(chr(10), policy.linesep)}{policy.linesep}"
-
-
-def encoded_header(name: str, text: str) -> str:
-    """`text` as it may go into a header: plain when it is printable ASCII with nothing that
-    reads as an encoded word, else wholly as UTF-8 encoded words, one per folded line."""
-    if _PLAIN_HEADER_RE.fullmatch(text) and "=?" not in text and len(text) < 900:
-        return text
-    words, chunk = [], ""
-    for char in text:
-        if len((chunk + char).encode("utf-8")) > _WORD_BYTES:
-            words.append(chunk)
-            chunk = ""
-        chunk += char
-    words.append(chunk)
-    encoded = [f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode()}?=" for w in words]
-    return VerbatimHeader(name, "\n ".join(encoded))
-
-
-class Maildir:
-    """The embedded outbox: tmp/, new/, cur/ under one folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        for sub in ("tmp", "new", "cur"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-
-    def name_for(self, notification: Notification, message_id: str) -> str:
-        token = message_id.strip("<>").split("@")[0]
-        return f"{int(notification.created_at.timestamp())}.{token}.paraphe"
-
-    def contains(self, name: str) -> bool:
-        return (self.root / "new" / name).exists() or any(
-            (self.root / "cur").glob(f"{name}:*")) or (self.root / "cur" / name).exists()
-
-    def deliver(self, name: str, data: bytes) -> bool:
-        """Writes the message once (fsynced); False when it was already there."""
-        if self.contains(name):
-            return False
-        tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            # link() refuses to replace: two workers racing on one notification write it once.
-            os.link(tmp, self.root / "new" / name)
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
-        fd = os.open(self.root / "new", os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return True
-
-    def messages(self) -> list[Path]:
-        return sorted([*(self.root / "new").iterdir(), *(self.root / "cur").iterdir()],
-                      key=lambda p: p.name)
 
 
 class MailSender:
@@ -195,17 +84,19 @@ class MailSender:
         """Composes and hands over one mail notification (to the relay, or into the Maildir);
         returns its Message-ID. Raises DeliveryRefused when the relay refuses it for good
         (5xx); any other error is worth a retry."""
-        message_id, data = await self.compose(notification)
         if self.settings.smtp_relay:
+            message_id, data = await self.compose(notification)
             await self._relay(notification, data)
             return message_id
-        name = self.maildir.name_for(notification, message_id)
+        spec = await self._spec(notification)
+        name = self.maildir.name_for(notification, spec.message_id)
         # An MTA writes the envelope sender as Return-Path when it delivers into a Maildir;
         # the embedded outbox is such a final delivery, so it keeps the VERP address too.
         path = deliveries.return_path(self.settings, notification.id)
-        data = f"Return-Path: <{path}>\n".encode() + data
-        await asyncio.get_running_loop().run_in_executor(None, self.maildir.deliver, name, data)
-        return message_id
+        # Composed and written by the worker: the message's bytes never come back here.
+        await self.svc.engine.call(composing.deliver_in_worker, spec, str(self.maildir.root),
+                                   name, f"Return-Path: <{path}>\n".encode())
+        return spec.message_id
 
     async def _attachment_bytes(self, notification: Notification) -> int:
         # The sizes the store recorded: a document need not be in this instance's folder.
@@ -216,77 +107,33 @@ class MailSender:
 
     async def compose(self, notification: Notification) -> tuple[str, bytes]:
         """The message's Message-ID and bytes (DKIM-signed when a key is configured)."""
+        spec = await self._spec(notification)
+        return spec.message_id, await self.svc.engine.call(composing.compose_in_worker, spec)
+
+    async def _spec(self, notification: Notification) -> composing.ReplySpec:
+        """What a worker composes the reply from: the database's part of the work."""
         domain = self.settings.mail_domain
         thread = notification.thread or {}
         # The template writes the subject on its `Subject:` line: one clean line, always.
         thread = {**thread, "subject": clean_line(thread.get("subject"))}
         context = {**notification.context, "thread": thread, "recipient": notification.recipient,
                    "public_url": self.settings.public_url}
-        subject, body = render_mail(f"mail/{notification.template}", notification.language,
-                                    context)
-        message_id = message_id_for(notification, domain)
-        msg = EmailMessage()
-        msg["From"] = f"Paraphe <{thread.get('from') or 'noreply@' + domain}>"
-        msg["To"] = notification.recipient
-        answer_to = await reply_to(self.settings, notification)
-        if answer_to:
-            msg["Reply-To"] = answer_to
-        # Header values come from cleaned text; cleaned again here, as a reply recorded before
-        # that cleaning existed may still wait, and a line break would make it unbuildable.
-        # The subject is encoded here, the threading ids written verbatim (printable ASCII).
-        msg["Subject"] = encoded_header("Subject", clean_line(subject))
-        msg["Date"] = format_datetime(clock.now())
-        msg["Message-ID"] = message_id
-        in_reply_to = thread_id(thread.get("in_reply_to"))
-        references = [r for r in str(thread.get("references") or "").split() if thread_id(r)]
-        if in_reply_to:
-            msg["In-Reply-To"] = VerbatimHeader("In-Reply-To", in_reply_to)
-        if references:
-            msg["References"] = VerbatimHeader("References", "\n ".join(references))
-        # RFC 3834: robots must not answer this one, which prevents mail loops.
-        msg["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
-        msg.set_content(body)
-        # The same words for webmail: multipart/alternative, text first (RFC 2046).
-        msg.add_alternative(html_part(notification.template, notification.language, body,
-                                      notification.context or {}), subtype="html")
-        files = []
-        for item in notification.attachments or []:
-            files.append(await self.svc.documents.read(item["sha256"]))
-            msg.add_attachment(b"", maintype="application", subtype="pdf",
-                               filename=item["filename"])
-        # Last: set_content and the multipart conversions move or drop the Content-* fields.
-        msg["Content-Language"] = notification.language
-        raw = await asyncio.get_running_loop().run_in_executor(None, self._assemble, msg, files)
-        return message_id, raw
-
-    def _assemble(self, msg: EmailMessage, files: list[bytes]) -> bytes:
-        """The message's bytes, with each file in base64 in its (empty) attachment part.
-
-        The email package writes a big attachment line by line in Python and scans it for
-        the boundary, half a second for 10 MB; base64 lines cannot hold a boundary line, so
-        each file goes in with one C-speed encoding, in place of a placeholder.
-        """
-        tokens = []
-        for part in msg.iter_attachments():
-            token = f"paraphe-attachment-{secrets.token_hex(16)}"
-            part.set_payload(token + "\n")
-            tokens.append(token.encode() + b"\n")
-        raw = msg.as_bytes()
-        for token, data in zip(tokens, files, strict=True):
-            head, found, tail = raw.partition(token)
-            if not found:
-                raise RuntimeError("an attachment placeholder went missing from the message")
-            raw = b"".join((head, base64.encodebytes(data), tail))
+        files = tuple([(item["filename"],
+                        str(await self.svc.documents.local_path(item["sha256"])))
+                       for item in notification.attachments or []])
+        dkim = None
         if self._dkim_key is not None:
-            raw = self._sign(raw)
-        return raw
-
-    def _sign(self, raw: bytes) -> bytes:
-        signature = dkim.sign(raw, self.settings.dkim_selector.encode(),
-                              self.settings.mail_domain.encode(), self._dkim_key,
-                              include_headers=[b"from", b"to", b"subject", b"date",
-                                               b"message-id", b"in-reply-to", b"references"])
-        return signature + raw
+            dkim = (self.settings.dkim_selector.encode(), domain.encode(), self._dkim_key)
+        return composing.ReplySpec(
+            template=notification.template, language=notification.language, context=context,
+            link_context=notification.context or {},
+            sender=f"Paraphe <{thread.get('from') or 'noreply@' + domain}>",
+            recipient=notification.recipient, reply_to=await reply_to(self.settings, notification),
+            message_id=message_id_for(notification, domain), date=format_datetime(clock.now()),
+            in_reply_to=thread_id(thread.get("in_reply_to")),
+            references=tuple(r for r in str(thread.get("references") or "").split()
+                             if thread_id(r)),
+            files=files, timezone=self.settings.timezone, dkim=dkim)
 
     async def _relay(self, notification: Notification, data: bytes) -> None:
         host, _, port = self.settings.smtp_relay.rpartition(":")

@@ -12,13 +12,12 @@ import time
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from mail_gateway import approval_replies, bounces, delivery, errors, mime, replies, rules
+from mail_gateway import (approval_replies, bounces, delivery, errors, mime, parsing, replies,
+                          rules)
 from mail_gateway.addresses import BOUNCE
 from mail_gateway.commands import CHAINS
 from mail_gateway.context import MailContext
-from mail_gateway.errors import MessageUnreadableError
 from mail_gateway.models import InboundMessage
-from mail_gateway.sender_auth import parse_headers
 from mail_gateway import spool_db
 from mail_gateway.spool import Spool
 from mail_gateway.spools import Gone, age_seconds
@@ -289,24 +288,27 @@ class SpoolWorker:
             return outcome
 
     async def _process_spooled(self, ident: str) -> str:
-        loop = asyncio.get_running_loop()
         try:
-            envelope, raw = await self.spool.read(ident)
+            envelope, source = await self.spool.source(ident)
         except Gone:
             return "gone"
         if envelope.get("command") == BOUNCE:
+            raw = source if isinstance(source, bytes) else (await self.spool.read(ident))[1]
             outcome = await bounces.process(self.svc, envelope, raw)
             await self.spool.remove(ident)
             self._retries.pop(ident, None)
             return outcome
-        content_hash = await loop.run_in_executor(None, mime.content_sha256, raw)
         try:
-            mail = await loop.run_in_executor(None, mime.parse, raw)
-        except MessageUnreadableError as exc:
+            parsed = await parsing.parse_spooled(self.svc, source)
+        except FileNotFoundError:
+            return "gone"  # Another task finished it meanwhile.
+        del source
+        unreadable = parsed.unreadable()
+        if unreadable is not None:
             # Parsing again would fail again: answer now, and set the message aside.
-            return await self._set_aside(ident, envelope, raw, content_hash, exc)
-        headers = parse_headers(raw)  # the header section only, for the rules
-        del raw
+            return await self._set_aside(ident, envelope, parsed, unreadable)
+        content_hash, mail, headers = parsed.content_hash, parsed.mail, parsed.headers
+        del parsed
         key = _key(mail, content_hash, envelope)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
@@ -367,11 +369,10 @@ class SpoolWorker:
                            person=person, actor=actor, address_cabinet=envelope.get("cabinet"),
                            mail_from=envelope.get("mail_from") or "", headers=headers)
 
-    async def _set_aside(self, ident: str, envelope: dict, raw: bytes, content_hash: str,
+    async def _set_aside(self, ident: str, envelope: dict, parsed: parsing.Parsed,
                          exc: ParapheError) -> str:
         """A message that cannot be read: its sender told why (unless a robot), then quarantined."""
-        mail = mime.parse_headers_only(raw)
-        headers = parse_headers(raw)
+        content_hash, mail, headers = parsed.content_hash, parsed.mail, parsed.headers
         key = _key(mail, content_hash, envelope)
         record, _ = await _record(key, content_hash, envelope, mail)
         if record.state == "done":
@@ -390,12 +391,10 @@ class SpoolWorker:
 
     async def _give_up(self, ident: str) -> None:
         """Past the deadline: the sender is told it failed and nothing was billed; set aside."""
-        loop = asyncio.get_running_loop()
-        envelope, raw = await self.spool.read(ident)
-        mail = mime.parse_headers_only(raw)
-        headers = parse_headers(raw)
-        content_hash = await loop.run_in_executor(None, mime.content_sha256, raw)
-        key = _key(mail, content_hash, envelope)
+        envelope, source = await self.spool.source(ident)
+        parsed = await parsing.parse_spooled(self.svc, source, whole=False)
+        mail, headers = parsed.mail, parsed.headers
+        key = _key(mail, parsed.content_hash, envelope)
         reply = None
         try:
             reply = await self._answer(key, envelope, mail, headers, replies.internal_error,

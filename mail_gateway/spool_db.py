@@ -124,6 +124,11 @@ class DatabaseSpool:
             raise Gone(ident)
         return row.envelope, bytes(row.message)
 
+    async def source(self, ident: str) -> tuple[dict, bytes]:
+        """The envelope and the message, which a worker process parses (mail_gateway.parsing):
+        the bytes cross to it once. Raises Gone."""
+        return await self.read(ident)
+
     async def envelope(self, ident: str) -> dict:
         found = await SpooledMail.filter(name=ident, state="pending").values_list(
             "envelope", flat=True)

@@ -67,6 +67,12 @@ class FileSpool:
             raise Gone(ident) from None
         return spooled.envelope, spooled.raw
 
+    async def source(self, ident: str) -> tuple[dict, str]:
+        """The envelope, and the file's path for a worker process to read the message from
+        (mail_gateway.parsing): the service itself never reads it. Raises Gone."""
+        envelope = await self.envelope(ident)
+        return envelope, str(self.files.new / ident)
+
     async def envelope(self, ident: str) -> dict:
         """Raises Gone, or ValueError when the envelope cannot be read."""
         try:

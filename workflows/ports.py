@@ -11,7 +11,7 @@ and the delivery workers of the transports send them, so nothing is passed in fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,6 +135,7 @@ class Engine(Protocol):
     workers: int
 
     async def warm_up(self) -> None: ...
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any: ...
     async def sign(self, data: bytes, key: SigningKeyRef, *, reason: str | None,
                    location: str | None = None, name: str | None = None,
                    stamp: StampSpec | None = None, bundle: ValidationBundle,

@@ -157,6 +157,11 @@ class SigningEngine:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
 
+    async def call(self, fn, *args):
+        """`fn(*args)` in a worker, for CPU-bound work of the transports (a mail's MIME): `fn`
+        and its arguments are pickled, so a module-level function with small arguments."""
+        return await self._run(fn, *args)
+
     async def warm_up(self) -> None:
         """Starts every worker now, so the first seals do not pay for process start."""
         await asyncio.gather(*(self._run(_ping, slot=slot) for slot in range(self.workers)))
