@@ -392,7 +392,12 @@ class SpoolWorker:
     async def _give_up(self, ident: str) -> None:
         """Past the deadline: the sender is told it failed and nothing was billed; set aside."""
         envelope, source = await self.spool.source(ident)
-        parsed = await parsing.parse_spooled(self.svc, source, whole=False)
+        try:
+            parsed = await parsing.parse_spooled(self.svc, source, whole=False)
+        except ParapheError:
+            # The workers may be what keeps failing on this message (one killed by it, say):
+            # its header fields alone, read here, are enough to answer and set it aside.
+            parsed = await asyncio.to_thread(parsing.parse_in_worker, source, False)
         mail, headers = parsed.mail, parsed.headers
         key = _key(mail, parsed.content_hash, envelope)
         reply = None

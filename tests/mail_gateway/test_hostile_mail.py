@@ -15,6 +15,7 @@ from tests.mail_gateway.hostile import (message, nested, pending, quarantined, r
 from tests.mail_gateway.mailer import body_text, outbox, pdf_attachments, send, wait_outbox
 from tests.pdfs import make_pdf
 from workflows import billing, clock
+from workflows.errors import TrustServiceError
 from workflows.models import LedgerEntry, Notification
 
 CONTROLS = {chr(c) for c in range(32)} | {"\x7f"}
@@ -89,6 +90,30 @@ async def test_unreadable_mail_from_a_robot_is_quarantined_without_a_reply(
     assert reason["reason"] == "message_unreadable" and reason["reply"] is None
     await asyncio.sleep(0.5)
     assert outbox(settings.home) == [] and await Notification.all().count() == 0
+
+
+async def test_a_mail_whose_parse_keeps_failing_in_the_workers_is_still_set_aside(
+        gateway, firm, settings, monkeypatch):
+    # The workers fail on this message every time (one killed by it, say): past the
+    # deadline its header fields, read in the service, are enough to answer it.
+    async def workers_fail(*args, **kwargs):
+        raise TrustServiceError("the signing worker stopped; try again")
+
+    monkeypatch.setattr(pipeline.parsing, "parse_spooled", workers_fail)
+    monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2,))
+    await send(gateway.port, message(pdf=make_pdf(text="Lettre")), mail_from="paul@dupont.fr",
+               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
+    await asyncio.sleep(1.0)
+    assert len(await pending(settings)) == 1 and outbox(settings.home) == []
+
+    clock.fast_forward(hours=settings.mail_retry_hours + 1)
+    (reply,) = await wait_outbox(settings.home, 1)
+    assert "Nothing was billed" in body_text(reply) and reply["In-Reply-To"] == "<m@dupont.fr>"
+    assert await wait_for(lambda: quarantined(settings))
+    ((_, reason),) = await quarantined(settings)
+    assert reason["reason"] == "deadline" and reason["reply"] == "sender/internal_error"
+    assert not await pending(settings)
+    assert await LedgerEntry.filter(kind="debit").count() == 0
 
 
 async def test_a_mail_failing_past_the_deadline_is_answered_and_set_aside(
