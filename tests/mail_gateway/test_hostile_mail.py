@@ -92,36 +92,23 @@ async def test_unreadable_mail_from_a_robot_is_quarantined_without_a_reply(
     assert outbox(settings.home) == [] and await Notification.all().count() == 0
 
 
-async def test_a_mail_whose_parse_keeps_failing_in_the_workers_is_still_set_aside(
-        gateway, firm, settings, monkeypatch):
-    # The workers fail on this message every time (one killed by it, say): past the
-    # deadline its header fields, read in the service, are enough to answer it.
-    async def workers_fail(*args, **kwargs):
-        raise TrustServiceError("the signing worker stopped; try again")
-
-    monkeypatch.setattr(pipeline.parsing, "parse_spooled", workers_fail)
-    monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2,))
-    await send(gateway.port, message(pdf=make_pdf(text="Lettre")), mail_from="paul@dupont.fr",
-               rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
-    await asyncio.sleep(1.0)
-    assert len(await pending(settings)) == 1 and outbox(settings.home) == []
-
-    clock.fast_forward(hours=settings.mail_retry_hours + 1)
-    (reply,) = await wait_outbox(settings.home, 1)
-    assert "Nothing was billed" in body_text(reply) and reply["In-Reply-To"] == "<m@dupont.fr>"
-    assert await wait_for(lambda: quarantined(settings))
-    ((_, reason),) = await quarantined(settings)
-    assert reason["reason"] == "deadline" and reason["reply"] == "sender/internal_error"
-    assert not await pending(settings)
-    assert await LedgerEntry.filter(kind="debit").count() == 0
+async def _database_away(*args, **kwargs):
+    raise ConnectionError("the database is away")
 
 
+async def _workers_fail(*args, **kwargs):
+    raise TrustServiceError("the signing worker stopped; try again")
+
+
+# What keeps failing: the database, or the workers on this very message (one killed by it,
+# say), where the message's header fields, read in the service, are enough to answer it.
+@pytest.mark.parametrize("target, failing", [
+    ((pipeline, "_record"), _database_away),
+    ((pipeline.parsing, "parse_spooled"), _workers_fail),
+], ids=["database-away", "workers-fail-on-it"])
 async def test_a_mail_failing_past_the_deadline_is_answered_and_set_aside(
-        gateway, firm, settings, monkeypatch):
-    async def database_away(*args, **kwargs):
-        raise ConnectionError("the database is away")
-
-    monkeypatch.setattr(pipeline, "_record", database_away)
+        gateway, firm, settings, monkeypatch, target, failing):
+    monkeypatch.setattr(*target, failing)
     monkeypatch.setattr(pipeline, "RETRY_DELAYS", (0.2,))
     await send(gateway.port, message(pdf=make_pdf(text="Lettre")), mail_from="paul@dupont.fr",
                rcpts=f"seal+{firm.secret(firm.paul)}@paraphe.localhost")
