@@ -6,6 +6,7 @@ serious, and the field to fill or the result is focused and on screen (no script
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,13 @@ FOCUS = """() => {
 
 
 async def assert_focused(page, element_id: str) -> None:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    # Given a moment: on a phone the browser may still be scrolling the element into view.
+    with contextlib.suppress(PlaywrightTimeout):
+        await page.wait_for_function(
+            f"() => {{ const [id, seen] = ({FOCUS})(); return id === {element_id!r} && seen; }}",
+            timeout=5000)
     assert await page.evaluate(FOCUS) == [element_id, True], (element_id, page.url)
 
 

@@ -82,16 +82,21 @@ async def test_without_a_bot_the_linked_expert_is_told_by_mail(db, settings):
 
     from tests.dispatching import mail_dispatcher
     from tests.mail_gateway.mailer import outbox
+    from workflows.pdf.engine import SigningEngine
 
     cabinet = await _firm()
     await billing.add_credit(OP, cabinet, 21)
     await billing.debit(cabinet, 2, operation="seal", low_credit_threshold=20)
     # A service without a bot: Marc linked Telegram, but his notice goes to his address, in
     # his language, with the mail version of the template; once (the chat never gets it).
-    svc = SimpleNamespace(settings=settings)
-    dispatcher = mail_dispatcher(svc)
-    assert await dispatcher.run_once() == 2
-    assert await dispatcher.run_once() == 0
+    # Mail is composed in the engine's workers.
+    engine = SigningEngine(settings)
+    try:
+        dispatcher = mail_dispatcher(SimpleNamespace(settings=settings, engine=engine))
+        assert await dispatcher.run_once() == 2
+        assert await dispatcher.run_once() == 0
+    finally:
+        engine.close()
     assert await _notices() == [("mail", "anne@dupont.fr", "fr", 19),
                                 ("mail", "marc@dupont.fr", "en", 19)]
     assert await Notification.filter(template="expert/low_credit", state="sent").count() == 2
